@@ -1,0 +1,84 @@
+/**
+ * Every error Highwater raises on purpose is a `HighwaterError` with a short, stable `code`
+ * that callers can switch on (and grep for). Messages say what went wrong and what to do.
+ */
+export class HighwaterError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A text HLC that does not match the fixed-width format. */
+export class HlcParseError extends HighwaterError {
+  constructor(readonly input: string, reason: string) {
+    super('HW_HLC_PARSE', `Cannot parse HLC ${JSON.stringify(input.slice(0, 80))}: ${reason}`);
+  }
+}
+
+/** An HLC value that is out of range or malformed (as opposed to unparseable text). */
+export class InvalidHlcError extends HighwaterError {
+  constructor(reason: string) {
+    super('HW_HLC_INVALID', `Invalid HLC: ${reason}`);
+  }
+}
+
+/** A remote clock is further ahead of our wall clock than the configured maximum drift. */
+export class ClockDriftError extends HighwaterError {
+  constructor(readonly remoteTime: number, readonly wallTime: number, readonly maxDriftMs: number) {
+    super(
+      'HW_CLOCK_DRIFT',
+      `Remote clock is ${remoteTime - wallTime} ms ahead of the local wall clock (max drift ${maxDriftMs} ms); ` +
+        'check the remote device clock or raise maxDriftMs',
+    );
+  }
+}
+
+/** A device id that cannot be embedded in an HLC (empty, too long or with unsafe characters). */
+export class InvalidDeviceIdError extends HighwaterError {
+  constructor(readonly deviceId: string) {
+    super(
+      'HW_DEVICE_ID',
+      `Invalid device id ${JSON.stringify(deviceId.slice(0, 80))}: use 1-128 characters of [0-9A-Za-z._:-]`,
+    );
+  }
+}
+
+/** A Syncable model definition is malformed (bad name, key, field or ownership). */
+export class ModelDefinitionError extends HighwaterError {
+  constructor(message: string) {
+    super('HW_MODEL_DEFINITION', message);
+  }
+}
+
+/** Model dependencies form a cycle (self-references excepted) or name an unregistered model. */
+export class ModelDependencyError extends HighwaterError {
+  constructor(code: 'HW_MODEL_CYCLE' | 'HW_MODEL_UNKNOWN_DEPENDENCY', message: string) {
+    super(code, message);
+  }
+}
+
+/** A model name that is not in the registry (local call or remote message). */
+export class UnknownModelError extends HighwaterError {
+  constructor(readonly model: string) {
+    super('HW_UNKNOWN_MODEL', `Unknown model ${JSON.stringify(model.slice(0, 80))}: register it in the ModelRegistry`);
+  }
+}
+
+/** A record whose data does not match its model's fields. */
+export class RecordValidationError extends HighwaterError {
+  constructor(readonly model: string, readonly recordId: string | undefined, detail: string) {
+    super('HW_RECORD_INVALID', `Invalid ${model} record${recordId ? ` ${recordId}` : ''}: ${detail}`);
+  }
+}
+
+/** A storage adapter failed or found its files in a state it cannot use. */
+export class StorageError extends HighwaterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('HW_STORAGE', message, options);
+  }
+}

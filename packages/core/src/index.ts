@@ -1,0 +1,32 @@
+/**
+ * @highwater/core — leaderless peer-to-peer library sync.
+ *
+ * Core holds what every node shares whatever its adapters: the Hybrid Logical Clock, Syncable
+ * model definitions and their registry, the ports adapters implement (SyncStore, RecordStore,
+ * Transport, WallClock), per-node wiring and event streams. Conformance suites for adapters
+ * live in `@highwater/core/testing`.
+ *
+ * ```ts
+ * import { ModelRegistry } from '@highwater/core';
+ * const registry = new ModelRegistry([
+ *   { name: 'location', ownership: 'device', key: 'uuid', fields: { name: { type: 'text' } } },
+ *   { name: 'entry', ownership: 'device', key: 'uuid',
+ *     fields: { name: { type: 'text' }, locationId: { type: 'text', references: 'location' } } },
+ * ]);
+ * registry.syncOrder(); // ['location', 'entry']
+ * ```
+ */
+import 'reflect-metadata';
+
+export * from './errors.js';
+export * from './clock/hlc.js';
+export * from './clock/wall-clock.js';
+export * from './models/model-definition.js';
+export * from './models/model-registry.js';
+export * from './models/typeorm-entity.js';
+export type * from './ports/sync-store.js';
+export type * from './ports/record-store.js';
+export type * from './ports/transport.js';
+export * from './events/sync-events.js';
+export * from './wiring/tokens.js';
+export * from './wiring/node-container.js';

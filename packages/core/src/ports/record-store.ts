@@ -1,0 +1,69 @@
+import type { Hlc } from '../clock/hlc.js';
+import type { RecordData } from '../models/model-definition.js';
+
+/**
+ * Port: the library's own domain data (`database.db` in the SQLite adapter), one table per
+ * registered model, each row carrying its owner device and the HLC of its last write.
+ *
+ * Writes are last-writer-wins by HLC at the storage level: an upsert or delete older than
+ * (or equal to) what is stored changes nothing. That makes applying a batch idempotent and
+ * order-independent, so a page applied twice after a crash is harmless.
+ */
+export interface RecordStore {
+  /**
+   * Applies upserts then deletes for one model in a single transaction (all or nothing).
+   * An upsert replaces the stored row only if its HLC is greater; a delete removes the row
+   * only if the stored HLC is smaller. Tombstones are the caller's business (SyncStore).
+   */
+  applyBatch(model: string, batch: RecordBatch): Promise<ApplyResult>;
+  /** Keyset page of one model in (HLC, id) order strictly after `after`, optionally for one owner. */
+  page(model: string, query: PageQuery): Promise<SyncRecord[]>;
+  /** The stored records among `ids` (any order; missing ids are absent). */
+  getMany(model: string, ids: readonly string[]): Promise<SyncRecord[]>;
+  /** Number of records of a model, optionally of one owner. */
+  count(model: string, owner?: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A record as it syncs: key, owner, HLC of its last write, field values (key excluded). */
+export interface SyncRecord {
+  readonly id: string;
+  readonly ownerDeviceId: string;
+  readonly hlc: Hlc;
+  readonly data: RecordData;
+}
+
+/** A delete as it syncs; `hlc` is the deleting write's clock. */
+export interface RecordDeletion {
+  readonly id: string;
+  readonly ownerDeviceId: string;
+  readonly hlc: Hlc;
+}
+
+export interface RecordBatch {
+  readonly upserts?: readonly SyncRecord[];
+  readonly deletes?: readonly RecordDeletion[];
+}
+
+export interface ApplyResult {
+  /** Rows inserted or replaced. */
+  readonly upserted: number;
+  /** Rows removed. */
+  readonly deleted: number;
+  /** Upserts and deletes that lost to a newer or equal stored HLC (or deleted a missing row). */
+  readonly unchanged: number;
+}
+
+/** Keyset position: the (HLC, record id) of the last record seen. Portable between peers. */
+export interface RecordCursor {
+  readonly hlc: Hlc;
+  readonly id: string;
+}
+
+export interface PageQuery {
+  /** Only records of this owner device. */
+  readonly owner?: string;
+  /** Exclusive lower bound; omit or null to start from the beginning. */
+  readonly after?: RecordCursor | null;
+  readonly limit: number;
+}

@@ -1,0 +1,54 @@
+/**
+ * @highwater/storage-sqlite — Highwater's embedded default storage on better-sqlite3.
+ *
+ * ```ts
+ * import { createSqliteStorage } from '@highwater/storage-sqlite';
+ * const { syncStore, recordStore } = createSqliteStorage({ directory: './my-library', registry });
+ * ```
+ * `sync.db` holds sync metadata (watermarks, checkpoints, shared log, acks, tombstones,
+ * metrics); `database.db` holds the library's records, one table per registered model.
+ */
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import type { ModelRegistry, WallClock } from '@highwater/core';
+import type { SqliteOpenOptions } from './sqlite-database.js';
+import { SqliteRecordStore } from './sqlite-record-store.js';
+import { SqliteSyncStore } from './sqlite-sync-store.js';
+
+export { SqliteSyncStore, type SqliteSyncStoreOptions } from './sqlite-sync-store.js';
+export { SqliteRecordStore, type SqliteRecordStoreOptions } from './sqlite-record-store.js';
+export type { SqliteOpenOptions } from './sqlite-database.js';
+export { OWNER_COLUMN, HLC_COLUMN } from './record-table.js';
+
+export interface SqliteStorageOptions extends SqliteOpenOptions {
+  /** Folder of the library; created if missing. Holds sync.db and database.db. */
+  readonly directory: string;
+  readonly registry: ModelRegistry;
+  readonly wallClock?: WallClock;
+}
+
+export interface SqliteStorage {
+  readonly syncStore: SqliteSyncStore;
+  readonly recordStore: SqliteRecordStore;
+  /** Closes both databases. */
+  close(): Promise<void>;
+}
+
+/** Opens (creating if needed) a library's two SQLite databases. */
+export function createSqliteStorage(options: SqliteStorageOptions): SqliteStorage {
+  mkdirSync(options.directory, { recursive: true });
+  const open = options.synchronous ? { synchronous: options.synchronous } : {};
+  const syncStore = new SqliteSyncStore({
+    path: join(options.directory, 'sync.db'),
+    ...open,
+    ...(options.wallClock ? { wallClock: options.wallClock } : {}),
+  });
+  const recordStore = new SqliteRecordStore({ path: join(options.directory, 'database.db'), registry: options.registry, ...open });
+  return {
+    syncStore,
+    recordStore,
+    close: async () => {
+      await Promise.all([syncStore.close(), recordStore.close()]);
+    },
+  };
+}

@@ -1,0 +1,130 @@
+import { formatHlc, parseHlc, type FieldType, type RecordData, type RegisteredModel, type SyncRecord } from '@highwater/core';
+import type { Statement } from 'better-sqlite3';
+import { quoteIdentifier, type SqliteDatabase } from './sqlite-database.js';
+
+/** Sync columns every model table carries besides its own fields. */
+export const OWNER_COLUMN = 'hw_owner';
+export const HLC_COLUMN = 'hw_hlc';
+
+const COLUMN_TYPE: Record<FieldType, string> = { text: 'TEXT', integer: 'INTEGER', real: 'REAL', boolean: 'INTEGER', json: 'TEXT' };
+
+type ToColumn = (value: unknown) => unknown;
+type FromColumn = (value: unknown) => unknown;
+
+const identity = (v: unknown): unknown => v;
+const TO_COLUMN: Record<FieldType, ToColumn> = {
+  text: identity,
+  integer: identity,
+  real: identity,
+  boolean: (v) => (v === null || v === undefined ? null : v ? 1 : 0),
+  json: (v) => (v === null || v === undefined ? null : JSON.stringify(v)),
+};
+const FROM_COLUMN: Record<FieldType, FromColumn> = {
+  text: identity,
+  integer: identity,
+  real: identity,
+  boolean: (v) => (v === null ? null : v === 1),
+  json: (v) => (v === null ? null : JSON.parse(v as string)),
+};
+
+/**
+ * One model's table in database.db: DDL, prepared statements and value conversion, built once
+ * per model so the hot paths (bulk apply, keyset paging) run prepared statements over
+ * positional rows only.
+ */
+export class RecordTable {
+  readonly upsert: Statement<unknown[]>;
+  readonly remove: Statement<[string, string]>;
+  readonly pageAll: Statement<[string, string, number], unknown[]>;
+  readonly pageOfOwner: Statement<[string, string, string, number], unknown[]>;
+  readonly getOne: Statement<[string], unknown[]>;
+  readonly countAll: Statement<[], { n: number }>;
+  readonly countOfOwner: Statement<[string], { n: number }>;
+  private readonly fieldNames: readonly string[];
+  private readonly toColumn: readonly ToColumn[];
+  private readonly fromColumn: readonly FromColumn[];
+
+  constructor(
+    db: SqliteDatabase,
+    readonly model: RegisteredModel,
+  ) {
+    this.fieldNames = Object.keys(model.fields);
+    const types = this.fieldNames.map((f) => model.fields[f]!.type);
+    this.toColumn = types.map((t) => TO_COLUMN[t]);
+    this.fromColumn = types.map((t) => FROM_COLUMN[t]);
+    ensureTable(db, model, this.fieldNames);
+
+    const table = quoteIdentifier(model.table);
+    const key = quoteIdentifier(model.key);
+    const fields = this.fieldNames.map(quoteIdentifier);
+    const columns = [key, ...fields, OWNER_COLUMN, HLC_COLUMN];
+    const select = `SELECT ${columns.join(', ')} FROM ${table}`;
+    this.upsert = db.prepare(
+      `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})
+       ON CONFLICT (${key}) DO UPDATE SET ${[...fields, OWNER_COLUMN, HLC_COLUMN].map((c) => `${c} = excluded.${c}`).join(', ')}
+       WHERE excluded.${HLC_COLUMN} > ${table}.${HLC_COLUMN}`,
+    );
+    this.remove = db.prepare<[string, string]>(`DELETE FROM ${table} WHERE ${key} = ? AND ${HLC_COLUMN} < ?`);
+    this.pageAll = db
+      .prepare<[string, string, number], unknown[]>(`${select} WHERE (${HLC_COLUMN}, ${key}) > (?, ?) ORDER BY ${HLC_COLUMN}, ${key} LIMIT ?`)
+      .raw();
+    this.pageOfOwner = db
+      .prepare<[string, string, string, number], unknown[]>(
+        `${select} WHERE ${OWNER_COLUMN} = ? AND (${HLC_COLUMN}, ${key}) > (?, ?) ORDER BY ${HLC_COLUMN}, ${key} LIMIT ?`,
+      )
+      .raw();
+    this.getOne = db.prepare<[string], unknown[]>(`${select} WHERE ${key} = ?`).raw();
+    this.countAll = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table}`);
+    this.countOfOwner = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM ${table} WHERE ${OWNER_COLUMN} = ?`);
+  }
+
+  /** Positional parameters of the upsert statement. */
+  toRow(record: SyncRecord): unknown[] {
+    const row: unknown[] = [record.id];
+    for (let i = 0; i < this.fieldNames.length; i++) {
+      const value = record.data[this.fieldNames[i]!];
+      row.push(value === undefined ? null : this.toColumn[i]!(value));
+    }
+    row.push(record.ownerDeviceId, formatHlc(record.hlc));
+    return row;
+  }
+
+  fromRow(row: unknown[]): SyncRecord {
+    const data: RecordData = {};
+    const n = this.fieldNames.length;
+    for (let i = 0; i < n; i++) data[this.fieldNames[i]!] = this.fromColumn[i]!(row[i + 1]);
+    return { id: row[0] as string, ownerDeviceId: row[n + 1] as string, hlc: parseHlc(row[n + 2] as string), data };
+  }
+}
+
+/**
+ * Creates the table and its keyset indexes, or adds the columns of fields declared since it
+ * was created (nullable, since existing rows have no value for them).
+ */
+function ensureTable(db: SqliteDatabase, model: RegisteredModel, fieldNames: readonly string[]): void {
+  const table = quoteIdentifier(model.table);
+  const existing = db.prepare<[string], { name: string }>('SELECT name FROM pragma_table_info(?)').all(model.table);
+  if (existing.length === 0) {
+    const columns = [
+      `${quoteIdentifier(model.key)} TEXT PRIMARY KEY NOT NULL`,
+      ...fieldNames.map((f) => {
+        const def = model.fields[f]!;
+        return `${quoteIdentifier(f)} ${COLUMN_TYPE[def.type]}${def.nullable ? '' : ' NOT NULL'}`;
+      }),
+      `${OWNER_COLUMN} TEXT NOT NULL`,
+      `${HLC_COLUMN} TEXT NOT NULL`,
+    ];
+    db.exec(`CREATE TABLE ${table} (${columns.join(', ')})`);
+  } else {
+    const have = new Set(existing.map((c) => c.name));
+    for (const f of fieldNames) {
+      if (!have.has(f)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${quoteIdentifier(f)} ${COLUMN_TYPE[model.fields[f]!.type]}`);
+    }
+  }
+  // (hlc, key) serves paging across owners (shared models); (owner, hlc, key) serves per-owner
+  // backfill and catch-up of device-owned models.
+  db.exec(
+    `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${model.table}_hw_hlc`)} ON ${table} (${HLC_COLUMN}, ${quoteIdentifier(model.key)});
+     CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${model.table}_hw_owner_hlc`)} ON ${table} (${OWNER_COLUMN}, ${HLC_COLUMN}, ${quoteIdentifier(model.key)});`,
+  );
+}

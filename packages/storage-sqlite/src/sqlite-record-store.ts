@@ -1,0 +1,92 @@
+import {
+  formatHlc,
+  StorageError,
+  type ApplyResult,
+  type ModelRegistry,
+  type PageQuery,
+  type RecordBatch,
+  type RecordStore,
+  type SyncRecord,
+} from '@highwater/core';
+import { RecordTable } from './record-table.js';
+import { migrate, openSqliteDatabase, type SqliteDatabase, type SqliteOpenOptions } from './sqlite-database.js';
+
+export interface SqliteRecordStoreOptions extends SqliteOpenOptions {
+  /** Path of the library database (database.db). */
+  readonly path: string;
+  /** The registered models; one table each, created or extended on open. */
+  readonly registry: ModelRegistry;
+}
+
+// Version 1: model tables carry hw_owner and hw_hlc with keyset indexes (created per model by
+// RecordTable, since tables follow the registry rather than a fixed schema).
+const RECORD_DB_MIGRATIONS = [{ version: 1, sql: 'SELECT 1' }];
+
+/** RecordStore on better-sqlite3: one transaction per batch, prepared statements per model. */
+export class SqliteRecordStore implements RecordStore {
+  private readonly db: SqliteDatabase;
+  private readonly tables = new Map<string, RecordTable>();
+  private readonly registry: ModelRegistry;
+
+  constructor(options: SqliteRecordStoreOptions) {
+    this.db = openSqliteDatabase(options.path, options);
+    this.registry = options.registry;
+    migrate(this.db, RECORD_DB_MIGRATIONS, `library database at ${options.path}`);
+    this.db.transaction(() => {
+      for (const model of options.registry.all()) this.tables.set(model.name, new RecordTable(this.db, model));
+    })();
+  }
+
+  async applyBatch(model: string, batch: RecordBatch): Promise<ApplyResult> {
+    const table = this.table(model);
+    const upserts = batch.upserts ?? [];
+    const deletes = batch.deletes ?? [];
+    try {
+      return this.db.transaction(() => {
+        let upserted = 0;
+        let deleted = 0;
+        for (const r of upserts) upserted += table.upsert.run(table.toRow(r)).changes;
+        for (const d of deletes) deleted += table.remove.run(d.id, formatHlc(d.hlc)).changes;
+        return { upserted, deleted, unchanged: upserts.length + deletes.length - upserted - deleted };
+      })();
+    } catch (cause) {
+      throw new StorageError(`Applying a batch of ${model} failed and was rolled back: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  async page(model: string, query: PageQuery): Promise<SyncRecord[]> {
+    const table = this.table(model);
+    const afterHlc = query.after ? formatHlc(query.after.hlc) : '';
+    const afterId = query.after ? query.after.id : '';
+    const rows =
+      query.owner === undefined
+        ? table.pageAll.all(afterHlc, afterId, query.limit)
+        : table.pageOfOwner.all(query.owner, afterHlc, afterId, query.limit);
+    return rows.map((row) => table.fromRow(row));
+  }
+
+  async getMany(model: string, ids: readonly string[]): Promise<SyncRecord[]> {
+    const table = this.table(model);
+    const out: SyncRecord[] = [];
+    for (const id of ids) {
+      const row = table.getOne.get(id);
+      if (row) out.push(table.fromRow(row));
+    }
+    return out;
+  }
+
+  async count(model: string, owner?: string): Promise<number> {
+    const table = this.table(model);
+    return (owner === undefined ? table.countAll.get() : table.countOfOwner.get(owner))!.n;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private table(model: string): RecordTable {
+    const table = this.tables.get(model);
+    if (!table) this.registry.get(model); // throws UnknownModelError
+    return table!;
+  }
+}

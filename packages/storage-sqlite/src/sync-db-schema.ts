@@ -1,0 +1,73 @@
+import type { Migration } from './sqlite-database.js';
+
+/**
+ * sync.db: sync metadata only, never domain data. Table names follow the seeds. HLCs are
+ * stored in their fixed-width text form, whose byte order is the clock order, so SQL
+ * comparisons and ORDER BY on them are clock comparisons.
+ */
+export const SYNC_DB_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE device_resource_watermarks (
+        owner_device_id TEXT NOT NULL,
+        resource_type   TEXT NOT NULL,
+        last_watermark  TEXT NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        PRIMARY KEY (owner_device_id, resource_type)
+      ) WITHOUT ROWID;
+      CREATE INDEX idx_resource_watermarks_resource ON device_resource_watermarks (resource_type);
+
+      CREATE TABLE backfill_checkpoints (
+        owner_device_id TEXT NOT NULL,
+        resource_type   TEXT NOT NULL,
+        resume_hlc      TEXT,
+        resume_id       TEXT,
+        completed       INTEGER NOT NULL,
+        records_applied INTEGER NOT NULL,
+        records_total   INTEGER,
+        updated_at      INTEGER NOT NULL,
+        PRIMARY KEY (owner_device_id, resource_type)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE sync_state (
+        key        TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE shared_changes (
+        hlc              TEXT PRIMARY KEY,
+        origin_device_id TEXT NOT NULL,
+        model            TEXT NOT NULL,
+        record_id        TEXT NOT NULL,
+        op               TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+        data             TEXT
+      ) WITHOUT ROWID;
+      CREATE INDEX idx_shared_changes_origin ON shared_changes (origin_device_id, hlc);
+
+      CREATE TABLE peer_acks (
+        peer_device_id TEXT PRIMARY KEY,
+        last_acked_hlc TEXT NOT NULL,
+        updated_at     INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE tombstones (
+        model           TEXT NOT NULL,
+        record_id       TEXT NOT NULL,
+        owner_device_id TEXT NOT NULL,
+        hlc             TEXT NOT NULL,
+        PRIMARY KEY (model, record_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX idx_tombstones_owner_page ON tombstones (model, owner_device_id, hlc, record_id);
+      CREATE INDEX idx_tombstones_page ON tombstones (model, hlc, record_id);
+      CREATE INDEX idx_tombstones_hlc ON tombstones (hlc);
+
+      CREATE TABLE sync_metrics_snapshots (
+        taken_at      INTEGER PRIMARY KEY,
+        library_id    TEXT NOT NULL,
+        snapshot_json TEXT NOT NULL
+      );
+    `,
+  },
+];
