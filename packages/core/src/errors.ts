@@ -82,3 +82,43 @@ export class StorageError extends HighwaterError {
     super('HW_STORAGE', message, options);
   }
 }
+
+/** Codes of refused inbound messages. */
+export type ProtocolErrorCode =
+  | 'HW_PROTOCOL_DECODE'
+  | 'HW_PROTOCOL_MALFORMED'
+  | 'HW_PROTOCOL_VERSION'
+  | 'HW_UNKNOWN_MESSAGE_TYPE'
+  | 'HW_WRONG_LIBRARY'
+  | 'HW_FORGED_OWNER';
+
+/** An inbound message that was refused: undecodable, malformed, of another library, … */
+export class ProtocolError extends HighwaterError {
+  constructor(
+    code: ProtocolErrorCode,
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(code, message);
+  }
+}
+
+export type TransportErrorCode = 'HW_PEER_UNREACHABLE' | 'HW_REQUEST_TIMEOUT' | 'HW_TRANSPORT_STOPPED' | 'HW_FRAME_TOO_LARGE' | 'HW_UNAUTHORIZED';
+
+/** A transport could not deliver a message or a response did not come back. */
+export class TransportError extends HighwaterError {
+  constructor(code: TransportErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** A peer answered a request with an Error message. */
+export class RemoteError extends HighwaterError {
+  constructor(
+    code: string,
+    message: string,
+    readonly peerId: string,
+  ) {
+    super(code, `Peer ${peerId} answered: ${message}`);
+  }
+}

@@ -34,12 +34,12 @@ const FROM_COLUMN: Record<FieldType, FromColumn> = {
  */
 export class RecordTable {
   readonly upsert: Statement<unknown[]>;
-  readonly remove: Statement<[string, string]>;
-  readonly pageAll: Statement<[string, string, number], unknown[]>;
-  readonly pageOfOwner: Statement<[string, string, string, number], unknown[]>;
+  readonly remove: Statement<[string, string, string]>;
   readonly getOne: Statement<[string], unknown[]>;
   readonly countAll: Statement<[], { n: number }>;
   readonly countOfOwner: Statement<[string], { n: number }>;
+  /** `SELECT <key>, <fields…>, hw_owner, hw_hlc FROM <table>`, the row shape `fromRow` reads. */
+  readonly selectColumns: string;
   private readonly fieldNames: readonly string[];
   private readonly toColumn: readonly ToColumn[];
   private readonly fromColumn: readonly FromColumn[];
@@ -59,20 +59,19 @@ export class RecordTable {
     const fields = this.fieldNames.map(quoteIdentifier);
     const columns = [key, ...fields, OWNER_COLUMN, HLC_COLUMN];
     const select = `SELECT ${columns.join(', ')} FROM ${table}`;
+    // Last writer wins by HLC; a device-owned record also keeps its owner forever, so a peer
+    // cannot take over another device's record by naming itself owner with a later clock.
+    const deviceOwned = model.ownership === 'device';
+    const sameOwner = deviceOwned ? ` AND excluded.${OWNER_COLUMN} = ${table}.${OWNER_COLUMN}` : '';
     this.upsert = db.prepare(
       `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})
        ON CONFLICT (${key}) DO UPDATE SET ${[...fields, OWNER_COLUMN, HLC_COLUMN].map((c) => `${c} = excluded.${c}`).join(', ')}
-       WHERE excluded.${HLC_COLUMN} > ${table}.${HLC_COLUMN}`,
+       WHERE excluded.${HLC_COLUMN} > ${table}.${HLC_COLUMN}${sameOwner}`,
     );
-    this.remove = db.prepare<[string, string]>(`DELETE FROM ${table} WHERE ${key} = ? AND ${HLC_COLUMN} < ?`);
-    this.pageAll = db
-      .prepare<[string, string, number], unknown[]>(`${select} WHERE (${HLC_COLUMN}, ${key}) > (?, ?) ORDER BY ${HLC_COLUMN}, ${key} LIMIT ?`)
-      .raw();
-    this.pageOfOwner = db
-      .prepare<[string, string, string, number], unknown[]>(
-        `${select} WHERE ${OWNER_COLUMN} = ? AND (${HLC_COLUMN}, ${key}) > (?, ?) ORDER BY ${HLC_COLUMN}, ${key} LIMIT ?`,
-      )
-      .raw();
+    this.remove = db.prepare<[string, string, string]>(
+      `DELETE FROM ${table} WHERE ${key} = ? AND ${HLC_COLUMN} < ?${deviceOwned ? ` AND ${OWNER_COLUMN} = ?` : ' AND ? IS NOT NULL'}`,
+    );
+    this.selectColumns = select;
     this.getOne = db.prepare<[string], unknown[]>(`${select} WHERE ${key} = ?`).raw();
     this.countAll = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table}`);
     this.countOfOwner = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM ${table} WHERE ${OWNER_COLUMN} = ?`);

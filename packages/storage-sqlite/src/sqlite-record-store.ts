@@ -8,8 +8,9 @@ import {
   type RecordStore,
   type SyncRecord,
 } from '@highwater/core';
-import { RecordTable } from './record-table.js';
-import { migrate, openSqliteDatabase, type SqliteDatabase, type SqliteOpenOptions } from './sqlite-database.js';
+import { keysetBound, StatementCache } from './keyset.js';
+import { HLC_COLUMN, OWNER_COLUMN, RecordTable } from './record-table.js';
+import { migrate, openSqliteDatabase, quoteIdentifier, type SqliteDatabase, type SqliteOpenOptions } from './sqlite-database.js';
 
 export interface SqliteRecordStoreOptions extends SqliteOpenOptions {
   /** Path of the library database (database.db). */
@@ -27,10 +28,13 @@ export class SqliteRecordStore implements RecordStore {
   private readonly db: SqliteDatabase;
   private readonly tables = new Map<string, RecordTable>();
   private readonly registry: ModelRegistry;
+  // Page queries differ by filter (owner, cursor or watermark); each shape is prepared once.
+  private readonly statements: StatementCache;
 
   constructor(options: SqliteRecordStoreOptions) {
     this.db = openSqliteDatabase(options.path, options);
     this.registry = options.registry;
+    this.statements = new StatementCache(this.db);
     migrate(this.db, RECORD_DB_MIGRATIONS, `library database at ${options.path}`);
     this.db.transaction(() => {
       for (const model of options.registry.all()) this.tables.set(model.name, new RecordTable(this.db, model));
@@ -46,7 +50,7 @@ export class SqliteRecordStore implements RecordStore {
         let upserted = 0;
         let deleted = 0;
         for (const r of upserts) upserted += table.upsert.run(table.toRow(r)).changes;
-        for (const d of deletes) deleted += table.remove.run(d.id, formatHlc(d.hlc)).changes;
+        for (const d of deletes) deleted += table.remove.run(d.id, formatHlc(d.hlc), d.ownerDeviceId).changes;
         return { upserted, deleted, unchanged: upserts.length + deletes.length - upserted - deleted };
       })();
     } catch (cause) {
@@ -56,13 +60,21 @@ export class SqliteRecordStore implements RecordStore {
 
   async page(model: string, query: PageQuery): Promise<SyncRecord[]> {
     const table = this.table(model);
-    const afterHlc = query.after ? formatHlc(query.after.hlc) : '';
-    const afterId = query.after ? query.after.id : '';
-    const rows =
-      query.owner === undefined
-        ? table.pageAll.all(afterHlc, afterId, query.limit)
-        : table.pageOfOwner.all(query.owner, afterHlc, afterId, query.limit);
-    return rows.map((row) => table.fromRow(row));
+    const key = quoteIdentifier(table.model.key);
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.owner !== undefined) {
+      where.push(`${OWNER_COLUMN} = ?`);
+      params.push(query.owner);
+    }
+    const bound = keysetBound(HLC_COLUMN, key, query);
+    where.push(bound.sql);
+    params.push(...bound.params);
+    const sql = `${table.selectColumns} WHERE ${where.join(' AND ')} ORDER BY ${HLC_COLUMN}, ${key} LIMIT ?`;
+    return this.statements
+      .getRaw(sql)
+      .all(...params, query.limit)
+      .map((row) => table.fromRow(row));
   }
 
   async getMany(model: string, ids: readonly string[]): Promise<SyncRecord[]> {

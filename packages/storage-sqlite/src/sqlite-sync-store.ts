@@ -9,11 +9,13 @@ import {
   type PeerAck,
   type ResourceWatermark,
   type SharedChange,
+  type SharedChangeQuery,
   type SyncStore,
   type Tombstone,
   type TombstoneQuery,
   type WallClock,
 } from '@highwater/core';
+import { keysetBound, StatementCache } from './keyset.js';
 import { migrate, openSqliteDatabase, type SqliteDatabase, type SqliteOpenOptions } from './sqlite-database.js';
 import { SYNC_DB_MIGRATIONS } from './sync-db-schema.js';
 
@@ -24,7 +26,7 @@ export interface SqliteSyncStoreOptions extends SqliteOpenOptions {
   readonly wallClock?: WallClock;
 }
 
-// Cursor text that sorts before every stored HLC text and id.
+// Text that sorts before every stored HLC text.
 const BEFORE_ALL = '';
 
 type CheckpointRow = {
@@ -49,12 +51,15 @@ export class SqliteSyncStore implements SyncStore {
   private readonly db: SqliteDatabase;
   private readonly wallClock: WallClock;
   private readonly sql;
+  // Queries whose WHERE clause depends on optional filters, prepared once per shape.
+  private readonly statements: StatementCache;
 
   constructor(options: SqliteSyncStoreOptions) {
     this.db = openSqliteDatabase(options.path, options);
     this.wallClock = options.wallClock ?? systemWallClock;
     migrate(this.db, SYNC_DB_MIGRATIONS, `sync.db at ${options.path}`);
     const db = this.db;
+    this.statements = new StatementCache(db);
     this.sql = {
       getWatermark: db.prepare<[string, string], { last_watermark: string }>(
         'SELECT last_watermark FROM device_resource_watermarks WHERE owner_device_id = ? AND resource_type = ?',
@@ -86,12 +91,6 @@ export class SqliteSyncStore implements SyncStore {
       appendSharedChange: db.prepare(
         'INSERT OR IGNORE INTO shared_changes (hlc, origin_device_id, model, record_id, op, data) VALUES (?, ?, ?, ?, ?, ?)',
       ),
-      sharedChangesSince: db.prepare<[string, number], SharedChangeRow>(
-        'SELECT hlc, model, record_id, op, data FROM shared_changes WHERE hlc > ? ORDER BY hlc LIMIT ?',
-      ),
-      sharedChangesOfOriginSince: db.prepare<[string, string, number], SharedChangeRow>(
-        'SELECT hlc, model, record_id, op, data FROM shared_changes WHERE origin_device_id = ? AND hlc > ? ORDER BY hlc LIMIT ?',
-      ),
       pruneSharedChanges: db.prepare('DELETE FROM shared_changes WHERE hlc <= ?'),
       countSharedChanges: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM shared_changes'),
       recordAck: db.prepare(
@@ -110,13 +109,6 @@ export class SqliteSyncStore implements SyncStore {
            WHERE excluded.hlc > tombstones.hlc`,
       ),
       getTombstone: db.prepare<[string, string], TombstoneRow>('SELECT * FROM tombstones WHERE model = ? AND record_id = ?'),
-      tombstonesAfter: db.prepare<[string, string, string, number], TombstoneRow>(
-        'SELECT * FROM tombstones WHERE model = ? AND (hlc, record_id) > (?, ?) ORDER BY hlc, record_id LIMIT ?',
-      ),
-      tombstonesOfOwnerAfter: db.prepare<[string, string, string, string, number], TombstoneRow>(
-        `SELECT * FROM tombstones WHERE model = ? AND owner_device_id = ? AND (hlc, record_id) > (?, ?)
-         ORDER BY hlc, record_id LIMIT ?`,
-      ),
       pruneTombstones: db.prepare('DELETE FROM tombstones WHERE hlc <= ?'),
       saveMetrics: db.prepare('INSERT OR REPLACE INTO sync_metrics_snapshots (taken_at, library_id, snapshot_json) VALUES (?, ?, ?)'),
       listMetrics: db.prepare<[number], { taken_at: number; library_id: string; snapshot_json: string }>(
@@ -194,12 +186,19 @@ export class SqliteSyncStore implements SyncStore {
     })();
   }
 
-  async sharedChangesSince(after: Hlc | null, limit: number, originDeviceId?: string): Promise<SharedChange[]> {
-    const from = after ? formatHlc(after) : BEFORE_ALL;
-    const rows =
-      originDeviceId === undefined
-        ? this.sql.sharedChangesSince.all(from, limit)
-        : this.sql.sharedChangesOfOriginSince.all(originDeviceId, from, limit);
+  async sharedChangesSince(query: SharedChangeQuery): Promise<SharedChange[]> {
+    const where = ['hlc > ?'];
+    const params: unknown[] = [query.after ? formatHlc(query.after) : BEFORE_ALL];
+    if (query.originDeviceId !== undefined) {
+      where.push('origin_device_id = ?');
+      params.push(query.originDeviceId);
+    }
+    if (query.model !== undefined) {
+      where.push('model = ?');
+      params.push(query.model);
+    }
+    const sql = `SELECT hlc, model, record_id, op, data FROM shared_changes WHERE ${where.join(' AND ')} ORDER BY hlc LIMIT ?`;
+    const rows = this.statements.get<SharedChangeRow>(sql).all(...params, query.limit);
     return rows.map((r) => ({
       hlc: parseHlc(r.hlc),
       model: r.model,
@@ -242,13 +241,17 @@ export class SqliteSyncStore implements SyncStore {
   }
 
   async tombstonesAfter(model: string, query: TombstoneQuery): Promise<Tombstone[]> {
-    const afterHlc = query.after ? formatHlc(query.after.hlc) : BEFORE_ALL;
-    const afterId = query.after ? query.after.id : BEFORE_ALL;
-    const rows =
-      query.owner === undefined
-        ? this.sql.tombstonesAfter.all(model, afterHlc, afterId, query.limit)
-        : this.sql.tombstonesOfOwnerAfter.all(model, query.owner, afterHlc, afterId, query.limit);
-    return rows.map(tombstoneFromRow);
+    const where = ['model = ?'];
+    const params: unknown[] = [model];
+    if (query.owner !== undefined) {
+      where.push('owner_device_id = ?');
+      params.push(query.owner);
+    }
+    const bound = keysetBound('hlc', 'record_id', query);
+    where.push(bound.sql);
+    params.push(...bound.params);
+    const sql = `SELECT * FROM tombstones WHERE ${where.join(' AND ')} ORDER BY hlc, record_id LIMIT ?`;
+    return this.statements.get<TombstoneRow>(sql).all(...params, query.limit).map(tombstoneFromRow);
   }
 
   async pruneTombstones(upTo: Hlc): Promise<number> {

@@ -13,7 +13,9 @@ export interface RecordStore {
   /**
    * Applies upserts then deletes for one model in a single transaction (all or nothing).
    * An upsert replaces the stored row only if its HLC is greater; a delete removes the row
-   * only if the stored HLC is smaller. Tombstones are the caller's business (SyncStore).
+   * only if the stored HLC is smaller. For device-owned models the owner of a stored record
+   * never changes: an upsert naming another owner changes nothing. Tombstones are the
+   * caller's business (SyncStore).
    */
   applyBatch(model: string, batch: RecordBatch): Promise<ApplyResult>;
   /** Keyset page of one model in (HLC, id) order strictly after `after`, optionally for one owner. */
@@ -63,7 +65,12 @@ export interface RecordCursor {
 export interface PageQuery {
   /** Only records of this owner device. */
   readonly owner?: string;
-  /** Exclusive lower bound; omit or null to start from the beginning. */
+  /** Exclusive lower bound (a resume token); omit or null to start from the beginning. */
   readonly after?: RecordCursor | null;
+  /**
+   * Exclusive lower bound on the HLC alone (a watermark): records with a greater HLC. Used
+   * only when `after` is absent.
+   */
+  readonly afterHlc?: Hlc | null;
   readonly limit: number;
 }

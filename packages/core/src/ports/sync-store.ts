@@ -31,8 +31,8 @@ export interface SyncStore {
   // --- shared-change log (HLC is the primary key, so appends are idempotent) ---
   /** Appends changes whose HLC is not yet stored; returns how many were new. */
   appendSharedChanges(changes: readonly SharedChange[]): Promise<number>;
-  /** Changes with HLC > `after` in HLC order, optionally from one origin device. */
-  sharedChangesSince(after: Hlc | null, limit: number, originDeviceId?: string): Promise<SharedChange[]>;
+  /** Changes with HLC > `query.after` in HLC order, optionally of one origin device and model. */
+  sharedChangesSince(query: SharedChangeQuery): Promise<SharedChange[]>;
   /** Deletes changes with HLC <= `upTo`; returns how many. */
   pruneSharedChanges(upTo: Hlc): Promise<number>;
   countSharedChanges(): Promise<number>;
@@ -109,9 +109,19 @@ export interface Tombstone {
   readonly hlc: Hlc;
 }
 
+export interface SharedChangeQuery {
+  readonly after: Hlc | null;
+  readonly limit: number;
+  readonly originDeviceId?: string;
+  readonly model?: string;
+}
+
 export interface TombstoneQuery {
   readonly owner?: string;
+  /** Exclusive (HLC, record id) lower bound. */
   readonly after?: RecordCursor | null;
+  /** Exclusive lower bound on the HLC alone; used only when `after` is absent. */
+  readonly afterHlc?: Hlc | null;
   readonly limit: number;
 }
 

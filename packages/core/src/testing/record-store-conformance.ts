@@ -125,6 +125,24 @@ export function runRecordStoreConformance(
       expect(await store.count('entry', 'nobody')).toBe(0);
       const afterCursor = await store.page('entry', { owner: DEVICE_A, after: { hlc: hlc(1), id: 'entry-000014' }, limit: 3 });
       expect(afterCursor.map((r) => r.id)).toEqual(['entry-000015', 'entry-000016', 'entry-000017']);
+      // A watermark bound (HLC only) skips the whole tie group at that HLC.
+      const afterWatermark = await store.page('entry', { owner: DEVICE_A, afterHlc: hlc(1), limit: 100 });
+      expect(afterWatermark.map((r) => r.id)).toEqual(mine.slice(20).map((r) => r.id));
+      const allAfterWatermark = await store.page('entry', { afterHlc: hlc(0, 0, DEVICE_B), limit: 100 });
+      expect(allAfterWatermark.map((r) => r.id)).toEqual(expected.filter((r) => compareHlc(r.hlc, hlc(0, 0, DEVICE_B)) > 0).map((r) => r.id));
+    });
+
+    it('never changes the owner of a device-owned record', async () => {
+      await store.applyBatch('entry', { upserts: [entryRecord(1, hlc(1, 0, DEVICE_A))] });
+      const forged = entryRecord(1, hlc(5, 0, DEVICE_B), DEVICE_B, { name: 'forged' });
+      expect(await store.applyBatch('entry', { upserts: [forged] })).toEqual({ upserted: 0, deleted: 0, unchanged: 1 });
+      expect((await store.getMany('entry', ['entry-000001']))[0]).toEqual(entryRecord(1, hlc(1, 0, DEVICE_A)));
+      const forgedDelete = await store.applyBatch('entry', { deletes: [{ id: 'entry-000001', ownerDeviceId: DEVICE_B, hlc: hlc(6, 0, DEVICE_B) }] });
+      expect(forgedDelete.deleted).toBe(0);
+      // Shared records change hands with every write.
+      await store.applyBatch('tag', { upserts: [tagRecord('t1', 'a', hlc(1, 0, DEVICE_A))] });
+      await store.applyBatch('tag', { upserts: [tagRecord('t1', 'b', hlc(2, 0, DEVICE_B))] });
+      expect((await store.getMany('tag', ['t1']))[0]!.ownerDeviceId).toBe(DEVICE_B);
     });
 
     it('applies a large batch in one go and survives reopening', async () => {

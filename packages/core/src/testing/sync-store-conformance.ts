@@ -154,7 +154,7 @@ export function runSyncStoreConformance(adapterName: string, newHarness: () => P
         expect(await store.appendSharedChanges(changes)).toBe(4);
         expect(await store.appendSharedChanges([changes[0]!, change(40, 0, DEVICE_A, 't4')])).toBe(1);
         expect(await store.countSharedChanges()).toBe(5);
-        const all = await store.sharedChangesSince(null, 100);
+        const all = await store.sharedChangesSince({ after: null, limit: 100 });
         expect(all.map((c) => [c.hlc.time - hlc(0).time, c.hlc.counter, c.hlc.deviceId])).toEqual([
           [10, 0, DEVICE_A],
           [10, 0, DEVICE_B],
@@ -172,22 +172,30 @@ export function runSyncStoreConformance(adapterName: string, newHarness: () => P
         const seen: string[] = [];
         let after = null;
         for (;;) {
-          const page: SharedChange[] = await store.sharedChangesSince(after, 5);
+          const page: SharedChange[] = await store.sharedChangesSince({ after, limit: 5 });
           if (page.length === 0) break;
           seen.push(...page.map((c) => c.recordId));
           after = page[page.length - 1]!.hlc;
         }
         const expected = [...changes].sort((a, b) => compareHlc(a.hlc, b.hlc)).map((c) => c.recordId);
         expect(seen).toEqual(expected);
-        const fromA = await store.sharedChangesSince(hlc(2, 0), 100, DEVICE_A);
+        const fromA = await store.sharedChangesSince({ after: hlc(2, 0), limit: 100, originDeviceId: DEVICE_A });
         expect(fromA.every((c) => c.hlc.deviceId === DEVICE_A && compareHlc(c.hlc, hlc(2, 0)) > 0)).toBe(true);
         expect(fromA.map((c) => c.recordId)).toEqual(expected.filter((id) => Number(id.slice(1)) % 2 === 1 && Number(id.slice(1)) >= 9));
+      });
+
+      it('filters by model together with origin', async () => {
+        await store.appendSharedChanges([change(1, 0, DEVICE_A, 'a'), { ...change(2, 0, DEVICE_A, 'b'), model: 'label' }, change(3, 0, DEVICE_B, 'c')]);
+        const tagsOfA = await store.sharedChangesSince({ after: null, limit: 10, originDeviceId: DEVICE_A, model: 'tag' });
+        expect(tagsOfA.map((c) => c.recordId)).toEqual(['a']);
+        const labels = await store.sharedChangesSince({ after: null, limit: 10, model: 'label' });
+        expect(labels.map((c) => c.recordId)).toEqual(['b']);
       });
 
       it('prunes up to and including an HLC', async () => {
         await store.appendSharedChanges([change(1, 0, DEVICE_A, 'a'), change(2, 0, DEVICE_A, 'b'), change(3, 0, DEVICE_A, 'c')]);
         expect(await store.pruneSharedChanges(hlc(2, 0, DEVICE_A))).toBe(2);
-        expect((await store.sharedChangesSince(null, 10)).map((c) => c.recordId)).toEqual(['c']);
+        expect((await store.sharedChangesSince({ after: null, limit: 10 })).map((c) => c.recordId)).toEqual(['c']);
         await reopen();
         expect(await store.countSharedChanges()).toBe(1);
       });
@@ -241,6 +249,9 @@ export function runSyncStoreConformance(adapterName: string, newHarness: () => P
         }
         expect(seen).toEqual(all.slice(0, 16).map((t) => t.recordId));
         expect((await store.tombstonesAfter('entry', { limit: 100 })).length).toBe(17);
+        // A watermark bound skips the whole tie group at that HLC.
+        const afterWatermark = await store.tombstonesAfter('entry', { owner: DEVICE_A, afterHlc: hlc(1), limit: 100 });
+        expect(afterWatermark.map((t) => t.recordId)).toEqual(all.slice(10, 16).map((t) => t.recordId));
       });
 
       it('prunes up to an HLC', async () => {
