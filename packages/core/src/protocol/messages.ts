@@ -1,0 +1,172 @@
+/**
+ * Highwater wire protocol, version 1: the messages peers exchange, as plain data. Every
+ * message carries the protocol version, the library id and the sending device, so a node can
+ * refuse messages of another library before looking further. HLCs travel in their text form.
+ *
+ * Request/response pairs: StateRequest → StateResponse, SharedChangeRequest →
+ * SharedChangeResponse, WatermarkExchangeRequest → WatermarkExchangeResponse; any request may
+ * instead be answered by an Error. One-way: StateChange, StateBatch, SharedChange,
+ * AckSharedChanges, Error.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+/** Limits enforced by validation; a message beyond them is refused, not truncated. */
+export const PROTOCOL_LIMITS = {
+  /** Changes in one StateBatch / StateResponse / SharedChange / SharedChangeResponse. */
+  maxChangesPerMessage: 10_000,
+  /** Page size a requester may ask for. */
+  maxPageSize: 10_000,
+  /** Heads in a watermark exchange. */
+  maxHeads: 100_000,
+  maxIdLength: 256,
+  maxNameLength: 128,
+  maxMessageLength: 1_000,
+} as const;
+
+export interface MessageEnvelope {
+  readonly v: typeof PROTOCOL_VERSION;
+  readonly libraryId: string;
+  /** The sending device (not necessarily the owner of the changes it carries). */
+  readonly deviceId: string;
+}
+
+/** One change of one record, device-owned or shared. `hlc.deviceId` must equal `owner`. */
+export interface WireChange {
+  readonly model: string;
+  readonly id: string;
+  /** Owner device (device-owned models) or origin device (shared models). */
+  readonly owner: string;
+  /** HLC text of the write. */
+  readonly hlc: string;
+  readonly op: 'upsert' | 'delete';
+  /** Field values for an upsert (validated against the model); absent for a delete. */
+  readonly data?: Record<string, unknown>;
+}
+
+/** Keyset position (HLC text, record id): a portable resume token. */
+export interface WireCursor {
+  readonly hlc: string;
+  readonly id: string;
+}
+
+/** What a node holds of one (owner, resource): its watermark and how many records. */
+export interface WireHead {
+  readonly owner: string;
+  readonly resource: string;
+  readonly hlc: string;
+  readonly count: number;
+}
+
+/** A single live change of a device-owned record. */
+export interface StateChangeMessage extends MessageEnvelope {
+  readonly type: 'state-change';
+  readonly change: WireChange;
+}
+
+/** Live changes of device-owned records, batched over a short window, in write order. */
+export interface StateBatchMessage extends MessageEnvelope {
+  readonly type: 'state-batch';
+  readonly changes: readonly WireChange[];
+}
+
+/**
+ * Asks for one (owner, resource)'s changes in (HLC, id) order: after `after` (a resume
+ * token from a checkpoint) or, when that is null, after `afterHlc` (a watermark), or from the
+ * beginning when both are null.
+ */
+export interface StateRequestMessage extends MessageEnvelope {
+  readonly type: 'state-request';
+  readonly requestId: string;
+  readonly model: string;
+  readonly owner: string;
+  readonly after: WireCursor | null;
+  readonly afterHlc: string | null;
+  readonly limit: number;
+}
+
+/** A page of upserts and deletes (tombstones) merged in (HLC, id) order. */
+export interface StateResponseMessage extends MessageEnvelope {
+  readonly type: 'state-response';
+  readonly requestId: string;
+  readonly model: string;
+  readonly owner: string;
+  readonly changes: readonly WireChange[];
+  /** Resume token after this page (the last change), or null for an empty page. */
+  readonly next: WireCursor | null;
+  readonly hasMore: boolean;
+}
+
+/** Live changes of shared records, in HLC order. */
+export interface SharedChangeMessage extends MessageEnvelope {
+  readonly type: 'shared-change';
+  readonly changes: readonly WireChange[];
+}
+
+/** Asks for the shared log of one (origin, model) after an HLC. */
+export interface SharedChangeRequestMessage extends MessageEnvelope {
+  readonly type: 'shared-change-request';
+  readonly requestId: string;
+  readonly model: string;
+  readonly origin: string;
+  readonly afterHlc: string | null;
+  readonly limit: number;
+}
+
+/**
+ * A page of the shared log. `complete` is false when the log was pruned past `afterHlc`,
+ * so the requester must fetch that origin's state instead (StateRequest).
+ */
+export interface SharedChangeResponseMessage extends MessageEnvelope {
+  readonly type: 'shared-change-response';
+  readonly requestId: string;
+  readonly changes: readonly WireChange[];
+  readonly hasMore: boolean;
+  readonly complete: boolean;
+}
+
+/** The sender has applied the shared log up to `upTo`; lets receivers prune safely. */
+export interface AckSharedChangesMessage extends MessageEnvelope {
+  readonly type: 'ack-shared-changes';
+  readonly upTo: string;
+}
+
+/** Sent on (re)connect: the requester's heads; the response carries the responder's. */
+export interface WatermarkExchangeRequestMessage extends MessageEnvelope {
+  readonly type: 'watermark-exchange-request';
+  readonly requestId: string;
+  readonly heads: readonly WireHead[];
+}
+
+export interface WatermarkExchangeResponseMessage extends MessageEnvelope {
+  readonly type: 'watermark-exchange-response';
+  readonly requestId: string;
+  readonly heads: readonly WireHead[];
+}
+
+/** A refused message or failed request; `code` is a HighwaterError code. */
+export interface ErrorMessage extends MessageEnvelope {
+  readonly type: 'error';
+  /** The request this answers, if it answers one. */
+  readonly requestId: string | null;
+  readonly code: string;
+  readonly message: string;
+}
+
+export type SyncMessage =
+  | StateChangeMessage
+  | StateBatchMessage
+  | StateRequestMessage
+  | StateResponseMessage
+  | SharedChangeMessage
+  | SharedChangeRequestMessage
+  | SharedChangeResponseMessage
+  | AckSharedChangesMessage
+  | WatermarkExchangeRequestMessage
+  | WatermarkExchangeResponseMessage
+  | ErrorMessage;
+
+export type SyncMessageType = SyncMessage['type'];
+
+/** Distributes Omit over the union, so each variant keeps its own fields. */
+export type MessageBody<M extends SyncMessage = SyncMessage> = M extends SyncMessage ? Omit<M, keyof MessageEnvelope> : never;

@@ -1,0 +1,268 @@
+import { compareHlc, maxHlc, type Hlc, type HybridLogicalClock } from '../../clock/hlc.js';
+import type { SyncEvents } from '../../events/sync-events.js';
+import type { ModelRegistry } from '../../models/model-registry.js';
+import type { RecordStore, SyncRecord } from '../../ports/record-store.js';
+import type { SyncStore, Tombstone } from '../../ports/sync-store.js';
+import { changeToShared, compareChanges, type Change } from '../change.js';
+import { SerialQueue } from '../serial-queue.js';
+import type { SyncMetrics } from '../sync-metrics.js';
+import type { WatermarkCache } from '../watermark-cache.js';
+import { DependencyParking } from './dependency-parking.js';
+
+export interface ApplyOutcome {
+  /** Changes that changed the store. */
+  readonly applied: number;
+  /** Changes that lost to a newer stored write or tombstone. */
+  readonly stale: number;
+  /** Changes waiting for a dependency. */
+  readonly parked: number;
+  /** Changes that were new to this node (ahead of its watermark): what a relay forwards. */
+  readonly novel: readonly Change[];
+}
+
+const streamKey = (owner: string, model: string): string => `${owner}\u0000${model}`;
+
+/**
+ * Applies remote changes — live batches and catch-up/backfill pages alike — to the local
+ * stores. Per model, in the registry's sync order:
+ *   1. drop upserts older than a stored tombstone (a delete is never resurrected);
+ *   2. park upserts whose referenced records have not arrived;
+ *   3. apply the rest in one RecordStore transaction (last writer by HLC wins);
+ *   4. store tombstones of deletes, append shared changes to the shared log;
+ *   5. release parked records that were waiting for what was just applied;
+ *   6. move each (owner, model) watermark to the highest change processed — unless that
+ *      stream has parked records, which hold it back until they are applied.
+ * Records are durable before the watermark that covers them; a crash in between makes the
+ * next catch-up fetch them again, and applying them twice changes nothing.
+ */
+export class ChangeApplier {
+  private readonly queue = new SerialQueue();
+  readonly parking = new DependencyParking();
+  // Highest processed HLC per stream held back by parked records.
+  private readonly heldBack = new Map<string, { owner: string; model: string; hlc: Hlc }>();
+
+  constructor(
+    private readonly registry: ModelRegistry,
+    private readonly records: RecordStore,
+    private readonly syncStore: SyncStore,
+    private readonly watermarks: WatermarkCache,
+    private readonly clock: HybridLogicalClock,
+    private readonly events: SyncEvents,
+    private readonly metrics: SyncMetrics,
+  ) {}
+
+  /**
+   * Applies changes; serialised with every other apply. Throws ClockDriftError (nothing
+   * applied) if a change's clock is too far ahead of ours.
+   */
+  apply(changes: readonly Change[], source: 'live' | 'pull'): Promise<ApplyOutcome> {
+    return this.queue.run(() => this.applyNow(changes, source));
+  }
+
+  /** Moves a stream's watermark (e.g. to a peer's announced head after a complete pull). */
+  advanceStream(owner: string, model: string, hlc: Hlc): Promise<void> {
+    return this.queue.run(() => this.advance(owner, model, hlc));
+  }
+
+  /** Runs `task` between applies, e.g. a local write that must not interleave with them. */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    return this.queue.run(task);
+  }
+
+  /** Local writes may satisfy parked records too. Call inside `exclusive`. */
+  async releaseFor(model: string, ids: readonly string[]): Promise<void> {
+    const released = ids.flatMap((id) => this.parking.release(model, id));
+    if (released.length > 0) await this.applyNow(released, 'live');
+  }
+
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  private async applyNow(input: readonly Change[], source: 'live' | 'pull'): Promise<ApplyOutcome> {
+    if (input.length === 0) return { applied: 0, stale: 0, parked: 0, novel: [] };
+    let newest = input[0]!.hlc;
+    for (const c of input) newest = maxHlc(newest, c.hlc);
+    this.clock.receive(newest);
+
+    let applied = 0;
+    let stale = 0;
+    let parked = 0;
+    const novel: Change[] = [];
+    let pending: readonly Change[] = input;
+    while (pending.length > 0) {
+      const released: Change[] = [];
+      const byModel = groupByModel(pending);
+      for (const model of this.registry.syncOrder()) {
+        const group = byModel.get(model);
+        if (!group) continue;
+        const r = await this.applyModel(model, group, source, released);
+        applied += r.applied;
+        stale += r.stale;
+        parked += r.parked;
+        novel.push(...r.novel);
+      }
+      pending = released;
+    }
+    this.metrics.add('changesStale', stale);
+    this.metrics.add('changesParked', parked);
+    this.metrics.publish();
+    return { applied, stale, parked, novel };
+  }
+
+  private async applyModel(
+    model: string,
+    group: Change[],
+    source: 'live' | 'pull',
+    released: Change[],
+  ): Promise<{ applied: number; stale: number; parked: number; novel: Change[] }> {
+    group.sort(compareChanges);
+    const novel = group.filter((c) => {
+      const mark = this.watermarks.get(c.owner, model);
+      return !mark || compareHlc(c.hlc, mark) > 0;
+    });
+
+    // 1. Tombstones beat older upserts, whichever order they arrive in.
+    const upsertIds = group.filter((c) => c.op === 'upsert').map((c) => c.id);
+    const tombstones = upsertIds.length > 0 ? await this.syncStore.getTombstones(model, upsertIds) : new Map<string, Tombstone>();
+    let stale = 0;
+    const candidates: Change[] = [];
+    for (const c of group) {
+      const t = c.op === 'upsert' ? tombstones.get(c.id) : undefined;
+      if (t && compareHlc(c.hlc, t.hlc) <= 0) stale++;
+      else candidates.push(c);
+    }
+
+    // 2. Park what waits for a dependency.
+    const { ready, waiting } = await this.splitByDependencies(model, candidates);
+    for (const w of waiting) this.parking.park(w.change, w.missing);
+
+    // 3-4. Apply; tombstones and the shared log after the records they describe.
+    const upserts: SyncRecord[] = [];
+    const deletes: Change[] = [];
+    for (const c of ready) {
+      if (c.op === 'upsert') upserts.push({ id: c.id, ownerDeviceId: c.owner, hlc: c.hlc, data: c.data ?? {} });
+      else deletes.push(c);
+    }
+    const result = await this.records.applyBatch(model, {
+      upserts,
+      deletes: deletes.map((d) => ({ id: d.id, ownerDeviceId: d.owner, hlc: d.hlc })),
+    });
+    if (deletes.length > 0) {
+      await this.syncStore.putTombstones(deletes.map((d) => ({ model, recordId: d.id, ownerDeviceId: d.owner, hlc: d.hlc })));
+    }
+    const isShared = this.registry.get(model).ownership === 'shared';
+    if (isShared && ready.length > 0) await this.syncStore.appendSharedChanges(ready.map(changeToShared));
+
+    // 5. Release dependants of what is now stored.
+    for (const u of upserts) released.push(...this.parking.release(model, u.id));
+
+    // 6. Watermarks per (owner, model) stream, held back while the stream has parked records.
+    const processed = new Map<string, { owner: string; hlc: Hlc }>();
+    const parkedKeys = new Set(waiting.map((w) => w.change));
+    for (const c of group) {
+      if (parkedKeys.has(c)) continue;
+      const k = streamKey(c.owner, model);
+      const prev = processed.get(k);
+      if (!prev || compareHlc(c.hlc, prev.hlc) > 0) processed.set(k, { owner: c.owner, hlc: c.hlc });
+    }
+    for (const { owner, hlc } of processed.values()) await this.advance(owner, model, hlc);
+
+    const changed = result.upserted + result.deleted;
+    this.metrics.addApplied(model, changed);
+    stale += ready.length - changed;
+    if (changed > 0) this.events.reportApplied({ model, source, upserted: result.upserted, deleted: result.deleted });
+    return { applied: changed, stale, parked: waiting.length, novel: novel.filter((c) => !parkedKeys.has(c)) };
+  }
+
+  private async advance(owner: string, model: string, hlc: Hlc): Promise<void> {
+    if (this.parking.isBlocked(owner, model)) {
+      this.holdBack(owner, model, hlc);
+      return;
+    }
+    const k = streamKey(owner, model);
+    const held = this.heldBack.get(k);
+    this.heldBack.delete(k);
+    await this.watermarks.advance(owner, model, held ? maxHlc(held.hlc, hlc) : hlc);
+  }
+
+  private holdBack(owner: string, model: string, hlc: Hlc): void {
+    const k = streamKey(owner, model);
+    const held = this.heldBack.get(k);
+    this.heldBack.set(k, { owner, model, hlc: held ? maxHlc(held.hlc, hlc) : hlc });
+  }
+
+  /**
+   * A reference is satisfied by a record already stored, one in this same group that is
+   * ready, or a tombstone (a deleted parent will never arrive; waiting would block forever).
+   */
+  private async splitByDependencies(
+    model: string,
+    candidates: readonly Change[],
+  ): Promise<{ ready: Change[]; waiting: { change: Change; missing: { model: string; id: string }[] }[] }> {
+    const def = this.registry.get(model);
+    const refs = Object.entries(def.fields).filter(([, f]) => f.references !== undefined) as [string, { references: string }][];
+    const upserts = candidates.filter((c) => c.op === 'upsert');
+    if (refs.length === 0 || upserts.length === 0) return { ready: [...candidates], waiting: [] };
+
+    // Ids referenced per target model that are not in this group.
+    const inGroup = new Set(upserts.map((c) => c.id));
+    const wanted = new Map<string, Set<string>>();
+    for (const c of upserts) {
+      for (const [field, { references }] of refs) {
+        const value = c.data?.[field];
+        if (typeof value !== 'string') continue;
+        if (references === model && inGroup.has(value)) continue;
+        let ids = wanted.get(references);
+        if (!ids) wanted.set(references, (ids = new Set()));
+        ids.add(value);
+      }
+    }
+    const present = new Map<string, Set<string>>();
+    for (const [target, ids] of wanted) {
+      const list = [...ids];
+      const found = new Set((await this.records.getMany(target, list)).map((r) => r.id));
+      const missing = list.filter((id) => !found.has(id));
+      if (missing.length > 0) for (const id of (await this.syncStore.getTombstones(target, missing)).keys()) found.add(id);
+      present.set(target, found);
+    }
+
+    // Fixpoint: a record whose in-group parent waits, waits too.
+    const waitingIds = new Set<string>();
+    const missingOf = new Map<Change, { model: string; id: string }[]>();
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (const c of upserts) {
+        if (waitingIds.has(c.id)) continue;
+        const missing: { model: string; id: string }[] = [];
+        for (const [field, { references }] of refs) {
+          const value = c.data?.[field];
+          if (typeof value !== 'string') continue;
+          if (references === model && inGroup.has(value)) {
+            if (waitingIds.has(value) && value !== c.id) missing.push({ model, id: value });
+          } else if (!present.get(references)?.has(value)) {
+            missing.push({ model: references, id: value });
+          }
+        }
+        if (missing.length > 0) {
+          waitingIds.add(c.id);
+          missingOf.set(c, missing);
+          changed = true;
+        }
+      }
+    }
+    const ready = candidates.filter((c) => !missingOf.has(c));
+    return { ready, waiting: [...missingOf].map(([change, missing]) => ({ change, missing })) };
+  }
+}
+
+function groupByModel(changes: readonly Change[]): Map<string, Change[]> {
+  const groups = new Map<string, Change[]>();
+  for (const c of changes) {
+    const g = groups.get(c.model);
+    if (g) g.push(c);
+    else groups.set(c.model, [c]);
+  }
+  return groups;
+}

@@ -1,0 +1,86 @@
+import { compareHlc, type Hlc } from '../../clock/hlc.js';
+import type { Change } from '../change.js';
+
+const recordKey = (model: string, id: string): string => `${model}\u0000${id}`;
+const streamKey = (owner: string, model: string): string => `${owner}\u0000${model}`;
+
+interface Parked {
+  readonly change: Change;
+  readonly missing: Set<string>;
+}
+
+/**
+ * Records whose dependencies (a referenced location, a parent entry) have not arrived yet.
+ * They wait here and are released when the last one they wait for is applied: no foreign-key
+ * error, no silent drop. Their (owner, model) stream stays blocked meanwhile, so its watermark
+ * cannot move past a record that exists only in memory — after a crash, catch-up fetches it
+ * again.
+ */
+export class DependencyParking {
+  private readonly byDependency = new Map<string, Parked[]>();
+  private readonly perStream = new Map<string, Set<Parked>>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  park(change: Change, missing: readonly { model: string; id: string }[]): void {
+    const parked: Parked = { change, missing: new Set(missing.map((m) => recordKey(m.model, m.id))) };
+    for (const dep of parked.missing) {
+      const list = this.byDependency.get(dep);
+      if (list) list.push(parked);
+      else this.byDependency.set(dep, [parked]);
+    }
+    const stream = streamKey(change.owner, change.model);
+    let set = this.perStream.get(stream);
+    if (!set) this.perStream.set(stream, (set = new Set()));
+    set.add(parked);
+    this.count++;
+  }
+
+  /** A record was applied: returns the parked changes that now have every dependency. */
+  release(model: string, id: string): Change[] {
+    const dep = recordKey(model, id);
+    const waiting = this.byDependency.get(dep);
+    if (!waiting) return [];
+    this.byDependency.delete(dep);
+    const released: Change[] = [];
+    for (const parked of waiting) {
+      parked.missing.delete(dep);
+      if (parked.missing.size > 0) continue;
+      const stream = streamKey(parked.change.owner, parked.change.model);
+      const set = this.perStream.get(stream);
+      set?.delete(parked);
+      if (set && set.size === 0) this.perStream.delete(stream);
+      this.count--;
+      released.push(parked.change);
+    }
+    return released;
+  }
+
+  isBlocked(owner: string, model: string): boolean {
+    return this.perStream.has(streamKey(owner, model));
+  }
+
+  /** Lowest parked HLC of a stream, if any. */
+  minParkedHlc(owner: string, model: string): Hlc | null {
+    let min: Hlc | null = null;
+    for (const p of this.perStream.get(streamKey(owner, model)) ?? []) {
+      if (!min || compareHlc(p.change.hlc, min) < 0) min = p.change.hlc;
+    }
+    return min;
+  }
+
+  /** What is still waiting, for diagnostics: (model, id) → missing dependencies. */
+  describe(limit = 10): { model: string; id: string; waitingFor: string[] }[] {
+    const out: { model: string; id: string; waitingFor: string[] }[] = [];
+    for (const set of this.perStream.values()) {
+      for (const p of set) {
+        if (out.length >= limit) return out;
+        out.push({ model: p.change.model, id: p.change.id, waitingFor: [...p.missing].map((k) => k.replace('\u0000', '/')) });
+      }
+    }
+    return out;
+  }
+}

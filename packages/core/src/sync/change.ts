@@ -1,0 +1,71 @@
+import { compareHlc, formatHlc, parseHlc, type Hlc } from '../clock/hlc.js';
+import type { RecordData } from '../models/model-definition.js';
+import type { ModelRegistry } from '../models/model-registry.js';
+import type { RecordCursor, SyncRecord } from '../ports/record-store.js';
+import type { SharedChange, Tombstone } from '../ports/sync-store.js';
+import type { WireChange, WireCursor } from '../protocol/messages.js';
+
+/**
+ * One change of one record inside the engine: the decoded, validated form of a WireChange.
+ * `owner` is the owner device (device-owned models) or the origin device (shared models), and
+ * always equals `hlc.deviceId`.
+ */
+export interface Change {
+  readonly model: string;
+  readonly id: string;
+  readonly owner: string;
+  readonly hlc: Hlc;
+  readonly op: 'upsert' | 'delete';
+  readonly data: RecordData | null;
+}
+
+/** (HLC, id) order: the order of every stream the engine reads and applies. */
+export function compareChanges(a: { hlc: Hlc; id: string }, b: { hlc: Hlc; id: string }): number {
+  return compareHlc(a.hlc, b.hlc) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/**
+ * Decodes wire changes (already shape-checked by the protocol schemas) and validates each
+ * upsert's data against its model. Throws UnknownModelError / RecordValidationError: one bad
+ * change refuses the whole message, so nothing of it is stored.
+ */
+export function changesFromWire(registry: ModelRegistry, wire: readonly WireChange[]): Change[] {
+  return wire.map((w) => {
+    const hlc = parseHlc(w.hlc);
+    if (w.op === 'delete') {
+      registry.get(w.model);
+      return { model: w.model, id: w.id, owner: w.owner, hlc, op: 'delete', data: null };
+    }
+    return { model: w.model, id: w.id, owner: w.owner, hlc, op: 'upsert', data: registry.validateData(w.model, w.id, w.data) };
+  });
+}
+
+export function changeToWire(c: Change): WireChange {
+  return c.op === 'upsert'
+    ? { model: c.model, id: c.id, owner: c.owner, hlc: formatHlc(c.hlc), op: 'upsert', data: c.data ?? {} }
+    : { model: c.model, id: c.id, owner: c.owner, hlc: formatHlc(c.hlc), op: 'delete' };
+}
+
+export function changeFromRecord(model: string, r: SyncRecord): Change {
+  return { model, id: r.id, owner: r.ownerDeviceId, hlc: r.hlc, op: 'upsert', data: r.data };
+}
+
+export function changeFromTombstone(t: Tombstone): Change {
+  return { model: t.model, id: t.recordId, owner: t.ownerDeviceId, hlc: t.hlc, op: 'delete', data: null };
+}
+
+export function changeFromShared(s: SharedChange): Change {
+  return { model: s.model, id: s.recordId, owner: s.hlc.deviceId, hlc: s.hlc, op: s.op, data: s.data };
+}
+
+export function changeToShared(c: Change): SharedChange {
+  return { hlc: c.hlc, model: c.model, recordId: c.id, op: c.op, data: c.data };
+}
+
+export function cursorToWire(c: RecordCursor): WireCursor {
+  return { hlc: formatHlc(c.hlc), id: c.id };
+}
+
+export function cursorFromWire(c: WireCursor): RecordCursor {
+  return { hlc: parseHlc(c.hlc), id: c.id };
+}

@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { HighwaterError, ProtocolError, RemoteError } from '../errors.js';
+import type { InboundMessage, Transport } from '../ports/transport.js';
+import { decodeMessage, encodeMessage, type MessageCodec } from '../protocol/codec.js';
+import { PROTOCOL_VERSION, type MessageBody, type SyncMessage } from '../protocol/messages.js';
+import type { SyncMetrics } from './sync-metrics.js';
+
+type RequestBody = Extract<MessageBody, { requestId: string }>;
+type OneWayBody = Exclude<MessageBody, { requestId: string }> | MessageBody<Extract<SyncMessage, { type: 'error' }>>;
+
+/** Handles an inbound message; returns the response body for requests. */
+export type MessageHandler = (message: SyncMessage, fromPeer: string) => Promise<MessageBody | undefined>;
+
+/**
+ * The engine's side of the wire: wraps bodies in the envelope (version, library, device),
+ * encodes them with the codec, and on the way in decodes and validates before anything
+ * else sees a message. A refused message is answered with an Error message (never an error
+ * to an error), reported, and dropped; the node goes on serving.
+ */
+export class Messenger {
+  private readonly deviceOfPeer = new Map<string, string>();
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly codec: MessageCodec,
+    private readonly libraryId: string,
+    private readonly deviceId: string,
+    private readonly metrics: SyncMetrics,
+    private readonly logger: Logger,
+    private readonly onRefused: (error: HighwaterError, peerId: string) => void,
+  ) {}
+
+  /** The device behind a transport peer, once it has sent a valid message. */
+  deviceOf(peerId: string): string | null {
+    return this.deviceOfPeer.get(peerId) ?? null;
+  }
+
+  peerOfDevice(deviceId: string): string | null {
+    for (const [peer, device] of this.deviceOfPeer) if (device === deviceId && this.transport.connectedPeers().includes(peer)) return peer;
+    return null;
+  }
+
+  newRequestId(): string {
+    return randomUUID();
+  }
+
+  /** Sends a request; resolves with the response, rejects with RemoteError for an Error reply. */
+  async request<T extends SyncMessage['type']>(
+    peerId: string,
+    body: RequestBody,
+    expect: T,
+    timeoutMs: number,
+  ): Promise<Extract<SyncMessage, { type: T }>> {
+    const bytes = this.encode(body as MessageBody);
+    this.metrics.add('messagesSent');
+    this.metrics.add('bytesSent', bytes.byteLength);
+    const reply = await this.transport.request(peerId, bytes, { timeoutMs });
+    this.metrics.add('messagesReceived');
+    this.metrics.add('bytesReceived', reply.byteLength);
+    const message = decodeMessage(this.codec, reply, this.libraryId);
+    this.deviceOfPeer.set(peerId, message.deviceId);
+    if (message.type === 'error') throw new RemoteError(message.code, message.message, peerId);
+    if (message.type !== expect) throw new ProtocolError('HW_PROTOCOL_MALFORMED', `Expected ${expect} from ${peerId}, got ${message.type}`);
+    return message as Extract<SyncMessage, { type: T }>;
+  }
+
+  async send(peerId: string, body: OneWayBody): Promise<void> {
+    const bytes = this.encode(body as MessageBody);
+    this.metrics.add('messagesSent');
+    this.metrics.add('bytesSent', bytes.byteLength);
+    await this.transport.send(peerId, bytes);
+  }
+
+  /** Installs the inbound side: decode → validate → handler → encoded response. */
+  listen(handler: MessageHandler): void {
+    this.transport.handle(async (inbound: InboundMessage) => {
+      this.metrics.add('messagesReceived');
+      this.metrics.add('bytesReceived', inbound.payload.byteLength);
+      let message: SyncMessage | undefined;
+      try {
+        message = decodeMessage(this.codec, inbound.payload, this.libraryId);
+        this.deviceOfPeer.set(inbound.from, message.deviceId);
+        const body = await handler(message, inbound.from);
+        return inbound.expectsResponse && body ? this.encode(body) : undefined;
+      } catch (cause) {
+        const error = cause instanceof HighwaterError ? cause : new HighwaterError('HW_INTERNAL', (cause as Error)?.message ?? String(cause));
+        this.metrics.add('messagesRefused');
+        this.logger.warn({ peer: inbound.from, code: error.code, err: error.message }, 'refused inbound message');
+        this.onRefused(error, inbound.from);
+        if (message?.type === 'error') return undefined;
+        const requestId = message && 'requestId' in message ? message.requestId : null;
+        const reply = this.encode({ type: 'error', requestId, code: error.code, message: error.message.slice(0, 1000) });
+        if (inbound.expectsResponse) return reply;
+        // One-way message refused: tell the sender, but never let that fail the handler.
+        this.transport.send(inbound.from, reply).catch(() => undefined);
+        return undefined;
+      }
+    });
+  }
+
+  private encode(body: MessageBody): Uint8Array {
+    return encodeMessage(this.codec, { v: PROTOCOL_VERSION, libraryId: this.libraryId, deviceId: this.deviceId, ...body } as SyncMessage);
+  }
+}

@@ -1,0 +1,66 @@
+import { compareHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
+import type { ModelRegistry } from '../../models/model-registry.js';
+import type { WireHead } from '../../protocol/messages.js';
+import type { WatermarkCache } from '../watermark-cache.js';
+
+/** What one peer holds, from its watermark exchange response. */
+export interface PeerHeads {
+  readonly peerId: string;
+  readonly deviceId: string;
+  readonly heads: readonly WireHead[];
+}
+
+/** A peer able to serve one (owner, resource) up to `head`. */
+export interface PullSource {
+  readonly peerId: string;
+  readonly deviceId: string;
+  readonly head: Hlc;
+  readonly count: number;
+}
+
+/** One (owner, resource) this node lacks something of, and who can serve it (best first). */
+export interface PullTask {
+  readonly owner: string;
+  readonly resource: string;
+  readonly shared: boolean;
+  readonly sources: readonly PullSource[];
+}
+
+/**
+ * Compares every peer's heads with this node's watermarks and lists what to fetch: shared
+ * resources first, then device-owned ones in the registry's sync order (dependencies before
+ * dependents), owners sorted within a resource. Sources are ranked: the owner itself first,
+ * then the peer with the highest head — any holder of an owner's data can serve it, since
+ * resume tokens are the owner's (HLC, id).
+ */
+export function planPull(registry: ModelRegistry, watermarks: WatermarkCache, peers: readonly PeerHeads[]): PullTask[] {
+  const byKey = new Map<string, { owner: string; resource: string; sources: PullSource[] }>();
+  for (const peer of peers) {
+    for (const h of peer.heads) {
+      if (!registry.has(h.resource)) continue;
+      const head = parseHlc(h.hlc);
+      const mine = watermarks.get(h.owner, h.resource);
+      if (mine && compareHlc(head, mine) <= 0) continue;
+      const key = `${h.owner}\u0000${h.resource}`;
+      let entry = byKey.get(key);
+      if (!entry) byKey.set(key, (entry = { owner: h.owner, resource: h.resource, sources: [] }));
+      entry.sources.push({ peerId: peer.peerId, deviceId: peer.deviceId, head, count: h.count });
+    }
+  }
+  const rank = (a: PullSource, b: PullSource, owner: string): number =>
+    Number(b.deviceId === owner) - Number(a.deviceId === owner) || compareHlc(b.head, a.head) || (a.peerId < b.peerId ? -1 : 1);
+  const order = [...registry.shared(), ...registry.deviceOwned()].map((m) => m.name);
+  const tasks: PullTask[] = [];
+  for (const resource of order) {
+    const entries = [...byKey.values()].filter((e) => e.resource === resource).sort((a, b) => (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0));
+    for (const e of entries) {
+      tasks.push({
+        owner: e.owner,
+        resource,
+        shared: registry.get(resource).ownership === 'shared',
+        sources: [...e.sources].sort((a, b) => rank(a, b, e.owner)),
+      });
+    }
+  }
+  return tasks;
+}

@@ -1,0 +1,186 @@
+import type { Logger } from 'pino';
+import { compareHlc, formatHlc, type Hlc } from '../../clock/hlc.js';
+import { HighwaterError, ProtocolError } from '../../errors.js';
+import type { ModelRegistry } from '../../models/model-registry.js';
+import type { RecordCursor } from '../../ports/record-store.js';
+import type { SyncStore } from '../../ports/sync-store.js';
+import type { Transport } from '../../ports/transport.js';
+import type { StateResponseMessage, WireChange } from '../../protocol/messages.js';
+import type { ChangeApplier } from '../apply/change-applier.js';
+import { changesFromWire, cursorFromWire, cursorToWire, type Change } from '../change.js';
+import type { Messenger } from '../messenger.js';
+import type { SyncMetrics } from '../sync-metrics.js';
+import type { WatermarkCache } from '../watermark-cache.js';
+import type { PullSource, PullTask } from './pull-planner.js';
+
+/** No connected peer can serve a task any more; the runner pauses or tries again later. */
+export class NoSourceError extends HighwaterError {
+  constructor(task: PullTask, cause?: unknown) {
+    super('HW_NO_SOURCE', `No connected peer can serve ${task.resource} of ${task.owner}`, { cause });
+  }
+}
+
+export interface PullSettings {
+  readonly pageSize: number;
+  readonly requestTimeoutMs: number;
+}
+
+/** Counted per applied page: records processed, for progress. */
+export type PageListener = (processed: number, source: PullSource) => void;
+
+/**
+ * Pulls one (owner, resource) from peers, page by page in (HLC, id) order, and applies it.
+ *
+ * Backfill: after each page the records are applied durably, **then** the checkpoint moves
+ * to the page's last (HLC, id) — never the other way round, so a crash re-fetches at most
+ * the page in flight, and applying it again changes nothing. While the stream has parked
+ * records the checkpoint stays before them (they exist only in memory).
+ * Catch-up: starts after the watermark; the applier moves the watermark page by page.
+ * Shared resources catch up from the shared log, falling back to state pages when the
+ * serving peer has pruned the log past our position.
+ * The next page is requested before the current one is applied, so the wire and the disk
+ * work at the same time. When the serving peer goes away, the same cursor continues on the
+ * next source.
+ */
+export class ResourcePuller {
+  constructor(
+    private readonly registry: ModelRegistry,
+    private readonly syncStore: SyncStore,
+    private readonly watermarks: WatermarkCache,
+    private readonly applier: ChangeApplier,
+    private readonly messenger: Messenger,
+    private readonly transport: Transport,
+    private readonly metrics: SyncMetrics,
+    private readonly logger: Logger,
+    private readonly settings: PullSettings,
+  ) {}
+
+  async pull(task: PullTask, backfill: boolean, onPage: PageListener): Promise<void> {
+    if (task.shared && !backfill && this.watermarks.get(task.owner, task.resource)) {
+      const complete = await this.withFailover(task, (source) => this.pullSharedLog(task, source, onPage));
+      if (complete) return this.finish(task);
+    }
+    await this.withFailover(task, (source) => this.pullState(task, source, backfill, onPage));
+    await this.finish(task);
+  }
+
+  /** After a complete pull the stream is known up to the best source's announced head. */
+  private async finish(task: PullTask): Promise<void> {
+    const head = task.sources[0]!.head;
+    await this.applier.advanceStream(task.owner, task.resource, head);
+  }
+
+  private async withFailover<T>(task: PullTask, run: (source: PullSource) => Promise<T>): Promise<T> {
+    let lastError: unknown;
+    for (const source of task.sources) {
+      if (!this.transport.connectedPeers().includes(source.peerId)) continue;
+      try {
+        return await run(source);
+      } catch (error) {
+        // Bad data from a peer is not a reason to stop; another source may be fine.
+        lastError = error;
+        this.logger.info({ peer: source.peerId, resource: task.resource, owner: task.owner, err: (error as Error).message }, 'pull failed; trying next source');
+        if (error instanceof HighwaterError && error.code === 'HW_CLOCK_DRIFT') throw error;
+      }
+    }
+    throw new NoSourceError(task, lastError);
+  }
+
+  private async pullState(task: PullTask, source: PullSource, backfill: boolean, onPage: PageListener): Promise<void> {
+    const checkpoint = backfill ? await this.syncStore.loadCheckpoint(task.owner, task.resource) : null;
+    let cursor: RecordCursor | null = checkpoint && !checkpoint.completed ? checkpoint.cursor : null;
+    // Without a checkpoint, start after the watermark (an HLC alone) — catch-up, or a
+    // backfill continuing a stream that live changes already began.
+    const afterHlc = cursor ? null : this.watermarks.get(task.owner, task.resource);
+    let applied = checkpoint && !checkpoint.completed ? checkpoint.recordsApplied : 0;
+    let savedCursor = cursor;
+
+    const fetch = (after: RecordCursor | null): Promise<StateResponseMessage> =>
+      this.messenger.request(
+        source.peerId,
+        {
+          type: 'state-request',
+          requestId: this.messenger.newRequestId(),
+          model: task.resource,
+          owner: task.owner,
+          after: after ? cursorToWire(after) : null,
+          afterHlc: after ? null : afterHlc ? formatHlc(afterHlc) : null,
+          limit: this.settings.pageSize,
+        },
+        'state-response',
+        this.settings.requestTimeoutMs,
+      );
+
+    let next: Promise<StateResponseMessage> | null = fetch(cursor);
+    while (next) {
+      const page: StateResponseMessage = await next;
+      this.metrics.add('pagesFetched');
+      if (page.model !== task.resource || page.owner !== task.owner) {
+        throw new ProtocolError('HW_PROTOCOL_MALFORMED', `Asked for ${task.resource}/${task.owner}, got ${page.model}/${page.owner}`);
+      }
+      const changes = this.decodeStream(task, page.changes);
+      const pageCursor = page.next ? cursorFromWire(page.next) : cursor;
+      // Pipelining: ask for the next page before applying this one.
+      next = page.hasMore && pageCursor ? fetch(pageCursor) : null;
+      next?.catch(() => undefined);
+      await this.applier.apply(changes, 'pull');
+      applied += changes.length;
+      cursor = pageCursor;
+      if (backfill) {
+        if (!this.applier.parking.isBlocked(task.owner, task.resource)) savedCursor = cursor;
+        await this.syncStore.saveCheckpoint({
+          ownerDeviceId: task.owner,
+          resourceType: task.resource,
+          cursor: savedCursor,
+          completed: !next,
+          recordsApplied: applied,
+          recordsTotal: source.count,
+        });
+      }
+      onPage(changes.length, source);
+    }
+  }
+
+  /** Returns false when the peer's log no longer reaches back to our watermark. */
+  private async pullSharedLog(task: PullTask, source: PullSource, onPage: PageListener): Promise<boolean> {
+    let after: Hlc | null = this.watermarks.get(task.owner, task.resource);
+    for (;;) {
+      const page = await this.messenger.request(
+        source.peerId,
+        {
+          type: 'shared-change-request',
+          requestId: this.messenger.newRequestId(),
+          model: task.resource,
+          origin: task.owner,
+          afterHlc: after ? formatHlc(after) : null,
+          limit: this.settings.pageSize,
+        },
+        'shared-change-response',
+        this.settings.requestTimeoutMs,
+      );
+      this.metrics.add('pagesFetched');
+      if (!page.complete) return false;
+      const changes = this.decodeStream(task, page.changes);
+      await this.applier.apply(changes, 'pull');
+      onPage(changes.length, source);
+      const last = changes.at(-1);
+      if (!page.hasMore || !last) return true;
+      after = last.hlc;
+    }
+  }
+
+  /** A page must hold only the stream asked for, in order; anything else is refused whole. */
+  private decodeStream(task: PullTask, wire: readonly WireChange[]): Change[] {
+    const changes = changesFromWire(this.registry, wire);
+    let prev: Change | undefined;
+    for (const c of changes) {
+      if (c.model !== task.resource || c.owner !== task.owner) {
+        throw new ProtocolError('HW_PROTOCOL_MALFORMED', `A page of ${task.resource}/${task.owner} carried ${c.model}/${c.owner}`);
+      }
+      if (prev && compareHlc(c.hlc, prev.hlc) < 0) throw new ProtocolError('HW_PROTOCOL_MALFORMED', 'Page out of HLC order');
+      prev = c;
+    }
+    return changes;
+  }
+}
+

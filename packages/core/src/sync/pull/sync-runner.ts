@@ -1,0 +1,179 @@
+import type { Logger } from 'pino';
+import type { WallClock } from '../../clock/wall-clock.js';
+import type { SyncEvents } from '../../events/sync-events.js';
+import { HighwaterError } from '../../errors.js';
+import type { ModelRegistry } from '../../models/model-registry.js';
+import type { SyncStore } from '../../ports/sync-store.js';
+import type { Transport } from '../../ports/transport.js';
+import type { ChangeApplier } from '../apply/change-applier.js';
+import type { LiveInbox } from '../live/live-inbox.js';
+import type { Messenger } from '../messenger.js';
+import type { RequestServer } from '../serve/request-server.js';
+import type { SyncMetrics } from '../sync-metrics.js';
+import type { WatermarkCache } from '../watermark-cache.js';
+import { planPull, type PeerHeads } from './pull-planner.js';
+import { NoSourceError, type ResourcePuller } from './resource-puller.js';
+
+/** sync_state key set once the first full backfill finished; a restart then only catches up. */
+export const BACKFILL_COMPLETED_AT = 'backfill.completed_at';
+
+/**
+ * The sync state machine. A pass runs on start and whenever a peer connects:
+ *
+ *   Uninitialized → Backfilling (never completed a backfill) | CatchingUp → Ready
+ *                 → Paused (no peer reachable; the next connect starts a new pass)
+ *
+ * A pass exchanges watermarks with every connected peer, plans what this node lacks and
+ * pulls it (ResourcePuller). Live changes arriving meanwhile wait in the LiveInbox; if it
+ * overflowed, the pass runs again (the dropped changes are fetched then), and only a pass
+ * that completed applies the buffer and goes live. Passes never overlap: a trigger during a
+ * pass schedules one more.
+ */
+export class SyncRunner {
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly registry: ModelRegistry,
+    private readonly syncStore: SyncStore,
+    private readonly watermarks: WatermarkCache,
+    private readonly applier: ChangeApplier,
+    private readonly inbox: LiveInbox,
+    private readonly puller: ResourcePuller,
+    private readonly server: RequestServer,
+    private readonly messenger: Messenger,
+    private readonly transport: Transport,
+    private readonly events: SyncEvents,
+    private readonly metrics: SyncMetrics,
+    private readonly wallClock: WallClock,
+    private readonly logger: Logger,
+    private readonly requestTimeoutMs: number,
+  ) {}
+
+  /** Starts a pass, or schedules another one if a pass is running. Resolves when passes settle. */
+  trigger(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.inbox.startBuffering();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  /** Peers dropped: with none left, the node is paused until one returns. */
+  onPeersChanged(): void {
+    if (!this.running && this.transport.connectedPeers().length === 0 && this.events.state !== 'uninitialized') {
+      this.events.setState('paused');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running?.catch(() => undefined);
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        await this.pass();
+      } catch (error) {
+        const e = error instanceof HighwaterError ? error : new HighwaterError('HW_INTERNAL', (error as Error).message, { cause: error });
+        this.logger.warn({ code: e.code, err: e.message }, 'sync pass failed');
+        this.events.reportError(e);
+        this.pauseIfAlone();
+      }
+    } while (this.again && !this.stopped && this.transport.connectedPeers().length > 0);
+  }
+
+  private async pass(): Promise<void> {
+    const backfill = (await this.syncStore.getSyncState(BACKFILL_COMPLETED_AT)) === null;
+    this.events.setState(backfill ? 'backfilling' : 'catching-up');
+    const peers = await this.exchangeWithPeers();
+    if (peers.length === 0) return this.pauseIfAlone();
+
+    const tasks = planPull(this.registry, this.watermarks, peers);
+    const total = tasks.reduce((sum, t) => sum + (t.sources[0]?.count ?? 0), 0);
+    let applied = 0;
+    const phase = backfill ? 'backfill' : 'catch-up';
+    this.events.reportProgress({ phase, applied, total, ratio: total === 0 ? 1 : 0, current: null });
+    let incomplete = false;
+    for (const task of tasks) {
+      if (this.stopped) return;
+      try {
+        await this.puller.pull(task, backfill, (processed, source) => {
+          applied += processed;
+          this.events.reportProgress({
+            phase,
+            applied,
+            total,
+            ratio: total === 0 ? 1 : Math.min(1, applied / total),
+            current: { owner: task.owner, resource: task.resource, peerId: source.peerId },
+          });
+        });
+      } catch (error) {
+        if (!(error instanceof NoSourceError)) throw error;
+        incomplete = true;
+        this.events.reportError(error);
+      }
+    }
+    if (incomplete) {
+      // Some source went away mid-pass: checkpoints are saved; try again with who is left.
+      this.again = this.transport.connectedPeers().length > 0;
+      return this.pauseIfAlone();
+    }
+    if (this.inbox.takeOverflow()) {
+      this.again = true;
+      return;
+    }
+    await this.applier.idle();
+    if (this.applier.parking.size > 0) {
+      this.events.reportError(
+        new HighwaterError('HW_DEPENDENCY_MISSING', `${this.applier.parking.size} records wait for dependencies no peer has sent: ${JSON.stringify(this.applier.parking.describe(3))}`),
+      );
+    }
+    if (backfill) {
+      await this.syncStore.setSyncState(BACKFILL_COMPLETED_AT, String(this.wallClock.now()));
+      await this.syncStore.clearCheckpoints();
+      this.metrics.add('backfillsCompleted');
+    } else {
+      this.metrics.add('catchUpsCompleted');
+    }
+    if (!(await this.inbox.drainAndGoLive())) {
+      this.again = true;
+      return;
+    }
+    this.metrics.publish();
+    this.events.setState('ready');
+  }
+
+  private async exchangeWithPeers(): Promise<PeerHeads[]> {
+    const heads = await this.server.heads();
+    const results = await Promise.allSettled(
+      this.transport.connectedPeers().map(async (peerId) => {
+        const response = await this.messenger.request(
+          peerId,
+          { type: 'watermark-exchange-request', requestId: this.messenger.newRequestId(), heads },
+          'watermark-exchange-response',
+          this.requestTimeoutMs,
+        );
+        return { peerId, deviceId: response.deviceId, heads: response.heads };
+      }),
+    );
+    const peers: PeerHeads[] = [];
+    for (const r of results) {
+      if (r.status === 'fulfilled') peers.push(r.value);
+      else this.logger.info({ err: (r.reason as Error).message }, 'watermark exchange failed');
+    }
+    return peers;
+  }
+
+  private pauseIfAlone(): void {
+    if (this.transport.connectedPeers().length === 0) this.events.setState('paused');
+  }
+}

@@ -1,0 +1,135 @@
+import { formatHlc, parseHlc } from '../../clock/hlc.js';
+import type { SyncEvents } from '../../events/sync-events.js';
+import { HighwaterError, ProtocolError } from '../../errors.js';
+import type { ModelRegistry } from '../../models/model-registry.js';
+import type { RecordStore } from '../../ports/record-store.js';
+import type { SyncStore } from '../../ports/sync-store.js';
+import type {
+  MessageBody,
+  SharedChangeRequestMessage,
+  StateRequestMessage,
+  SyncMessage,
+  WireHead,
+} from '../../protocol/messages.js';
+import {
+  changeFromRecord,
+  changeFromShared,
+  changeFromTombstone,
+  changeToWire,
+  changesFromWire,
+  compareChanges,
+  cursorFromWire,
+  cursorToWire,
+  type Change,
+} from '../change.js';
+import type { LiveInbox } from '../live/live-inbox.js';
+import type { SharedLogPruner } from '../shared/shared-log-pruner.js';
+import type { SyncMetrics } from '../sync-metrics.js';
+import type { WatermarkCache } from '../watermark-cache.js';
+
+/**
+ * Answers what peers ask of this node — watermark exchange, state pages, shared-log pages —
+ * and hands live changes and acks to their owners. Every message reaching it has already
+ * been decoded and validated by the Messenger.
+ */
+export class RequestServer {
+  constructor(
+    private readonly registry: ModelRegistry,
+    private readonly records: RecordStore,
+    private readonly syncStore: SyncStore,
+    private readonly watermarks: WatermarkCache,
+    private readonly inbox: LiveInbox,
+    private readonly pruner: SharedLogPruner,
+    private readonly events: SyncEvents,
+    private readonly metrics: SyncMetrics,
+  ) {}
+
+  async handle(message: SyncMessage, fromPeer: string): Promise<MessageBody | undefined> {
+    switch (message.type) {
+      case 'watermark-exchange-request':
+        return { type: 'watermark-exchange-response', requestId: message.requestId, heads: await this.heads() };
+      case 'state-request':
+        return this.statePage(message);
+      case 'shared-change-request':
+        return this.sharedPage(message);
+      case 'state-change':
+        await this.inbox.receive(this.liveChanges([message.change], 'device'), fromPeer);
+        return undefined;
+      case 'state-batch':
+        await this.inbox.receive(this.liveChanges(message.changes, 'device'), fromPeer);
+        return undefined;
+      case 'shared-change':
+        await this.inbox.receive(this.liveChanges(message.changes, 'shared'), fromPeer);
+        return undefined;
+      case 'ack-shared-changes':
+        await this.pruner.onAck(message.deviceId, parseHlc(message.upTo));
+        return undefined;
+      case 'error':
+        this.events.reportError(new HighwaterError(message.code, `Peer ${fromPeer} reported: ${message.message}`));
+        return undefined;
+      default:
+        throw new ProtocolError('HW_PROTOCOL_MALFORMED', `Unexpected ${message.type}: responses only answer requests`);
+    }
+  }
+
+  /** What this node holds: a head per (owner, resource) with its record count. */
+  async heads(): Promise<WireHead[]> {
+    const heads: WireHead[] = [];
+    for (const w of this.watermarks.all()) {
+      if (!this.registry.has(w.resource)) continue;
+      heads.push({ owner: w.owner, resource: w.resource, hlc: formatHlc(w.hlc), count: await this.records.count(w.resource, w.owner) });
+    }
+    return heads;
+  }
+
+  private liveChanges(wire: Parameters<typeof changesFromWire>[1], ownership: 'device' | 'shared'): Change[] {
+    const changes = changesFromWire(this.registry, wire);
+    for (const c of changes) {
+      if (this.registry.get(c.model).ownership !== ownership) {
+        throw new ProtocolError('HW_PROTOCOL_MALFORMED', `${c.model} is not a ${ownership === 'device' ? 'device-owned' : 'shared'} model`);
+      }
+    }
+    return changes;
+  }
+
+  /** Upserts and tombstones of one (owner, model) merged in (HLC, id) order. */
+  private async statePage(req: StateRequestMessage): Promise<MessageBody> {
+    this.registry.get(req.model);
+    const bound = req.after ? { after: cursorFromWire(req.after) } : req.afterHlc ? { afterHlc: parseHlc(req.afterHlc) } : {};
+    const query = { owner: req.owner, limit: req.limit, ...bound };
+    const [records, tombstones] = await Promise.all([this.records.page(req.model, query), this.syncStore.tombstonesAfter(req.model, query)]);
+    const merged = [...records.map((r) => changeFromRecord(req.model, r)), ...tombstones.map(changeFromTombstone)];
+    if (tombstones.length > 0) merged.sort(compareChanges);
+    const page = merged.slice(0, req.limit);
+    const last = page.at(-1);
+    this.metrics.add('pagesServed');
+    return {
+      type: 'state-response',
+      requestId: req.requestId,
+      model: req.model,
+      owner: req.owner,
+      changes: page.map(changeToWire),
+      next: last ? cursorToWire({ hlc: last.hlc, id: last.id }) : null,
+      hasMore: merged.length > req.limit || records.length === req.limit || tombstones.length === req.limit,
+    };
+  }
+
+  private async sharedPage(req: SharedChangeRequestMessage): Promise<MessageBody> {
+    if (this.registry.get(req.model).ownership !== 'shared') {
+      throw new ProtocolError('HW_PROTOCOL_MALFORMED', `${req.model} is not a shared model`);
+    }
+    const after = req.afterHlc ? parseHlc(req.afterHlc) : null;
+    if (!this.pruner.covers(after)) {
+      return { type: 'shared-change-response', requestId: req.requestId, changes: [], hasMore: false, complete: false };
+    }
+    const changes = await this.syncStore.sharedChangesSince({ after, limit: req.limit, originDeviceId: req.origin, model: req.model });
+    this.metrics.add('pagesServed');
+    return {
+      type: 'shared-change-response',
+      requestId: req.requestId,
+      changes: changes.map((c) => changeToWire(changeFromShared(c))),
+      hasMore: changes.length === req.limit,
+      complete: true,
+    };
+  }
+}

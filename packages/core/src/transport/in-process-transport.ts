@@ -1,0 +1,441 @@
+import { Subject, type Observable } from 'rxjs';
+import { TransportError } from '../errors.js';
+import type { InboundHandler, PeerEvent, RequestOptions, Transport } from '../ports/transport.js';
+
+/**
+ * In-process transport for tests and simulation: peers live in one process and exchange
+ * bytes through an {@link InProcessNetwork}. It keeps the contract of the Transport port
+ * (asynchronous delivery, copied payloads, typed errors, no open handles after `stop()`), but
+ * it is not a stand-in for testing a real adapter.
+ */
+
+/** One payload that crossed the in-process "wire" (emitted after it was delivered). */
+export interface WireEvent {
+  readonly from: string;
+  readonly to: string;
+  readonly kind: 'request' | 'response' | 'send';
+  readonly bytes: number;
+  readonly payload: Uint8Array;
+}
+
+export interface InProcessNetworkOptions {
+  /** Delivery delay per message and direction; 0 (the default) delivers on the next macrotask. */
+  readonly latencyMs?: number;
+}
+
+/** Default request timeout of {@link InProcessTransport.request}. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/** Largest delay setTimeout honours; longer delays would fire after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+type Envelope =
+  | { readonly kind: 'request'; readonly requestId: number; readonly payload: Uint8Array }
+  | { readonly kind: 'send'; readonly payload: Uint8Array }
+  | { readonly kind: 'response'; readonly requestId: number; readonly payload: Uint8Array }
+  /** The responder could not answer (no handler, handler threw or returned nothing): a real adapter closes the stream. */
+  | { readonly kind: 'reset'; readonly requestId: number; readonly reason: string };
+
+interface QueuedEnvelope {
+  readonly from: string;
+  readonly to: string;
+  readonly envelope: Envelope;
+  ready: boolean;
+  cancel: (() => void) | undefined;
+}
+
+interface Link {
+  /** Increases with every connect, so answers to requests of an earlier link are dropped. */
+  readonly epoch: number;
+  /** One FIFO queue per direction, keyed by the sender's peer id. */
+  readonly queues: Map<string, QueuedEnvelope[]>;
+}
+
+interface PendingRequest {
+  readonly peerId: string;
+  readonly startedAt: number;
+  readonly resolve: (payload: Uint8Array) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+function linkKey(a: string, b: string): string {
+  return a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`;
+}
+
+/** A copy the receiver owns (`Buffer#slice` would share memory, so copy through the constructor). */
+function copyBytes(payload: Uint8Array): Uint8Array {
+  return new Uint8Array(payload);
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Peers of one process and the links between them. */
+export class InProcessNetwork {
+  readonly wire$: Observable<WireEvent>;
+
+  private readonly latencyMs: number;
+  private readonly wireSubject = new Subject<WireEvent>();
+  private readonly transports = new Map<string, InProcessTransport>();
+  private readonly links = new Map<string, Link>();
+  private nextEpoch = 1;
+  private nextRequestId = 1;
+
+  constructor(options: InProcessNetworkOptions = {}) {
+    const latencyMs = options.latencyMs ?? 0;
+    if (!Number.isFinite(latencyMs) || latencyMs < 0 || latencyMs > MAX_TIMER_MS) {
+      throw new RangeError(`latencyMs must be a finite number between 0 and ${MAX_TIMER_MS}, got ${String(latencyMs)}`);
+    }
+    this.latencyMs = latencyMs;
+    this.wire$ = this.wireSubject.asObservable();
+  }
+
+  /** Creates the transport of a peer; an id is free again once its transport is stopped. */
+  transport(peerId: string): InProcessTransport {
+    if (typeof peerId !== 'string' || peerId.length === 0) {
+      throw new RangeError('peerId must be a non-empty string');
+    }
+    const existing = this.transports.get(peerId);
+    if (existing?.isRunning) {
+      throw new Error(`Peer id ${JSON.stringify(peerId)} is taken by a running transport; stop it first`);
+    }
+    const transport = new InProcessTransport(this, peerId);
+    this.transports.set(peerId, transport);
+    return transport;
+  }
+
+  /** Links two started peers; each side sees the other on its `peers$`. Connecting a linked pair does nothing. */
+  connect(a: string, b: string): void {
+    if (a === b) throw new Error(`Cannot connect peer ${JSON.stringify(a)} to itself`);
+    const ta = this.runningTransport(a);
+    const tb = this.runningTransport(b);
+    const key = linkKey(a, b);
+    if (this.links.has(key)) return;
+    this.links.set(key, { epoch: this.nextEpoch++, queues: new Map() });
+    const at = Date.now();
+    ta.emitPeerEvent({ type: 'connected', peerId: b, at });
+    tb.emitPeerEvent({ type: 'connected', peerId: a, at });
+  }
+
+  /**
+   * Cuts the link: messages in flight on it are dropped, requests pending over it reject with
+   * HW_PEER_UNREACHABLE, and both sides see 'disconnected'. Cutting an absent link does nothing.
+   */
+  disconnect(a: string, b: string): void {
+    const key = linkKey(a, b);
+    const link = this.links.get(key);
+    if (!link) return;
+    this.links.delete(key);
+    for (const queue of link.queues.values()) {
+      for (const item of queue) item.cancel?.();
+      queue.length = 0;
+    }
+    const at = Date.now();
+    const ta = this.transports.get(a);
+    const tb = this.transports.get(b);
+    ta?.emitPeerEvent({ type: 'disconnected', peerId: b, at });
+    tb?.emitPeerEvent({ type: 'disconnected', peerId: a, at });
+    ta?.failPendingTo(b, new TransportError('HW_PEER_UNREACHABLE', `Peer ${b} disconnected before answering`));
+    tb?.failPendingTo(a, new TransportError('HW_PEER_UNREACHABLE', `Peer ${a} disconnected before answering`));
+  }
+
+  isConnected(a: string, b: string): boolean {
+    return this.links.has(linkKey(a, b));
+  }
+
+  /** @internal Peers linked to `peerId`. */
+  linkedPeers(peerId: string): string[] {
+    const peers: string[] = [];
+    for (const key of this.links.keys()) {
+      const [x, y] = key.split('\u0000') as [string, string];
+      if (x === peerId) peers.push(y);
+      else if (y === peerId) peers.push(x);
+    }
+    return peers;
+  }
+
+  /** @internal Registers a (re)started transport under its id. */
+  register(transport: InProcessTransport): void {
+    const current = this.transports.get(transport.localPeerId);
+    if (current && current !== transport && current.isRunning) {
+      throw new Error(`Peer id ${JSON.stringify(transport.localPeerId)} is taken by a running transport; stop it first`);
+    }
+    this.transports.set(transport.localPeerId, transport);
+  }
+
+  /** @internal */
+  newRequestId(): number {
+    return this.nextRequestId++;
+  }
+
+  /** @internal The epoch of the current link between two peers, if any. */
+  linkEpoch(a: string, b: string): number | undefined {
+    return this.links.get(linkKey(a, b))?.epoch;
+  }
+
+  /**
+   * @internal Queues an envelope from `from` to `to`; returns false when they are not linked.
+   * `epoch`, when given, must match the current link (answers to requests of a previous link are dropped).
+   */
+  enqueue(from: string, to: string, envelope: Envelope, epoch?: number): boolean {
+    const link = this.links.get(linkKey(from, to));
+    if (!link || (epoch !== undefined && link.epoch !== epoch)) return false;
+    let queue = link.queues.get(from);
+    if (!queue) {
+      queue = [];
+      link.queues.set(from, queue);
+    }
+    const item: QueuedEnvelope = { from, to, envelope, ready: false, cancel: undefined };
+    queue.push(item);
+    const fire = (): void => {
+      item.cancel = undefined;
+      item.ready = true;
+      this.drain(link, queue);
+    };
+    if (this.latencyMs > 0) {
+      const timer = setTimeout(fire, this.latencyMs);
+      item.cancel = () => clearTimeout(timer);
+    } else {
+      const immediate = setImmediate(fire);
+      item.cancel = () => clearImmediate(immediate);
+    }
+    return true;
+  }
+
+  /** Delivers the ready head of a direction's queue in order (FIFO even if timers fired out of order). */
+  private drain(link: Link, queue: QueuedEnvelope[]): void {
+    while (queue.length > 0 && queue[0]!.ready) {
+      const item = queue.shift()!;
+      // A link cut during an earlier delivery empties the queue, so stale items never get here.
+      if (this.links.get(linkKey(item.from, item.to)) !== link) return;
+      const receiver = this.transports.get(item.to);
+      if (!receiver?.isRunning) continue;
+      receiver.deliver(item.from, item.envelope, link.epoch);
+      const { envelope } = item;
+      if (envelope.kind !== 'reset') {
+        this.wireSubject.next({
+          from: item.from,
+          to: item.to,
+          kind: envelope.kind,
+          bytes: envelope.payload.byteLength,
+          payload: envelope.payload,
+        });
+      }
+    }
+  }
+
+  private runningTransport(peerId: string): InProcessTransport {
+    const transport = this.transports.get(peerId);
+    if (!transport) throw new Error(`Unknown peer ${JSON.stringify(peerId)}: create it with network.transport()`);
+    if (!transport.isRunning) {
+      throw new TransportError('HW_TRANSPORT_STOPPED', `Peer ${peerId} is not started; call start() before connect()`);
+    }
+    return transport;
+  }
+}
+
+/** One peer's transport on an {@link InProcessNetwork}. */
+export class InProcessTransport implements Transport {
+  readonly peers$: Observable<PeerEvent>;
+
+  private readonly peerSubject = new Subject<PeerEvent>();
+  private readonly pending = new Map<number, PendingRequest>();
+  private readonly rtts = new Map<string, number>();
+  private handler: InboundHandler | undefined;
+  private running = false;
+
+  /** Use {@link InProcessNetwork.transport} to create one. */
+  constructor(
+    private readonly network: InProcessNetwork,
+    readonly localPeerId: string,
+  ) {
+    this.peers$ = this.peerSubject.asObservable();
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.network.register(this);
+    this.running = true;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.failAllPending(new TransportError('HW_TRANSPORT_STOPPED', `Transport ${this.localPeerId} stopped`));
+    for (const peer of this.network.linkedPeers(this.localPeerId)) {
+      this.network.disconnect(this.localPeerId, peer);
+    }
+  }
+
+  connectedPeers(): readonly string[] {
+    return this.running ? this.network.linkedPeers(this.localPeerId) : [];
+  }
+
+  handle(handler: InboundHandler): void {
+    this.handler = handler;
+  }
+
+  request(peerId: string, payload: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
+    const { signal } = options;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    if (!this.running) {
+      return Promise.reject(this.stoppedError());
+    }
+    if (signal?.aborted) {
+      return Promise.reject(signal.reason);
+    }
+    if (!this.network.isConnected(this.localPeerId, peerId)) {
+      return Promise.reject(this.unreachableError(peerId));
+    }
+    const requestId = this.network.newRequestId();
+    return new Promise<Uint8Array>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const onAbort = (): void => settle(() => reject(signal!.reason));
+      const settle = (finish: () => void): void => {
+        if (!this.pending.delete(requestId)) return;
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        finish();
+      };
+      this.pending.set(requestId, {
+        peerId,
+        startedAt: performance.now(),
+        resolve: (response) => settle(() => resolve(response)),
+        reject: (error) => settle(() => reject(error)),
+      });
+      if (Number.isFinite(timeoutMs) && timeoutMs <= MAX_TIMER_MS) {
+        timer = setTimeout(
+          () =>
+            settle(() =>
+              reject(
+                new TransportError('HW_REQUEST_TIMEOUT', `Request to peer ${peerId} timed out after ${timeoutMs} ms`),
+              ),
+            ),
+          Math.max(0, timeoutMs),
+        );
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.network.enqueue(this.localPeerId, peerId, { kind: 'request', requestId, payload: copyBytes(payload) });
+    });
+  }
+
+  async send(peerId: string, payload: Uint8Array): Promise<void> {
+    if (!this.running) throw this.stoppedError();
+    if (!this.network.enqueue(this.localPeerId, peerId, { kind: 'send', payload: copyBytes(payload) })) {
+      throw this.unreachableError(peerId);
+    }
+  }
+
+  rttMs(peerId: string): number | undefined {
+    return this.rtts.get(peerId);
+  }
+
+  /** @internal */
+  emitPeerEvent(event: PeerEvent): void {
+    this.peerSubject.next(event);
+  }
+
+  /** @internal Rejects the requests waiting for `peerId`. */
+  failPendingTo(peerId: string, error: TransportError): void {
+    for (const request of [...this.pending.values()]) {
+      if (request.peerId === peerId) request.reject(error);
+    }
+  }
+
+  /** @internal Called by the network, in order, for each envelope that reaches this peer. */
+  deliver(from: string, envelope: Envelope, epoch: number): void {
+    switch (envelope.kind) {
+      case 'send': {
+        const handler = this.handler;
+        if (!handler) return;
+        // One-way: the result is ignored and failures are swallowed (never an unhandled rejection).
+        this.invoke(handler, from, envelope.payload, false).catch(() => undefined);
+        return;
+      }
+      case 'request': {
+        const { requestId } = envelope;
+        const handler = this.handler;
+        if (!handler) {
+          this.network.enqueue(this.localPeerId, from, {
+            kind: 'reset',
+            requestId,
+            reason: `peer ${this.localPeerId} has no inbound handler`,
+          }, epoch);
+          return;
+        }
+        this.invoke(handler, from, envelope.payload, true).then(
+          (response) => {
+            if (!this.running) return;
+            if (response === undefined) {
+              this.network.enqueue(this.localPeerId, from, {
+                kind: 'reset',
+                requestId,
+                reason: `the handler of peer ${this.localPeerId} returned no response`,
+              }, epoch);
+              return;
+            }
+            this.network.enqueue(this.localPeerId, from, { kind: 'response', requestId, payload: copyBytes(response) }, epoch);
+          },
+          (error: unknown) => {
+            if (!this.running) return;
+            this.network.enqueue(this.localPeerId, from, {
+              kind: 'reset',
+              requestId,
+              reason: `the handler of peer ${this.localPeerId} failed: ${errorMessage(error)}`,
+            }, epoch);
+          },
+        );
+        return;
+      }
+      case 'response': {
+        const request = this.pending.get(envelope.requestId);
+        if (!request) return; // timed out, aborted or from before a restart
+        this.rtts.set(from, performance.now() - request.startedAt);
+        request.resolve(envelope.payload);
+        return;
+      }
+      case 'reset': {
+        this.pending
+          .get(envelope.requestId)
+          ?.reject(new TransportError('HW_PEER_UNREACHABLE', `Peer ${from} closed the request: ${envelope.reason}`));
+        return;
+      }
+    }
+  }
+
+  /** Runs a handler; a synchronous throw becomes a rejection. */
+  private invoke(
+    handler: InboundHandler,
+    from: string,
+    payload: Uint8Array,
+    expectsResponse: boolean,
+  ): Promise<Uint8Array | undefined> {
+    try {
+      return Promise.resolve(handler({ from, payload, expectsResponse }));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private failAllPending(error: TransportError): void {
+    for (const request of [...this.pending.values()]) request.reject(error);
+  }
+
+  private stoppedError(): TransportError {
+    return new TransportError('HW_TRANSPORT_STOPPED', `Transport ${this.localPeerId} is stopped; call start() first`);
+  }
+
+  private unreachableError(peerId: string): TransportError {
+    return new TransportError('HW_PEER_UNREACHABLE', `Peer ${peerId} is not connected to ${this.localPeerId}`);
+  }
+}
+
+/** A new, empty in-process network. */
+export function createInProcessNetwork(options?: InProcessNetworkOptions): InProcessNetwork {
+  return new InProcessNetwork(options);
+}
