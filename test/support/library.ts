@@ -8,6 +8,7 @@ import {
   ModelRegistry,
   SyncNode,
   type InProcessNetwork,
+  type InProcessTransport,
   type ModelDefinition,
   type SyncMessage,
   type SyncNodeOptions,
@@ -49,6 +50,7 @@ export interface TestPeer {
   readonly deviceId: string;
   readonly directory: string;
   readonly storage: SqliteStorage;
+  readonly transport: InProcessTransport;
   readonly node: SyncNode;
 }
 
@@ -68,16 +70,17 @@ export async function createPeer(
 ): Promise<TestPeer> {
   const directory = options.directory ?? mkdtempSync(join(tmpdir(), `hw-${deviceId}-`));
   const storage = createSqliteStorage({ directory, registry, synchronous: 'normal' });
+  const transport = network.transport(deviceId);
   const node = await SyncNode.create({
     libraryId: LIBRARY_ID,
     deviceId,
     registry,
     storage,
-    transport: network.transport(deviceId),
+    transport,
     metricsIntervalMs: 0,
     ...options,
   });
-  return { deviceId, directory, storage, node };
+  return { deviceId, directory, storage, transport, node };
 }
 
 export async function closePeer(peer: TestPeer, removeFiles = true): Promise<void> {

@@ -195,11 +195,9 @@ export class SyncNode {
         if (event.type === 'connected') void this.parts.runner.trigger();
         else this.parts.runner.onPeersChanged();
       }),
-      // Whatever brought shared changes in (live or pull), peers learn how far we are.
-      this.events.applied$.subscribe((a) => {
-        if (a.source !== 'local' && this.options.registry.get(a.model).ownership === 'shared') this.scheduleAck();
-      }),
     );
+    // Whatever brought shared changes in (live or pull), peers learn how far we are.
+    this.parts.applier.onSharedProcessed = () => this.scheduleAck();
     await transport.start();
     const interval = this.options.metricsIntervalMs ?? 30_000;
     if (interval > 0) {

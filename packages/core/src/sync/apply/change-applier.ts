@@ -38,6 +38,8 @@ const streamKey = (owner: string, model: string): string => `${owner}\u0000${mod
 export class ChangeApplier {
   private readonly queue = new SerialQueue();
   readonly parking = new DependencyParking();
+  /** Called after remote shared changes were processed (applied or not): time to ack. */
+  onSharedProcessed: () => void = () => undefined;
   // Highest processed HLC per stream held back by parked records.
   private readonly heldBack = new Map<string, { owner: string; model: string; hlc: Hlc }>();
 
@@ -153,6 +155,7 @@ export class ChangeApplier {
     }
     const isShared = this.registry.get(model).ownership === 'shared';
     if (isShared && ready.length > 0) await this.syncStore.appendSharedChanges(ready.map(changeToShared));
+    if (isShared) this.onSharedProcessed();
 
     // 5. Release dependants of what is now stored.
     for (const u of upserts) released.push(...this.parking.release(model, u.id));

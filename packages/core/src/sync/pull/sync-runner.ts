@@ -67,9 +67,7 @@ export class SyncRunner {
 
   /** Peers dropped: with none left, the node is paused until one returns. */
   onPeersChanged(): void {
-    if (!this.running && this.transport.connectedPeers().length === 0 && this.events.state !== 'uninitialized') {
-      this.events.setState('paused');
-    }
+    if (this.events.state !== 'uninitialized') this.pauseIfAlone();
   }
 
   async stop(): Promise<void> {
@@ -89,6 +87,7 @@ export class SyncRunner {
         this.pauseIfAlone();
       }
     } while (this.again && !this.stopped && this.transport.connectedPeers().length > 0);
+    this.pauseIfAlone();
   }
 
   private async pass(): Promise<void> {
@@ -149,7 +148,8 @@ export class SyncRunner {
       return;
     }
     this.metrics.publish();
-    this.events.setState('ready');
+    // Ready means caught up with reachable peers; if the last one left meanwhile, we are paused.
+    this.events.setState(this.transport.connectedPeers().length > 0 ? 'ready' : 'paused');
   }
 
   private async exchangeWithPeers(): Promise<PeerHeads[]> {

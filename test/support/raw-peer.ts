@@ -1,0 +1,59 @@
+import {
+  decodeMessage,
+  encodeMessage,
+  jsonCodec,
+  PROTOCOL_VERSION,
+  type InProcessNetwork,
+  type InProcessTransport,
+  type MessageBody,
+  type SyncMessage,
+  type WireHead,
+} from '@highwater/core';
+import { LIBRARY_ID } from './library.js';
+
+/**
+ * A hand-driven peer for injecting messages a real node would never send (stale, forged,
+ * malformed). It answers watermark exchanges with `heads` so the node under test can reach
+ * Ready, and records every message it receives.
+ */
+export class RawPeer {
+  readonly received: SyncMessage[] = [];
+  readonly transport: InProcessTransport;
+  heads: WireHead[] = [];
+
+  constructor(
+    private readonly network: InProcessNetwork,
+    readonly deviceId: string,
+  ) {
+    this.transport = network.transport(deviceId);
+    this.transport.handle(async (inbound) => {
+      const message = decodeMessage(jsonCodec, inbound.payload, LIBRARY_ID);
+      this.received.push(message);
+      if (message.type === 'watermark-exchange-request') {
+        return this.encode({ type: 'watermark-exchange-response', requestId: message.requestId, heads: this.heads });
+      }
+      return undefined;
+    });
+  }
+
+  async connect(to: string): Promise<void> {
+    if (!this.transport.isRunning) await this.transport.start();
+    this.network.connect(this.deviceId, to);
+  }
+
+  encode(body: MessageBody, overrides: Record<string, unknown> = {}): Uint8Array {
+    return encodeMessage(jsonCodec, { v: PROTOCOL_VERSION, libraryId: LIBRARY_ID, deviceId: this.deviceId, ...body, ...overrides } as SyncMessage);
+  }
+
+  send(to: string, body: MessageBody): Promise<void> {
+    return this.transport.send(to, this.encode(body));
+  }
+
+  async request(to: string, body: MessageBody): Promise<SyncMessage> {
+    return decodeMessage(jsonCodec, await this.transport.request(to, this.encode(body)), LIBRARY_ID);
+  }
+
+  stop(): Promise<void> {
+    return this.transport.stop();
+  }
+}
