@@ -124,14 +124,20 @@ export class ChangeApplier {
       return !mark || compareHlc(c.hlc, mark) > 0;
     });
 
-    // 1. Tombstones beat older upserts, whichever order they arrive in.
-    const upsertIds = group.filter((c) => c.op === 'upsert').map((c) => c.id);
-    const tombstones = upsertIds.length > 0 ? await this.syncStore.getTombstones(model, upsertIds) : new Map<string, Tombstone>();
+    // 1. Tombstones beat older upserts, whichever order they arrive in. A device-owned
+    //    record belongs to its owner alone: only the owner's tombstone counts against it,
+    //    and a delete naming another owner than the stored record (or tombstone) is refused.
+    const isShared = this.registry.get(model).ownership === 'shared';
+    const ids = [...new Set(group.map((c) => c.id))];
+    const tombstones = await this.syncStore.getTombstones(model, ids);
+    const owners = isShared ? new Map<string, string>() : await this.storedOwners(model, group, tombstones);
     let stale = 0;
     const candidates: Change[] = [];
     for (const c of group) {
-      const t = c.op === 'upsert' ? tombstones.get(c.id) : undefined;
-      if (t && compareHlc(c.hlc, t.hlc) <= 0) stale++;
+      const t = tombstones.get(c.id);
+      const ownerMismatch = !isShared && owners.has(c.id) && owners.get(c.id) !== c.owner;
+      if (ownerMismatch) stale++;
+      else if (c.op === 'upsert' && t && (isShared || t.ownerDeviceId === c.owner) && compareHlc(c.hlc, t.hlc) <= 0) stale++;
       else candidates.push(c);
     }
 
@@ -153,12 +159,12 @@ export class ChangeApplier {
     if (deletes.length > 0) {
       await this.syncStore.putTombstones(deletes.map((d) => ({ model, recordId: d.id, ownerDeviceId: d.owner, hlc: d.hlc })));
     }
-    const isShared = this.registry.get(model).ownership === 'shared';
     if (isShared && ready.length > 0) await this.syncStore.appendSharedChanges(ready.map(changeToShared));
     if (isShared) this.onSharedProcessed();
 
-    // 5. Release dependants of what is now stored.
-    for (const u of upserts) released.push(...this.parking.release(model, u.id));
+    // 5. Release dependants of what is now stored — or deleted: a tombstone satisfies a
+    //    reference (the record will never arrive), so waiting on it would block forever.
+    for (const c of ready) released.push(...this.parking.release(model, c.id));
 
     // 6. Watermarks per (owner, model) stream, held back while the stream has parked records.
     const processed = new Map<string, { owner: string; hlc: Hlc }>();
@@ -176,6 +182,15 @@ export class ChangeApplier {
     stale += ready.length - changed;
     if (changed > 0) this.events.reportApplied({ model, source, upserted: result.upserted, deleted: result.deleted });
     return { applied: changed, stale, parked: waiting.length, novel: novel.filter((c) => !parkedKeys.has(c)) };
+  }
+
+  /** Owner of each device-owned record id in `group`: the stored record's, else its tombstone's. */
+  private async storedOwners(model: string, group: readonly Change[], tombstones: Map<string, Tombstone>): Promise<Map<string, string>> {
+    const owners = new Map<string, string>();
+    for (const [id, t] of tombstones) owners.set(id, t.ownerDeviceId);
+    const ids = [...new Set(group.map((c) => c.id))];
+    for (const r of await this.records.getMany(model, ids)) owners.set(r.id, r.ownerDeviceId);
+    return owners;
   }
 
   private async advance(owner: string, model: string, hlc: Hlc): Promise<void> {

@@ -59,9 +59,7 @@ export class SyncRunner {
       this.again = true;
       return this.running;
     }
-    this.running = this.loop().finally(() => {
-      this.running = null;
-    });
+    this.running = this.loop();
     return this.running;
   }
 
@@ -76,7 +74,7 @@ export class SyncRunner {
   }
 
   private async loop(): Promise<void> {
-    do {
+    for (;;) {
       this.again = false;
       try {
         await this.pass();
@@ -86,7 +84,13 @@ export class SyncRunner {
         this.events.reportError(e);
         this.pauseIfAlone();
       }
-    } while (this.again && !this.stopped && this.transport.connectedPeers().length > 0);
+      // Decide and clear `running` in the same tick: a trigger arriving after this line
+      // starts a new loop instead of setting `again` on one that has already ended.
+      if (!(this.again && !this.stopped && this.transport.connectedPeers().length > 0)) {
+        this.running = null;
+        break;
+      }
+    }
     this.pauseIfAlone();
   }
 
