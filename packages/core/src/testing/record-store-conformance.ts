@@ -1,10 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { compareHlc } from '../clock/hlc.js';
 import { UnknownModelError } from '../errors.js';
 import type { ModelDefinition } from '../models/model-definition.js';
 import type { RecordCursor, RecordStore, SyncRecord } from '../ports/record-store.js';
 import { DEVICE_A, DEVICE_B, entryRecord, hlc, tagRecord, testModels } from './fixtures.js';
-import type { StoreHarness } from './harness.js';
+import { useStoreHarness, type StoreHarness } from './harness.js';
 
 /** Reads a whole model through keyset pages of `limit`, as backfill does. */
 async function readAll(store: RecordStore, model: string, limit: number, owner?: string): Promise<SyncRecord[]> {
@@ -31,68 +31,48 @@ export function runRecordStoreConformance(
   newHarness: (models: readonly ModelDefinition[]) => Promise<StoreHarness<RecordStore>>,
 ): void {
   describe(`RecordStore conformance: ${adapterName}`, () => {
-    let harness: StoreHarness<RecordStore>;
-    let store: RecordStore;
-    let open = false;
-
-    async function reopen(): Promise<void> {
-      await store.close();
-      open = false;
-      store = await harness.open();
-      open = true;
-    }
-
-    beforeEach(async () => {
-      harness = await newHarness(testModels);
-      store = await harness.open();
-      open = true;
-    });
-
-    afterEach(async () => {
-      if (open) await store.close();
-      open = false;
-      await harness.destroy();
-    });
+    const current = useStoreHarness(() => newHarness(testModels));
+    const reopen = (): Promise<void> => current.reopen();
 
     it('stores every field type and reads it back exactly', async () => {
       const records = Array.from({ length: 8 }, (_, i) => entryRecord(i, hlc(i)));
-      expect(await store.applyBatch('entry', { upserts: records })).toEqual({ upserted: 8, deleted: 0, unchanged: 0 });
-      const got = (await store.getMany('entry', records.map((r) => r.id).concat('missing'))).sort(byId);
+      expect(await current.store.applyBatch('entry', { upserts: records })).toEqual({ upserted: 8, deleted: 0, unchanged: 0 });
+      const got = (await current.store.getMany('entry', records.map((r) => r.id).concat('missing'))).sort(byId);
       expect(got).toEqual(records);
       expect(got[0]!.data['hidden']).toBe(true);
       expect(got[1]!.data['meta']).toEqual({ tags: ['a', 'b'], depth: 1, nested: { ok: true } });
       expect(got[0]!.data['parentId']).toBeNull();
-      expect(await store.count('entry')).toBe(8);
+      expect(await current.store.count('entry')).toBe(8);
     });
 
     it('is idempotent: the same batch twice leaves the same state', async () => {
-      await store.applyBatch('entry', { upserts: [entryRecord(99, hlc(0))] });
+      await current.store.applyBatch('entry', { upserts: [entryRecord(99, hlc(0))] });
       const batch = {
         upserts: Array.from({ length: 50 }, (_, i) => entryRecord(i, hlc(i))),
         deletes: [{ id: 'entry-000099', ownerDeviceId: DEVICE_A, hlc: hlc(100) }],
       };
-      expect(await store.applyBatch('entry', batch)).toEqual({ upserted: 50, deleted: 1, unchanged: 0 });
-      const first = await readAll(store, 'entry', 1000);
-      expect(await store.applyBatch('entry', batch)).toEqual({ upserted: 0, deleted: 0, unchanged: 51 });
-      expect(await readAll(store, 'entry', 1000)).toEqual(first);
+      expect(await current.store.applyBatch('entry', batch)).toEqual({ upserted: 50, deleted: 1, unchanged: 0 });
+      const first = await readAll(current.store, 'entry', 1000);
+      expect(await current.store.applyBatch('entry', batch)).toEqual({ upserted: 0, deleted: 0, unchanged: 51 });
+      expect(await readAll(current.store, 'entry', 1000)).toEqual(first);
       expect(first).toHaveLength(50);
     });
 
     it('keeps the last writer by HLC: older and equal writes change nothing', async () => {
-      await store.applyBatch('tag', { upserts: [tagRecord('t1', 'v2', hlc(20, 0, DEVICE_B))] });
-      const older = await store.applyBatch('tag', { upserts: [tagRecord('t1', 'v1', hlc(10, 5, DEVICE_A))] });
-      const equal = await store.applyBatch('tag', { upserts: [tagRecord('t1', 'other', hlc(20, 0, DEVICE_B))] });
+      await current.store.applyBatch('tag', { upserts: [tagRecord('t1', 'v2', hlc(20, 0, DEVICE_B))] });
+      const older = await current.store.applyBatch('tag', { upserts: [tagRecord('t1', 'v1', hlc(10, 5, DEVICE_A))] });
+      const equal = await current.store.applyBatch('tag', { upserts: [tagRecord('t1', 'other', hlc(20, 0, DEVICE_B))] });
       expect([older.unchanged, equal.unchanged]).toEqual([1, 1]);
-      expect((await store.getMany('tag', ['t1']))[0]!.data['name']).toBe('v2');
+      expect((await current.store.getMany('tag', ['t1']))[0]!.data['name']).toBe('v2');
       // Same time and counter, higher device id: a later clock in the total order.
-      await store.applyBatch('tag', { upserts: [tagRecord('t1', 'v3', hlc(20, 0, 'device-z'))] });
-      const [t1] = await store.getMany('tag', ['t1']);
+      await current.store.applyBatch('tag', { upserts: [tagRecord('t1', 'v3', hlc(20, 0, 'device-z'))] });
+      const [t1] = await current.store.getMany('tag', ['t1']);
       expect(t1).toEqual(tagRecord('t1', 'v3', hlc(20, 0, 'device-z')));
     });
 
     it('deletes only what an older write stored', async () => {
-      await store.applyBatch('entry', { upserts: [entryRecord(1, hlc(10)), entryRecord(2, hlc(10))] });
-      const result = await store.applyBatch('entry', {
+      await current.store.applyBatch('entry', { upserts: [entryRecord(1, hlc(10)), entryRecord(2, hlc(10))] });
+      const result = await current.store.applyBatch('entry', {
         deletes: [
           { id: 'entry-000001', ownerDeviceId: DEVICE_A, hlc: hlc(11) },
           { id: 'entry-000002', ownerDeviceId: DEVICE_A, hlc: hlc(9) },
@@ -100,63 +80,63 @@ export function runRecordStoreConformance(
         ],
       });
       expect(result).toEqual({ upserted: 0, deleted: 1, unchanged: 2 });
-      expect((await store.getMany('entry', ['entry-000001', 'entry-000002'])).map((r) => r.id)).toEqual(['entry-000002']);
+      expect((await current.store.getMany('entry', ['entry-000001', 'entry-000002'])).map((r) => r.id)).toEqual(['entry-000002']);
     });
 
     it('applies a batch all or nothing', async () => {
-      await store.applyBatch('entry', { upserts: [entryRecord(1, hlc(1))] });
+      await current.store.applyBatch('entry', { upserts: [entryRecord(1, hlc(1))] });
       const bad = entryRecord(3, hlc(3), DEVICE_A, { name: null });
-      await expect(store.applyBatch('entry', { upserts: [entryRecord(2, hlc(2)), bad], deletes: [{ id: 'entry-000001', ownerDeviceId: DEVICE_A, hlc: hlc(9) }] })).rejects.toThrow();
-      expect((await readAll(store, 'entry', 10)).map((r) => r.id)).toEqual(['entry-000001']);
+      await expect(current.store.applyBatch('entry', { upserts: [entryRecord(2, hlc(2)), bad], deletes: [{ id: 'entry-000001', ownerDeviceId: DEVICE_A, hlc: hlc(9) }] })).rejects.toThrow();
+      expect((await readAll(current.store, 'entry', 10)).map((r) => r.id)).toEqual(['entry-000001']);
     });
 
     it('pages by (HLC, id) through ties without gaps or repeats, per owner', async () => {
       // 3 HLC values shared by many records: the cursor must break ties by id.
       const mine = Array.from({ length: 25 }, (_, i) => entryRecord(i, hlc(Math.floor(i / 10), 0, DEVICE_A)));
       const theirs = Array.from({ length: 6 }, (_, i) => entryRecord(100 + i, hlc(1, 0, DEVICE_B)));
-      await store.applyBatch('entry', { upserts: [...theirs, ...[...mine].reverse()] });
-      const pagedMine = await readAll(store, 'entry', 7, DEVICE_A);
+      await current.store.applyBatch('entry', { upserts: [...theirs, ...[...mine].reverse()] });
+      const pagedMine = await readAll(current.store, 'entry', 7, DEVICE_A);
       expect(pagedMine.map((r) => r.id)).toEqual(mine.map((r) => r.id));
-      const pagedAll = await readAll(store, 'entry', 4);
+      const pagedAll = await readAll(current.store, 'entry', 4);
       const expected = [...mine, ...theirs].sort((a, b) => compareHlc(a.hlc, b.hlc) || byId(a, b));
       expect(pagedAll.map((r) => r.id)).toEqual(expected.map((r) => r.id));
-      expect(await store.count('entry', DEVICE_A)).toBe(25);
-      expect(await store.count('entry', DEVICE_B)).toBe(6);
-      expect(await store.count('entry', 'nobody')).toBe(0);
-      const afterCursor = await store.page('entry', { owner: DEVICE_A, after: { hlc: hlc(1), id: 'entry-000014' }, limit: 3 });
+      expect(await current.store.count('entry', DEVICE_A)).toBe(25);
+      expect(await current.store.count('entry', DEVICE_B)).toBe(6);
+      expect(await current.store.count('entry', 'nobody')).toBe(0);
+      const afterCursor = await current.store.page('entry', { owner: DEVICE_A, after: { hlc: hlc(1), id: 'entry-000014' }, limit: 3 });
       expect(afterCursor.map((r) => r.id)).toEqual(['entry-000015', 'entry-000016', 'entry-000017']);
       // A watermark bound (HLC only) skips the whole tie group at that HLC.
-      const afterWatermark = await store.page('entry', { owner: DEVICE_A, afterHlc: hlc(1), limit: 100 });
+      const afterWatermark = await current.store.page('entry', { owner: DEVICE_A, afterHlc: hlc(1), limit: 100 });
       expect(afterWatermark.map((r) => r.id)).toEqual(mine.slice(20).map((r) => r.id));
-      const allAfterWatermark = await store.page('entry', { afterHlc: hlc(0, 0, DEVICE_B), limit: 100 });
+      const allAfterWatermark = await current.store.page('entry', { afterHlc: hlc(0, 0, DEVICE_B), limit: 100 });
       expect(allAfterWatermark.map((r) => r.id)).toEqual(expected.filter((r) => compareHlc(r.hlc, hlc(0, 0, DEVICE_B)) > 0).map((r) => r.id));
     });
 
     it('never changes the owner of a device-owned record', async () => {
-      await store.applyBatch('entry', { upserts: [entryRecord(1, hlc(1, 0, DEVICE_A))] });
+      await current.store.applyBatch('entry', { upserts: [entryRecord(1, hlc(1, 0, DEVICE_A))] });
       const forged = entryRecord(1, hlc(5, 0, DEVICE_B), DEVICE_B, { name: 'forged' });
-      expect(await store.applyBatch('entry', { upserts: [forged] })).toEqual({ upserted: 0, deleted: 0, unchanged: 1 });
-      expect((await store.getMany('entry', ['entry-000001']))[0]).toEqual(entryRecord(1, hlc(1, 0, DEVICE_A)));
-      const forgedDelete = await store.applyBatch('entry', { deletes: [{ id: 'entry-000001', ownerDeviceId: DEVICE_B, hlc: hlc(6, 0, DEVICE_B) }] });
+      expect(await current.store.applyBatch('entry', { upserts: [forged] })).toEqual({ upserted: 0, deleted: 0, unchanged: 1 });
+      expect((await current.store.getMany('entry', ['entry-000001']))[0]).toEqual(entryRecord(1, hlc(1, 0, DEVICE_A)));
+      const forgedDelete = await current.store.applyBatch('entry', { deletes: [{ id: 'entry-000001', ownerDeviceId: DEVICE_B, hlc: hlc(6, 0, DEVICE_B) }] });
       expect(forgedDelete.deleted).toBe(0);
       // Shared records change hands with every write.
-      await store.applyBatch('tag', { upserts: [tagRecord('t1', 'a', hlc(1, 0, DEVICE_A))] });
-      await store.applyBatch('tag', { upserts: [tagRecord('t1', 'b', hlc(2, 0, DEVICE_B))] });
-      expect((await store.getMany('tag', ['t1']))[0]!.ownerDeviceId).toBe(DEVICE_B);
+      await current.store.applyBatch('tag', { upserts: [tagRecord('t1', 'a', hlc(1, 0, DEVICE_A))] });
+      await current.store.applyBatch('tag', { upserts: [tagRecord('t1', 'b', hlc(2, 0, DEVICE_B))] });
+      expect((await current.store.getMany('tag', ['t1']))[0]!.ownerDeviceId).toBe(DEVICE_B);
     });
 
     it('applies a large batch in one go and survives reopening', async () => {
       const records = Array.from({ length: 5000 }, (_, i) => entryRecord(i, hlc(i, 0)));
-      expect((await store.applyBatch('entry', { upserts: records })).upserted).toBe(5000);
+      expect((await current.store.applyBatch('entry', { upserts: records })).upserted).toBe(5000);
       await reopen();
-      expect(await store.count('entry')).toBe(5000);
-      const sample = (await store.getMany('entry', ['entry-004321']))[0];
+      expect(await current.store.count('entry')).toBe(5000);
+      const sample = (await current.store.getMany('entry', ['entry-004321']))[0];
       expect(sample).toEqual(records[4321]);
     });
 
     it('rejects an unknown model with a typed error', async () => {
-      await expect(store.applyBatch('nope', { upserts: [] })).rejects.toBeInstanceOf(UnknownModelError);
-      await expect(store.count('nope')).rejects.toMatchObject({ code: 'HW_UNKNOWN_MODEL' });
+      await expect(current.store.applyBatch('nope', { upserts: [] })).rejects.toBeInstanceOf(UnknownModelError);
+      await expect(current.store.count('nope')).rejects.toMatchObject({ code: 'HW_UNKNOWN_MODEL' });
     });
   });
 }
