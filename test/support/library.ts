@@ -110,12 +110,16 @@ export class WireCounter {
   bytes = 0;
   private readonly subscription;
 
-  constructor(network: InProcessNetwork, private readonly to?: string) {
+  constructor(
+    network: InProcessNetwork,
+    private readonly to?: string,
+    private readonly from?: string,
+  ) {
     this.subscription = network.wire$.subscribe((e: WireEvent) => this.count(e));
   }
 
   private count(e: WireEvent): void {
-    if (this.to && e.to !== this.to) return;
+    if ((this.to && e.to !== this.to) || (this.from && e.from !== this.from)) return;
     const message: SyncMessage = decodeMessage(jsonCodec, e.payload, LIBRARY_ID);
     this.messages.set(message.type, (this.messages.get(message.type) ?? 0) + 1);
     this.bytes += e.bytes;
