@@ -10,4 +10,5 @@
 export type { StoreHarness } from './harness.js';
 export { runSyncStoreConformance } from './sync-store-conformance.js';
 export { runRecordStoreConformance } from './record-store-conformance.js';
+export { runTransportConformance, type TransportHarness, type TransportConformanceOptions } from './transport-conformance.js';
 export * from './fixtures.js';

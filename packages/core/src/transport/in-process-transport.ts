@@ -21,6 +21,8 @@ export interface WireEvent {
 export interface InProcessNetworkOptions {
   /** Delivery delay per message and direction; 0 (the default) delivers on the next macrotask. */
   readonly latencyMs?: number;
+  /** Largest payload a link carries, like a real adapter's frame limit. Default 64 MiB. */
+  readonly maxMessageBytes?: number;
 }
 
 /** Default request timeout of {@link InProcessTransport.request}. */
@@ -34,7 +36,7 @@ type Envelope =
   | { readonly kind: 'send'; readonly payload: Uint8Array }
   | { readonly kind: 'response'; readonly requestId: number; readonly payload: Uint8Array }
   /** The responder could not answer (no handler, handler threw or returned nothing): a real adapter closes the stream. */
-  | { readonly kind: 'reset'; readonly requestId: number; readonly reason: string };
+  | { readonly kind: 'reset'; readonly requestId: number; readonly reason: string; readonly code?: 'HW_FRAME_TOO_LARGE' };
 
 interface QueuedEnvelope {
   readonly from: string;
@@ -76,6 +78,8 @@ export class InProcessNetwork {
   readonly wire$: Observable<WireEvent>;
 
   private readonly latencyMs: number;
+  /** @internal */
+  readonly maxMessageBytes: number;
   private readonly wireSubject = new Subject<WireEvent>();
   private readonly transports = new Map<string, InProcessTransport>();
   private readonly links = new Map<string, Link>();
@@ -88,6 +92,7 @@ export class InProcessNetwork {
       throw new RangeError(`latencyMs must be a finite number between 0 and ${MAX_TIMER_MS}, got ${String(latencyMs)}`);
     }
     this.latencyMs = latencyMs;
+    this.maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
     this.wire$ = this.wireSubject.asObservable();
   }
 
@@ -289,6 +294,9 @@ export class InProcessTransport implements Transport {
     if (signal?.aborted) {
       return Promise.reject(signal.reason);
     }
+    if (payload.byteLength > this.network.maxMessageBytes) {
+      return Promise.reject(new TransportError('HW_FRAME_TOO_LARGE', `Payload of ${payload.byteLength} bytes exceeds ${this.network.maxMessageBytes}`));
+    }
     if (!this.network.isConnected(this.localPeerId, peerId)) {
       return Promise.reject(this.unreachableError(peerId));
     }
@@ -326,6 +334,7 @@ export class InProcessTransport implements Transport {
 
   async send(peerId: string, payload: Uint8Array): Promise<void> {
     if (!this.running) throw this.stoppedError();
+    this.assertSize(payload);
     if (!this.network.enqueue(this.localPeerId, peerId, { kind: 'send', payload: copyBytes(payload) })) {
       throw this.unreachableError(peerId);
     }
@@ -333,6 +342,12 @@ export class InProcessTransport implements Transport {
 
   rttMs(peerId: string): number | undefined {
     return this.rtts.get(peerId);
+  }
+
+  private assertSize(payload: Uint8Array): void {
+    if (payload.byteLength > this.network.maxMessageBytes) {
+      throw new TransportError('HW_FRAME_TOO_LARGE', `Payload of ${payload.byteLength} bytes exceeds ${this.network.maxMessageBytes}`);
+    }
   }
 
   /** @internal */
@@ -379,6 +394,15 @@ export class InProcessTransport implements Transport {
               }, epoch);
               return;
             }
+            if (response.byteLength > this.network.maxMessageBytes) {
+              this.network.enqueue(this.localPeerId, from, {
+                kind: 'reset',
+                requestId,
+                code: 'HW_FRAME_TOO_LARGE',
+                reason: `response of ${response.byteLength} bytes exceeds ${this.network.maxMessageBytes}`,
+              }, epoch);
+              return;
+            }
             this.network.enqueue(this.localPeerId, from, { kind: 'response', requestId, payload: copyBytes(response) }, epoch);
           },
           (error: unknown) => {
@@ -402,7 +426,7 @@ export class InProcessTransport implements Transport {
       case 'reset': {
         this.pending
           .get(envelope.requestId)
-          ?.reject(new TransportError('HW_PEER_UNREACHABLE', `Peer ${from} closed the request: ${envelope.reason}`));
+          ?.reject(new TransportError(envelope.code ?? 'HW_PEER_UNREACHABLE', `Peer ${from} closed the request: ${envelope.reason}`));
         return;
       }
     }
