@@ -10,32 +10,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstValueFrom, filter } from 'rxjs';
-import { createInProcessNetwork, ModelRegistry, SyncNode, type ModelDefinition, type RecordCursor, type SyncRecord } from '@highwater/core';
+import { createInProcessNetwork, ModelRegistry, SyncNode, type RecordCursor, type SyncRecord } from '@highwater/core';
 import { createSqliteStorage, type SqliteStorage } from '@highwater/storage-sqlite';
+import { generateLibrary, libraryModels, recordKey } from './library-models.js';
 
-const models: ModelDefinition[] = [
-  { name: 'location', ownership: 'device', key: 'uuid', fields: { name: { type: 'text' }, path: { type: 'text' } } },
-  { name: 'volume', ownership: 'device', key: 'uuid', fields: { name: { type: 'text' }, capacity: { type: 'integer' } } },
-  {
-    name: 'entry',
-    ownership: 'device',
-    key: 'uuid',
-    fields: {
-      name: { type: 'text' },
-      size: { type: 'integer' },
-      mtime: { type: 'integer' },
-      kind: { type: 'text' },
-      locationId: { type: 'text', references: 'location' },
-      parentId: { type: 'text', nullable: true, references: 'entry' },
-    },
-  },
-  { name: 'tag', ownership: 'shared', key: 'id', fields: { name: { type: 'text' }, color: { type: 'text', nullable: true } } },
-];
-
-const COUNTS = { location: 50, volume: 10, entry: 20_000, tag: 25 };
+const SIZE = { locations: 50, volumes: 10, entries: 20_000, tags: 25 };
 const LIBRARY_ID = 'demo-library';
-// Time-ordered ids: keys that grow with creation time write fastest into SQLite indexes.
-const key = (kind: string, n: number): string => `${kind}-${String(n).padStart(8, '0')}`;
+const key = recordKey;
 
 async function openNode(directory: string, deviceId: string, registry: ModelRegistry, network: ReturnType<typeof createInProcessNetwork>) {
   const storage = createSqliteStorage({ directory: join(directory, deviceId), registry });
@@ -56,7 +37,7 @@ async function dump(storage: SqliteStorage, model: string): Promise<SyncRecord[]
 
 async function main(): Promise<number> {
   const directory = mkdtempSync(join(tmpdir(), 'highwater-demo-'));
-  const registry = new ModelRegistry(models);
+  const registry = new ModelRegistry(libraryModels);
   const network = createInProcessNetwork();
   const a = await openNode(directory, 'device-a', registry, network);
   const b = await openNode(directory, 'device-b', registry, network);
@@ -64,22 +45,8 @@ async function main(): Promise<number> {
     console.log(`Highwater demo — library in ${directory}`);
     await a.node.start();
     let t = performance.now();
-    await a.node.write('location', Array.from({ length: COUNTS.location }, (_, i) => ({ id: key('loc', i), data: { name: `Location ${i}`, path: `/data/${i}` } })));
-    await a.node.write('volume', Array.from({ length: COUNTS.volume }, (_, i) => ({ id: key('vol', i), data: { name: `Volume ${i}`, capacity: 1e12 } })));
-    for (let start = 0; start < COUNTS.entry; start += 1000) {
-      await a.node.write(
-        'entry',
-        Array.from({ length: 1000 }, (_, j) => {
-          const n = start + j;
-          return {
-            id: key('ent', n),
-            data: { name: `file-${n}.jpg`, size: 1024 + n, mtime: 1_700_000_000_000 + n, kind: n % 50 === 0 ? 'dir' : 'file', locationId: key('loc', n % COUNTS.location), parentId: n % 50 === 0 ? null : key('ent', n - (n % 50)) },
-          };
-        }),
-      );
-    }
-    await a.node.write('tag', Array.from({ length: COUNTS.tag }, (_, i) => ({ id: key('tag', i), data: { name: `tag ${i}`, color: null } })));
-    console.log(`A wrote ${Object.values(COUNTS).reduce((x, y) => x + y)} records in ${Math.round(performance.now() - t)} ms`);
+    await generateLibrary(a.node, SIZE);
+    console.log(`A wrote ${Object.values(SIZE).reduce((x, y) => x + y)} records in ${Math.round(performance.now() - t)} ms`);
 
     let lastReported = -1;
     b.node.progress$.subscribe((p) => {

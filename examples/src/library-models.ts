@@ -1,0 +1,59 @@
+/**
+ * The models the demos sync — the seeds' library: locations, volumes, file entries (in a
+ * location, with a parent directory) and shared tags — and a generator of such a library.
+ */
+import type { ModelDefinition, SyncNode } from '@highwater/core';
+
+export const libraryModels: ModelDefinition[] = [
+  { name: 'location', ownership: 'device', key: 'uuid', fields: { name: { type: 'text' }, path: { type: 'text' } } },
+  { name: 'volume', ownership: 'device', key: 'uuid', fields: { name: { type: 'text' }, capacity: { type: 'integer' } } },
+  {
+    name: 'entry',
+    ownership: 'device',
+    key: 'uuid',
+    fields: {
+      name: { type: 'text' },
+      size: { type: 'integer' },
+      mtime: { type: 'integer' },
+      kind: { type: 'text' },
+      locationId: { type: 'text', references: 'location' },
+      parentId: { type: 'text', nullable: true, references: 'entry' },
+    },
+  },
+  { name: 'tag', ownership: 'shared', key: 'id', fields: { name: { type: 'text' }, color: { type: 'text', nullable: true } } },
+];
+
+// Time-ordered ids: keys that grow with creation time write fastest into SQLite indexes.
+export const recordKey = (kind: string, n: number): string => `${kind}-${String(n).padStart(8, '0')}`;
+
+export interface LibrarySize {
+  readonly locations: number;
+  readonly volumes: number;
+  readonly entries: number;
+  readonly tags: number;
+}
+
+/** Writes a generated library on `node`: locations, volumes, entries in directories of 50, tags. */
+export async function generateLibrary(node: SyncNode, size: LibrarySize, prefix = ''): Promise<void> {
+  const key = (kind: string, n: number): string => recordKey(`${prefix}${kind}`, n);
+  await node.write('location', Array.from({ length: size.locations }, (_, i) => ({ id: key('loc', i), data: { name: `Location ${i}`, path: `/data/${i}` } })));
+  for (let start = 0; start < size.entries; start += 1000) {
+    const inputs = [];
+    for (let n = start; n < Math.min(size.entries, start + 1000); n++) {
+      inputs.push({
+        id: key('ent', n),
+        data: {
+          name: `file-${n}.jpg`,
+          size: 1024 + n,
+          mtime: 1_700_000_000_000 + n,
+          kind: n % 50 === 0 ? 'dir' : 'file',
+          locationId: key('loc', n % Math.max(1, size.locations)),
+          parentId: n % 50 === 0 ? null : key('ent', n - (n % 50)),
+        },
+      });
+    }
+    await node.write('entry', inputs);
+  }
+  await node.write('volume', Array.from({ length: size.volumes }, (_, i) => ({ id: key('vol', i), data: { name: `Volume ${i}`, capacity: 1e12 + i } })));
+  await node.write('tag', Array.from({ length: size.tags }, (_, i) => ({ id: key('tag', i), data: { name: `tag ${i}`, color: null } })));
+}
