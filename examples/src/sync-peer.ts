@@ -1,0 +1,118 @@
+/**
+ * One Highwater device as its own OS process: SQLite files in `--dir`, a real transport
+ * (libp2p or HTTP), and a SyncNode. Run it by hand, or spawn it with an IPC channel and
+ * drive it with commands (the cross-process tests and the multi-process demo do).
+ *
+ *   node examples/dist/sync-peer.js --dir ./lib-a --device device-a --transport libp2p
+ *
+ * IPC commands (process.send({ id, cmd, ...args })), each answered with { id, ok, result | error }:
+ *   identity                         → { peerId, addresses, publicKey? }
+ *   members { peers: PeerRef[] }     → set the library members and connect to them
+ *   generate { size, prefix? }       → write a generated library
+ *   write { model, records } / delete { model, ids }
+ *   disconnect { peerId }            → drop the link to a peer (it is redialled by `connect`)
+ *   connect { peer: PeerRef }
+ *   counts                           → { model: count }
+ *   digest                           → { model: sha256 of every record in (HLC, id) order }
+ *   status                           → { state, metrics, watermarks }
+ *   stop                             → stops cleanly and exits 0
+ * Events sent to the parent: { event: 'state', state }, { event: 'progress', progress }.
+ */
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ModelRegistry, SyncNode, type RecordCursor, type SyncRecord } from '@highwater/core';
+import { createSqliteStorage } from '@highwater/storage-sqlite';
+import { generateLibrary, libraryModels, type LibrarySize } from './library-models.js';
+import { openPeerTransport, type PeerRef, type PeerTransport } from './peer-transports.js';
+
+const { values: args } = parseArgs({
+  options: {
+    dir: { type: 'string' },
+    device: { type: 'string' },
+    library: { type: 'string', default: 'demo-library' },
+    transport: { type: 'string', default: 'libp2p' },
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '0' },
+    'page-size': { type: 'string', default: '1000' },
+  },
+});
+if (!args.dir || !args.device) {
+  console.error('usage: sync-peer --dir <folder> --device <device id> [--transport libp2p|http] [--library id] [--port n]');
+  process.exit(2);
+}
+if (args.transport !== 'libp2p' && args.transport !== 'http') {
+  console.error(`--transport must be libp2p or http, not ${args.transport}`);
+  process.exit(2);
+}
+
+const registry = new ModelRegistry(libraryModels);
+const storage = createSqliteStorage({ directory: args.dir, registry });
+const transport: PeerTransport = await openPeerTransport(args.transport, {
+  keyPath: join(args.dir, `${args.transport}.key`),
+  host: args.host!,
+  port: Number(args.port),
+});
+const node = await SyncNode.create({
+  libraryId: args.library!,
+  deviceId: args.device,
+  registry,
+  storage,
+  transport: transport.transport,
+  pageSize: Number(args['page-size']),
+  members: [],
+});
+const send = (message: unknown): void => {
+  if (process.send) process.send(message);
+};
+node.state$.subscribe((state) => {
+  send({ event: 'state', state });
+  if (!process.send) console.log(`state: ${state}`);
+});
+node.progress$.subscribe((progress) => send({ event: 'progress', progress }));
+await node.start();
+
+async function digest(model: string): Promise<string> {
+  const hash = createHash('sha256');
+  let after: RecordCursor | null = null;
+  for (;;) {
+    const page: SyncRecord[] = await storage.recordStore.page(model, { after, limit: 5000 });
+    for (const r of page) hash.update(JSON.stringify(r));
+    if (page.length < 5000) return hash.digest('hex');
+    after = { hlc: page.at(-1)!.hlc, id: page.at(-1)!.id };
+  }
+}
+
+async function stop(): Promise<never> {
+  await node.stop();
+  await storage.close();
+  process.exit(0);
+}
+
+const commands: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
+  identity: async () => transport.identity(),
+  members: async (m) => transport.setMembers(m['peers'] as PeerRef[]),
+  connect: async (m) => transport.connect(m['peer'] as PeerRef),
+  disconnect: async (m) => transport.disconnect(m['peerId'] as string),
+  generate: async (m) => generateLibrary(node, m['size'] as LibrarySize, (m['prefix'] as string | undefined) ?? ''),
+  write: async (m) => node.write(m['model'] as string, m['records'] as { id: string; data: Record<string, unknown> }[]),
+  delete: async (m) => node.delete(m['model'] as string, m['ids'] as string[]),
+  counts: async () => Object.fromEntries(await Promise.all(registry.syncOrder().map(async (model) => [model, await node.count(model)]))),
+  digest: async () => Object.fromEntries(await Promise.all(registry.syncOrder().map(async (model) => [model, await digest(model)]))),
+  status: async () => ({ state: node.state, metrics: node.metrics(), watermarks: node.watermarks() }),
+  stop,
+};
+
+process.on('message', (raw) => {
+  const message = raw as { id: number; cmd: string } & Record<string, unknown>;
+  const command = commands[message.cmd];
+  if (!command) return send({ id: message.id, ok: false, error: `unknown command ${message.cmd}` });
+  command(message).then(
+    (result) => send({ id: message.id, ok: true, result }),
+    (error: unknown) => send({ id: message.id, ok: false, error: (error as Error).message }),
+  );
+});
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());
+send({ event: 'ready' });
+if (!process.send) console.log(`device ${args.device} up: ${JSON.stringify(await transport.identity())}`);

@@ -1,0 +1,309 @@
+import type { AddressInfo } from 'node:net';
+import { Subject, type Observable } from 'rxjs';
+import type { InboundHandler, PeerEvent, RequestOptions, Transport } from '@highwater/core';
+import {
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_LISTEN_HOST,
+  DEFAULT_LISTEN_PORT,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_REPLAY_WINDOW_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  MAX_REMEMBERED_NONCES,
+  MAX_TIMER_MS,
+  MESSAGE_PATH,
+  MIN_HEARTBEAT_TIMEOUT_MS,
+  PING_PATH,
+} from './constants.js';
+import { HttpTransportConfigError, HttpTransportError } from './errors.js';
+import { loadOrCreateLocalIdentity, type HttpIdentity, type LocalIdentity } from './identity.js';
+import { InboundServer, type TlsOptions } from './inbound-server.js';
+import { NonceCache } from './nonce-cache.js';
+import { OutboundClient } from './outbound-client.js';
+import { PeerDirectory, sameMember, type HttpPeer, type Member } from './peer-directory.js';
+import { Reachability } from './reachability.js';
+
+/** Options of {@link createHttpTransport}. */
+export interface HttpTransportInit {
+  /** PEM file of this device's Ed25519 private key; created (mode 0600) when missing. The peer id derives from it. */
+  readonly keyPath: string;
+  /** Where the server listens. Default `{ host: '127.0.0.1', port: 0 }` (port 0: any free port, see `address`). */
+  readonly listen?: { readonly host?: string; readonly port?: number };
+  /** Serve HTTPS with this certificate; `ca` is what this node trusts when calling https peers. Default: plain HTTP. */
+  readonly tls?: TlsOptions;
+  /** The library's other members: whom this node calls, and the only keys allowed to call it. Default none. */
+  readonly peers?: readonly HttpPeer[];
+  /** Largest request or response body, enforced while streaming. Default 16 MiB. */
+  readonly maxBodyBytes?: number;
+  /** Default timeout of `request()` and of `send()` deliveries. Default 30 000 ms. */
+  readonly requestTimeoutMs?: number;
+  /** Interval of the signed heartbeat to every member. Default 2 000 ms. */
+  readonly heartbeatMs?: number;
+  /** Largest accepted |timestamp − now| of a signed call; nonces are remembered for this long. Default 60 000 ms. */
+  readonly replayWindowMs?: number;
+}
+
+type State = 'stopped' | 'starting' | 'running' | 'stopping';
+
+function positive(name: string, value: number | undefined, fallback: number, max = MAX_TIMER_MS): number {
+  const resolved = value ?? fallback;
+  if (!Number.isSafeInteger(resolved) || resolved <= 0 || resolved > max) {
+    throw new HttpTransportConfigError(`${name} must be a positive integer ≤ ${max}, got ${String(value)}`);
+  }
+  return resolved;
+}
+
+/**
+ * The Transport port over HTTP(S). Each call is one signed HTTP exchange; reachability comes
+ * from heartbeats. `start()` after `stop()` is supported: it listens again (on a new port if
+ * `listen.port` is 0, so give restartable nodes a fixed port).
+ */
+export class HttpTransport implements Transport {
+  readonly localPeerId: string;
+  readonly peers$: Observable<PeerEvent>;
+
+  private readonly identity: LocalIdentity;
+  private readonly members: PeerDirectory;
+  private readonly reachability: Reachability;
+  private readonly peerSubject = new Subject<PeerEvent>();
+  private readonly host: string;
+  private readonly port: number;
+  private readonly tls: TlsOptions | undefined;
+  private readonly maxBodyBytes: number;
+  private readonly requestTimeoutMs: number;
+  private readonly heartbeatTimeoutMs: number;
+  private readonly replayWindowMs: number;
+  /** Outlives the server, so a stop()/start() within the replay window does not reopen it to replays. */
+  private readonly nonces: NonceCache;
+  /** Per peer, the last queued send: sends to one peer go out one after another, so they arrive in order. */
+  private readonly sendTails = new Map<string, Promise<void>>();
+  private handler: InboundHandler | undefined;
+  private server: InboundServer | undefined;
+  private client: OutboundClient | undefined;
+  private bound: AddressInfo | undefined;
+  private state: State = 'stopped';
+  private transition: Promise<void> | undefined;
+
+  constructor(init: HttpTransportInit) {
+    if (typeof init?.keyPath !== 'string' || init.keyPath.length === 0) throw new HttpTransportConfigError('keyPath is required');
+    this.identity = loadOrCreateLocalIdentity(init.keyPath);
+    this.localPeerId = this.identity.peerId;
+    this.host = init.listen?.host ?? DEFAULT_LISTEN_HOST;
+    const port = init.listen?.port ?? DEFAULT_LISTEN_PORT;
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new HttpTransportConfigError(`listen.port must be 0-65535, got ${port}`);
+    this.port = port;
+    this.tls = init.tls;
+    this.maxBodyBytes = positive('maxBodyBytes', init.maxBodyBytes, DEFAULT_MAX_BODY_BYTES, 2 ** 31 - 1);
+    this.requestTimeoutMs = positive('requestTimeoutMs', init.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
+    const heartbeatMs = positive('heartbeatMs', init.heartbeatMs, DEFAULT_HEARTBEAT_MS);
+    this.heartbeatTimeoutMs = Math.min(Math.max(heartbeatMs, MIN_HEARTBEAT_TIMEOUT_MS), this.requestTimeoutMs);
+    this.replayWindowMs = positive('replayWindowMs', init.replayWindowMs, DEFAULT_REPLAY_WINDOW_MS);
+    this.nonces = new NonceCache(this.replayWindowMs, MAX_REMEMBERED_NONCES);
+    this.peers$ = this.peerSubject.asObservable();
+    this.members = new PeerDirectory(this.localPeerId);
+    this.reachability = new Reachability({
+      heartbeatMs,
+      ping: (peerId) => this.ping(peerId),
+      emit: (event) => this.peerSubject.next(event),
+      onDown: (peerId) =>
+        this.client?.cancelPeer(peerId, new HttpTransportError('HW_PEER_UNREACHABLE', `Peer ${peerId} disconnected before answering`)),
+    });
+    for (const peer of init.peers ?? []) this.addPeer(peer);
+  }
+
+  /** What to share with the other members: peer id and public key. */
+  get publicIdentity(): HttpIdentity {
+    const { peerId, publicKey, publicKeyPem } = this.identity;
+    return { peerId, publicKey, publicKeyPem };
+  }
+
+  /** The bound address while running (the real port when `listen.port` was 0). */
+  get address(): AddressInfo | undefined {
+    return this.bound;
+  }
+
+  /** Base URL of this node while running, e.g. `http://127.0.0.1:41234`; what other members put in `peers[].url` (when the host is reachable by them). */
+  get url(): string {
+    if (!this.bound) throw new HttpTransportConfigError('The transport is not listening; call start() first');
+    const host = this.bound.family === 'IPv6' ? `[${this.bound.address}]` : this.bound.address;
+    return `${this.tls ? 'https' : 'http'}://${host}:${this.bound.port}`;
+  }
+
+  async start(): Promise<void> {
+    if (this.state === 'running') return;
+    if (this.state === 'starting' || this.state === 'stopping') {
+      await this.transition;
+      return this.start();
+    }
+    this.state = 'starting';
+    this.transition = this.doStart();
+    await this.transition;
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    if (this.state === 'starting' || this.state === 'stopping') {
+      await this.transition?.catch(() => undefined);
+      return this.stop();
+    }
+    this.state = 'stopping';
+    this.transition = this.doStop();
+    await this.transition;
+  }
+
+  connectedPeers(): readonly string[] {
+    return this.state === 'running' ? this.reachability.connected() : [];
+  }
+
+  handle(handler: InboundHandler): void {
+    this.handler = handler;
+  }
+
+  /** Adds (or updates) a member; heartbeats to it start at once when running. Throws on an invalid peer. */
+  addPeer(peer: HttpPeer): void {
+    const candidate = PeerDirectory.validate(peer, this.localPeerId);
+    const existing = this.members.get(candidate.peerId);
+    if (existing && sameMember(existing, candidate)) return;
+    this.members.add(peer);
+    // A changed url or key is a different endpoint: start over (reported disconnected if it was up).
+    this.reachability.track(candidate.peerId);
+    if (existing) this.client?.cancelPeer(candidate.peerId, new HttpTransportError('HW_PEER_UNREACHABLE', `Peer ${candidate.peerId} was reconfigured`));
+  }
+
+  /** Removes a member: it can no longer call this node, calls to it fail, and 'disconnected' is emitted if it was connected. */
+  removePeer(peerId: string): boolean {
+    const removed = this.members.remove(peerId);
+    if (!removed) return false;
+    this.reachability.untrack(peerId);
+    this.client?.cancelPeer(peerId, new HttpTransportError('HW_PEER_UNREACHABLE', `Peer ${peerId} was removed`));
+    return true;
+  }
+
+  /** The configured members. */
+  peers(): HttpPeer[] {
+    return this.members.list();
+  }
+
+  async request(peerId: string, payload: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
+    const member = this.callable(peerId, payload, options.signal);
+    return this.call(member, 'request', payload, options.timeoutMs ?? this.requestTimeoutMs, options.signal);
+  }
+
+  async send(peerId: string, payload: Uint8Array): Promise<void> {
+    this.callable(peerId, payload, undefined);
+    const previous = this.sendTails.get(peerId) ?? Promise.resolve();
+    // Each send waits for the previous one's 204 (the peer starts its handler before answering), so order holds even over many sockets.
+    const mine = previous.then(async () => {
+      const member = this.callable(peerId, payload, undefined);
+      await this.call(member, 'send', payload, this.requestTimeoutMs, undefined);
+    });
+    const tail = mine.catch(() => undefined);
+    this.sendTails.set(peerId, tail);
+    void tail.then(() => {
+      if (this.sendTails.get(peerId) === tail) this.sendTails.delete(peerId);
+    });
+    return mine;
+  }
+
+  rttMs(peerId: string): number | undefined {
+    return this.reachability.rttMs(peerId);
+  }
+
+  private async doStart(): Promise<void> {
+    const server = new InboundServer({
+      identity: this.identity,
+      members: this.members,
+      host: this.host,
+      port: this.port,
+      tls: this.tls,
+      maxBodyBytes: this.maxBodyBytes,
+      replayWindowMs: this.replayWindowMs,
+      nonces: this.nonces,
+      requestTimeoutMs: this.requestTimeoutMs,
+      handler: () => this.handler,
+      onAuthenticated: (peerId) => this.reachability.heard(peerId),
+    });
+    try {
+      this.bound = await server.listen();
+    } catch (cause) {
+      this.state = 'stopped';
+      throw new HttpTransportConfigError(`Cannot listen on ${this.host}:${this.port}: ${(cause as Error).message}`, { cause });
+    }
+    this.server = server;
+    this.client = new OutboundClient({ identity: this.identity, maxBodyBytes: this.maxBodyBytes, ca: this.tls?.ca });
+    this.state = 'running';
+    this.reachability.start();
+  }
+
+  private async doStop(): Promise<void> {
+    this.reachability.stop();
+    this.client?.close();
+    this.client = undefined;
+    this.sendTails.clear();
+    const server = this.server;
+    this.server = undefined;
+    this.bound = undefined;
+    await server?.close();
+    this.state = 'stopped';
+  }
+
+  /** Checks that a call may go out now; throws the typed error otherwise. */
+  private callable(peerId: string, payload: Uint8Array, signal: AbortSignal | undefined): Member {
+    if (this.state !== 'running') {
+      throw new HttpTransportError('HW_TRANSPORT_STOPPED', `Transport ${this.localPeerId} is stopped; call start() first`);
+    }
+    if (signal?.aborted) throw signal.reason;
+    if (payload.byteLength > this.maxBodyBytes) {
+      throw new HttpTransportError('HW_FRAME_TOO_LARGE', `Payload of ${payload.byteLength} bytes exceeds ${this.maxBodyBytes}`);
+    }
+    const member = this.members.get(peerId);
+    if (!member) throw new HttpTransportError('HW_PEER_UNREACHABLE', `Peer ${peerId} is not a configured member; addPeer() it first`);
+    if (!this.reachability.isConnected(peerId)) {
+      const why = this.reachability.lastError(peerId);
+      throw new HttpTransportError('HW_PEER_UNREACHABLE', `Peer ${peerId} is not reachable${why ? ` (last heartbeat: ${why})` : ' (no heartbeat answered yet)'}`);
+    }
+    return member;
+  }
+
+  private async call(
+    member: Member,
+    kind: 'request' | 'send',
+    payload: Uint8Array,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Uint8Array> {
+    const client = this.client;
+    if (!client) throw new HttpTransportError('HW_TRANSPORT_STOPPED', `Transport ${this.localPeerId} is stopped`);
+    try {
+      const { body, rttMs } = await client.exchange({ member, kind, method: 'POST', path: MESSAGE_PATH, body: payload, timeoutMs, signal });
+      this.reachability.succeeded(member.peerId, rttMs);
+      return body;
+    } catch (error) {
+      // Only "no answer at all" says anything about reachability; a slow handler or a 5xx does not.
+      if (error instanceof HttpTransportError && error.isNetworkFailure) this.reachability.failed(member.peerId, error.message);
+      throw error;
+    }
+  }
+
+  private async ping(peerId: string): Promise<number> {
+    const member = this.members.get(peerId);
+    const client = this.client;
+    if (!member || !client) throw new HttpTransportError('HW_TRANSPORT_STOPPED', 'not running');
+    const { rttMs } = await client.exchange({
+      member,
+      kind: 'ping',
+      method: 'GET',
+      path: PING_PATH,
+      body: new Uint8Array(0),
+      timeoutMs: this.heartbeatTimeoutMs,
+    });
+    return rttMs;
+  }
+}
+
+/**
+ * Creates an HTTP(S) transport. Loads (or creates) the key at `keyPath` right away, so
+ * `localPeerId` is known before `start()`.
+ */
+export function createHttpTransport(init: HttpTransportInit): HttpTransport {
+  return new HttpTransport(init);
+}

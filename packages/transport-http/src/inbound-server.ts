@@ -1,0 +1,268 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { InboundHandler } from '@highwater/core';
+import { BodyTooLargeError, declaredLength, readBoundedBody } from './bounded-body.js';
+import {
+  MESSAGE_PATH,
+  PING_PATH,
+  SERVER_HEADERS_TIMEOUT_MS,
+  SERVER_KEEP_ALIVE_TIMEOUT_MS,
+} from './constants.js';
+import type { LocalIdentity } from './identity.js';
+import type { NonceCache } from './nonce-cache.js';
+import type { PeerDirectory } from './peer-directory.js';
+import { bodyDigest, newNonce, readSignedHeaders, signHeaders, verifySignature, type SignedHeaders, type SignedKind } from './signature.js';
+
+export interface TlsOptions {
+  /** PEM private key of the server certificate. */
+  readonly key: string | Buffer;
+  /** PEM certificate (chain) the server presents. */
+  readonly cert: string | Buffer;
+  /** PEM CA certificate(s) the client trusts when calling https peers; defaults to the system store. */
+  readonly ca?: string | Buffer | ReadonlyArray<string | Buffer>;
+}
+
+/** @internal */
+export interface InboundServerOptions {
+  readonly identity: LocalIdentity;
+  readonly members: PeerDirectory;
+  readonly host: string;
+  readonly port: number;
+  readonly tls: TlsOptions | undefined;
+  readonly maxBodyBytes: number;
+  readonly replayWindowMs: number;
+  /** Owned by the transport, so a restart does not forget the nonces still inside the window. */
+  readonly nonces: NonceCache;
+  readonly requestTimeoutMs: number;
+  /** The installed inbound handler (looked up per message, so `handle()` can be called any time). */
+  readonly handler: () => InboundHandler | undefined;
+  /** A member proved itself (valid signature, fresh nonce): evidence that it is up. */
+  readonly onAuthenticated: (peerId: string) => void;
+}
+
+interface Route {
+  readonly path: string;
+  readonly kinds: ReadonlySet<SignedKind>;
+}
+
+const MESSAGE_ROUTE: Route = { path: MESSAGE_PATH, kinds: new Set<SignedKind>(['request', 'send']) };
+const PING_ROUTE: Route = { path: PING_PATH, kinds: new Set<SignedKind>(['ping']) };
+
+/** Longest handler error message echoed to the caller (it is a member, but a stack trace is not its business). */
+const MAX_ERROR_MESSAGE_CHARS = 200;
+
+const HW_CODE_PATTERN = /^HW_[A-Z0-9_]{1,60}$/;
+
+/**
+ * The listening side: authenticates every call before reading its body, enforces the body
+ * limit while streaming, hands authenticated messages to the inbound handler and signs what
+ * it answers. Refusals are small JSON bodies `{ code, message }`; the handler never sees a
+ * refused call.
+ */
+export class InboundServer {
+  private server: Server | undefined;
+
+  constructor(private readonly options: InboundServerOptions) {}
+
+  /** Starts listening; resolves with the bound address. */
+  async listen(): Promise<AddressInfo> {
+    const { tls } = this.options;
+    const server: Server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert }) : createHttpServer();
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.serve(req, res, false));
+    // A large body is announced with Expect: 100-continue, so it can be refused before it is sent.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.serve(req, res, true));
+    server.keepAliveTimeout = SERVER_KEEP_ALIVE_TIMEOUT_MS;
+    server.headersTimeout = SERVER_HEADERS_TIMEOUT_MS;
+    // Bounds a peer that trickles a body; never shorter than what a client waits for an answer.
+    server.requestTimeout = Math.max(this.options.requestTimeoutMs, 60_000);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      server.once('error', onError);
+      server.listen(this.options.port, this.options.host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    this.server = server;
+    return server.address() as AddressInfo;
+  }
+
+  /** Stops listening and cuts every connection, including keep-alive ones and calls being served. */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+    // A peer that vanishes mid-answer must not crash the process.
+    res.on('error', () => undefined);
+    req.on('error', () => undefined);
+    try {
+      await this.serveChecked(req, res, expectsContinue);
+    } catch {
+      // Only reachable through a bug or a socket torn down at an awkward moment: never let it escape.
+      if (!res.headersSent) this.refuse(res, 500, 'HW_INTERNAL', 'internal error', true);
+      else res.destroy();
+    }
+  }
+
+  private async serveChecked(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+    const route = req.url === MESSAGE_PATH ? MESSAGE_ROUTE : req.url === PING_PATH ? PING_ROUTE : undefined;
+    if (!route) return this.refuse(res, 404, 'HW_NOT_FOUND', 'no such endpoint', true);
+    const method = req.method ?? '';
+    if (route === MESSAGE_ROUTE ? method !== 'POST' : method !== 'GET' && method !== 'POST') {
+      return this.refuse(res, 405, 'HW_METHOD_NOT_ALLOWED', `${method} is not allowed here`, true);
+    }
+
+    // Authenticate from the headers alone: nothing is read from an unauthenticated caller.
+    const headers = readSignedHeaders(req.headers);
+    if (typeof headers === 'string') return this.unauthorized(res, headers, true);
+    if (!route.kinds.has(headers.kind)) return this.unauthorized(res, `kind ${headers.kind} is not accepted here`, true);
+    const member = this.options.members.get(headers.peer);
+    if (!member) return this.unauthorized(res, 'not a member of this library', true);
+    const now = Date.now();
+    if (Math.abs(Number(headers.timestamp) - now) > this.options.replayWindowMs) {
+      return this.unauthorized(res, 'timestamp outside the replay window (check the clocks)', true);
+    }
+    const fields = {
+      kind: headers.kind,
+      method,
+      path: route.path,
+      from: headers.peer,
+      to: this.options.identity.peerId,
+      timestamp: headers.timestamp,
+      nonce: headers.nonce,
+      bodySha256: headers.contentSha256,
+    };
+    if (!verifySignature(fields, headers.signature, member.publicKey)) return this.unauthorized(res, 'bad signature', true);
+
+    const declared = declaredLength(req);
+    if (declared !== undefined && declared > this.options.maxBodyBytes) return this.tooLarge(res);
+    // Only now, after the signature: otherwise anyone could fill the cache and lock members out.
+    const verdict = this.options.nonces.remember(headers.peer, headers.nonce, now);
+    if (verdict === 'replayed') return this.unauthorized(res, 'nonce already used (replay)', true);
+    if (verdict === 'full') return this.refuse(res, 503, 'HW_REPLAY_CACHE_FULL', 'too many recent requests; retry later', true);
+
+    if (expectsContinue) res.writeContinue();
+    let body: Uint8Array;
+    try {
+      body = await readBoundedBody(req, this.options.maxBodyBytes);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) return this.tooLarge(res);
+      req.destroy();
+      return;
+    }
+    if (bodyDigest(body) !== headers.contentSha256) return this.unauthorized(res, 'body does not match the signed digest', false);
+    // A large body takes time: the member may have been removed meanwhile.
+    if (this.options.members.get(headers.peer) !== member) return this.unauthorized(res, 'not a member of this library', false);
+
+    this.options.onAuthenticated(headers.peer);
+    if (route === PING_ROUTE) return this.answer(res, 204, new Uint8Array(0), headers, method, route);
+    return this.dispatch(res, headers, body, method, route);
+  }
+
+  private async dispatch(res: ServerResponse, headers: SignedHeaders, body: Uint8Array, method: string, route: Route): Promise<void> {
+    const handler = this.options.handler();
+    const local = this.options.identity.peerId;
+    const message = { from: headers.peer, payload: body, expectsResponse: headers.kind === 'request' };
+    if (headers.kind === 'send') {
+      // The handler starts before 204 goes out, so sends a client serializes are handled in order.
+      if (handler) invoke(handler, message).catch(() => undefined);
+      return this.answer(res, 204, new Uint8Array(0), headers, method, route);
+    }
+    if (!handler) return this.refuse(res, 503, 'HW_NO_HANDLER', `peer ${local} has no inbound handler`, false);
+    let response: Uint8Array | undefined;
+    try {
+      response = await invoke(handler, message);
+    } catch (error) {
+      if (res.destroyed) return;
+      const code = (error as { code?: unknown })?.code;
+      const causeCode = typeof code === 'string' && HW_CODE_PATTERN.test(code) ? code : undefined;
+      const text = error instanceof Error ? error.message : String(error);
+      return this.refuse(res, 500, 'HW_HANDLER_FAILED', `the handler of peer ${local} failed: ${text.slice(0, MAX_ERROR_MESSAGE_CHARS)}`, false, causeCode);
+    }
+    if (res.destroyed) return; // the caller gave up, or the transport stopped
+    if (response === undefined) {
+      return this.refuse(res, 500, 'HW_NO_RESPONSE', `the handler of peer ${local} returned no response`, false);
+    }
+    if (!(response instanceof Uint8Array)) {
+      return this.refuse(res, 500, 'HW_HANDLER_FAILED', `the handler of peer ${local} returned something other than a Uint8Array`, false);
+    }
+    if (response.byteLength > this.options.maxBodyBytes) {
+      return this.refuse(res, 500, 'HW_RESPONSE_TOO_LARGE', `response of ${response.byteLength} bytes exceeds ${this.options.maxBodyBytes}`, false);
+    }
+    return this.answer(res, 200, response, headers, method, route);
+  }
+
+  /** A signed success answer, bound to the request by its nonce. */
+  private answer(res: ServerResponse, status: number, body: Uint8Array, request: SignedHeaders, method: string, route: Route): void {
+    if (res.destroyed) return;
+    const signed = signHeaders(
+      {
+        kind: 'response',
+        method,
+        path: route.path,
+        from: this.options.identity.peerId,
+        to: request.peer,
+        timestamp: String(Date.now()),
+        nonce: newNonce(),
+        bodySha256: bodyDigest(body),
+        status,
+        inReplyTo: request.nonce,
+      },
+      this.options.identity.privateKey,
+    );
+    res.writeHead(status, {
+      ...signed,
+      ...(status === 204 ? {} : { 'content-type': 'application/octet-stream', 'content-length': String(body.byteLength) }),
+    });
+    res.end(status === 204 ? undefined : body);
+  }
+
+  private unauthorized(res: ServerResponse, reason: string, bodyUnread: boolean): void {
+    this.refuse(res, 401, 'HW_UNAUTHORIZED', reason, bodyUnread);
+  }
+
+  private tooLarge(res: ServerResponse): void {
+    this.refuse(res, 413, 'HW_FRAME_TOO_LARGE', `body exceeds ${this.options.maxBodyBytes} bytes`, true);
+  }
+
+  /**
+   * An unsigned JSON refusal. When a body was announced but not read, the connection is closed
+   * once the answer is out: the only way to stop a caller that keeps sending (Node would
+   * otherwise read and discard the rest of the body to reuse the connection).
+   */
+  private refuse(res: ServerResponse, status: number, code: string, message: string, bodyUnread: boolean, causeCode?: string): void {
+    if (res.destroyed || res.headersSent) return;
+    const close = bodyUnread && announcesBody(res.req);
+    const json = Buffer.from(JSON.stringify(causeCode ? { code, message, causeCode } : { code, message }), 'utf8');
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': String(json.byteLength),
+      ...(close ? { connection: 'close' } : {}),
+    });
+    if (close) res.on('finish', () => res.req.socket.destroy());
+    res.end(json);
+  }
+}
+
+/** True when the request carries a body (chunked, or a non-zero Content-Length). */
+function announcesBody(req: IncomingMessage): boolean {
+  const length = declaredLength(req);
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined ? length > 0 : req.headers['content-length'] !== undefined);
+}
+
+/** Runs a handler; a synchronous throw becomes a rejection. */
+function invoke(handler: InboundHandler, message: Parameters<InboundHandler>[0]): Promise<Uint8Array | undefined> {
+  try {
+    return Promise.resolve(handler(message));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

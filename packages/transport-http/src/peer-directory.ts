@@ -1,0 +1,104 @@
+import type { KeyObject } from 'node:crypto';
+import { HttpTransportConfigError } from './errors.js';
+import { parsePublicKey, peerIdFromPublicKey } from './identity.js';
+
+/** A library member this node talks to, as shared by that member (see `loadOrCreateHttpIdentity`). */
+export interface HttpPeer {
+  readonly peerId: string;
+  /**
+   * Base URL of the member's transport, e.g. `http://10.0.0.5:7400` or
+   * `https://sync.example.org/hw` (a path prefix is kept, for reverse proxies that strip it).
+   */
+  readonly url: string;
+  /** Ed25519 public key: raw 32 bytes in base64url/base64, or SPKI PEM. */
+  readonly publicKey: string;
+}
+
+/** @internal A validated member. */
+export interface Member {
+  readonly peerId: string;
+  readonly publicKey: KeyObject;
+  /** The configured url, normalised. */
+  readonly baseUrl: URL;
+  /** Path prefix of the url without a trailing slash ('' for none). */
+  readonly pathPrefix: string;
+  readonly config: HttpPeer;
+}
+
+/**
+ * The members of the library: who may call this node (their keys) and where to reach them.
+ * A peer id must be the one derived from its key, so a typo or a swapped key is caught when
+ * configured instead of showing up as mysterious 401s.
+ */
+export class PeerDirectory {
+  private readonly members = new Map<string, Member>();
+
+  constructor(private readonly localPeerId: string) {}
+
+  /** Validates a peer; throws {@link HttpTransportConfigError} with the reason. */
+  static validate(peer: HttpPeer, localPeerId: string): Member {
+    if (typeof peer !== 'object' || peer === null) throw new HttpTransportConfigError('A peer must be an object { peerId, url, publicKey }');
+    const { peerId, url, publicKey } = peer;
+    if (typeof peerId !== 'string' || typeof url !== 'string' || typeof publicKey !== 'string') {
+      throw new HttpTransportConfigError('A peer needs string peerId, url and publicKey');
+    }
+    if (peerId === localPeerId) throw new HttpTransportConfigError(`Peer ${peerId} is this node itself`);
+    const key = parsePublicKey(publicKey);
+    const derived = peerIdFromPublicKey(key);
+    if (derived !== peerId) {
+      throw new HttpTransportConfigError(`Peer id ${JSON.stringify(peerId)} does not match its public key (which gives ${derived})`);
+    }
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch (cause) {
+      throw new HttpTransportConfigError(`Peer ${peerId} has an invalid url ${JSON.stringify(url)}`, { cause });
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new HttpTransportConfigError(`Peer ${peerId} url must be http: or https:, got ${parsed.protocol}`);
+    }
+    if (parsed.search || parsed.hash || parsed.username || parsed.password) {
+      throw new HttpTransportConfigError(`Peer ${peerId} url must not carry a query, fragment or credentials`);
+    }
+    const pathPrefix = parsed.pathname.replace(/\/+$/, '');
+    return { peerId, publicKey: key, baseUrl: parsed, pathPrefix, config: { peerId, url, publicKey } };
+  }
+
+  /** Adds or replaces a member; returns the member it replaced, if any. */
+  add(peer: HttpPeer): { readonly member: Member; readonly replaced: Member | undefined } {
+    const member = PeerDirectory.validate(peer, this.localPeerId);
+    const replaced = this.members.get(member.peerId);
+    this.members.set(member.peerId, member);
+    return { member, replaced };
+  }
+
+  remove(peerId: string): Member | undefined {
+    const member = this.members.get(peerId);
+    this.members.delete(peerId);
+    return member;
+  }
+
+  get(peerId: string): Member | undefined {
+    return this.members.get(peerId);
+  }
+
+  list(): HttpPeer[] {
+    return [...this.members.values()].map((m) => m.config);
+  }
+
+  ids(): string[] {
+    return [...this.members.keys()];
+  }
+}
+
+/** True when two configs describe the same member at the same place. */
+export function sameMember(a: Member, b: Member): boolean {
+  return a.peerId === b.peerId && a.baseUrl.href === b.baseUrl.href && a.publicKey.equals(b.publicKey);
+}
+
+/** The full URL of an endpoint of a member. */
+export function endpointUrl(member: Member, path: string): URL {
+  const url = new URL(member.baseUrl.href);
+  url.pathname = `${member.pathPrefix}${path}`;
+  return url;
+}

@@ -1,0 +1,66 @@
+/**
+ * Wire constants and defaults of the libp2p transport. The protocol id is versioned: a change
+ * to the frame layout below gets a new id, so old and new nodes fail protocol negotiation
+ * cleanly instead of misreading each other's frames.
+ */
+
+/** libp2p protocol id of Highwater sync streams (one stream per request or one-way message). */
+export const SYNC_PROTOCOL = '/highwater/sync/1.0.0';
+
+/** libp2p's ping protocol (answered by @libp2p/ping; used for RTT probes and by the connection monitor). */
+export const PING_PROTOCOL = '/ipfs/ping/1.0.0';
+
+/** Size of a ping probe, fixed by the ping protocol. */
+export const PING_LENGTH = 32;
+
+/** First byte of the first frame on a stream: what the sender expects. */
+export const FrameKind = {
+  /** A response frame follows from the responder. */
+  Request: 1,
+  /** No response; the responder closes the stream once the handler has the message. */
+  OneWay: 2,
+} as const;
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+
+/** First byte of a response frame. */
+export const ResponseStatus = {
+  Ok: 0,
+  /** The handler failed or returned nothing; the payload is a UTF-8 reason. */
+  HandlerError: 1,
+  /** The request or the response exceeds the responder's frame limit; the payload is a UTF-8 reason. */
+  TooLarge: 2,
+} as const;
+export type ResponseStatus = (typeof ResponseStatus)[keyof typeof ResponseStatus];
+
+/** Bytes a frame carries besides its payload (the kind or status byte). */
+export const FRAME_HEADER_BYTES = 1;
+
+/**
+ * Read-buffer room beyond one whole frame. Bytes keep arriving (one TCP read can carry many
+ * muxer frames) while the length prefix is still being parsed; without room for them, an
+ * oversized frame would overflow the buffer and reset the stream before it could be refused
+ * with a TooLarge answer. The buffer stays bounded: one frame plus this.
+ */
+export const FRAME_BUFFER_SLACK_BYTES = 1024 * 1024;
+
+/** Longest reason text sent back in a HandlerError or TooLarge frame (it is for logs, not data). */
+export const MAX_REASON_BYTES = 512;
+
+export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0'] as const;
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** A frame limit above this is refused: one frame is buffered whole in memory on both sides. */
+export const MAX_MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_BOOTSTRAP_INTERVAL_MS = 10_000;
+export const DEFAULT_PING_INTERVAL_MS = 10_000;
+/** How long an RTT probe may take before it is abandoned (the connection monitor judges liveness). */
+export const PING_TIMEOUT_MS = 5_000;
+/**
+ * Concurrent sync streams per connection and direction. libp2p's default (32 inbound) is below
+ * what the engine opens while it pulls from a peer in parallel, and a refused stream looks like
+ * a broken peer, so the limit is generous.
+ */
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 256;
+
+/** Largest delay setTimeout honours; longer delays would fire after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;

@@ -1,0 +1,349 @@
+import './polyfill.js';
+import { TransportError, type InboundHandler, type PeerEvent, type RequestOptions, type Transport } from '@highwater/core';
+import type { Connection, Libp2p, Logger, PrivateKey } from '@libp2p/interface';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import type { Observable } from 'rxjs';
+import { Bootstrapper, peerIdOf } from './bootstrapper.js';
+import { Deadline } from './deadline.js';
+import { DiscoveryDialer } from './discovery-dialer.js';
+import { Libp2pTransportConfigError } from './errors.js';
+import { deferredLogger, silentLogger } from './logger.js';
+import type { Libp2pTransportConfig } from './init.js';
+import { createTransportNode, type TransportServices } from './libp2p-node.js';
+import { Membership } from './membership.js';
+import { outboundError } from './outbound-error.js';
+import { PeerTracker } from './peer-tracker.js';
+import { RttTracker } from './rtt-tracker.js';
+import { SendQueue } from './send-queue.js';
+import { asError, errorMessage } from './stream-utils.js';
+import { SyncStreamClient } from './sync-stream-client.js';
+import { SyncStreamHandler } from './sync-stream-handler.js';
+
+type State = 'stopped' | 'starting' | 'running' | 'stopping';
+
+/**
+ * Highwater's Transport on libp2p: TCP, Noise, Yamux; only members may connect or open sync
+ * streams. Create it with {@link createLibp2pTransport}; it starts with `start()`.
+ *
+ * Logs go through libp2p's debug logger: `DEBUG=highwater:transport*` (add `libp2p:*` for
+ * the layers underneath).
+ */
+export class Libp2pTransport implements Transport {
+  readonly localPeerId: string;
+  readonly peers$: Observable<PeerEvent>;
+
+  private readonly membership: Membership;
+  private readonly tracker: PeerTracker;
+  private readonly rtt: RttTracker;
+  private readonly sends = new SendQueue();
+  private readonly client: SyncStreamClient;
+  private readonly discovery: DiscoveryDialer;
+  private readonly inbound: SyncStreamHandler;
+  private log: Logger = silentLogger;
+  private node: Libp2p<TransportServices> | undefined;
+  private handler: InboundHandler | undefined;
+  private state: State = 'stopped';
+  private transition: Promise<void> | undefined;
+  private stopController = new AbortController();
+  private bootstrapper: Bootstrapper | undefined;
+  private detachers: Array<() => void> = [];
+
+  /** Use {@link createLibp2pTransport}, which loads the key and checks the options. */
+  constructor(
+    private readonly config: Libp2pTransportConfig,
+    private readonly privateKey: PrivateKey,
+  ) {
+    this.localPeerId = peerIdFromPrivateKey(privateKey).toString();
+    const logProxy = deferredLogger(() => this.log);
+    this.membership = new Membership(config.members, (error) => this.log.error('members callback failed: %s', errorMessage(error)));
+    this.rtt = new RttTracker(logProxy);
+    this.tracker = new PeerTracker(this.membership, (peerId) => this.onPeerConnected(peerId));
+    this.peers$ = this.tracker.peers$;
+    this.discovery = new DiscoveryDialer(this.membership, (peerId) => this.isConnected(peerId), logProxy);
+    this.client = new SyncStreamClient({
+      protocol: config.protocol,
+      maxMessageBytes: config.maxMessageBytes,
+      maxConcurrentStreams: config.maxConcurrentStreams,
+      closeGraceMs: config.requestTimeoutMs,
+      onRoundTrip: (peerId, ms) => this.rtt.record(peerId, ms),
+    });
+    this.inbound = new SyncStreamHandler({
+      membership: this.membership,
+      maxMessageBytes: config.maxMessageBytes,
+      frameTimeoutMs: config.requestTimeoutMs,
+      handler: () => this.handler,
+      onNonMember: (connection) => this.dropConnection(connection),
+      log: logProxy,
+    });
+  }
+
+  get isRunning(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Listens, dials the bootstrap peers and starts measuring. Resolves once listening. */
+  async start(): Promise<void> {
+    if (this.state === 'running') return;
+    if (this.transition) await this.transition.catch(() => undefined);
+    if (this.isRunning) return; // a concurrent start() finished it
+    this.transition = this.doStart();
+    try {
+      await this.transition;
+    } finally {
+      this.transition = undefined;
+    }
+  }
+
+  /** Closes every connection and the listeners; pending requests fail with HW_TRANSPORT_STOPPED. */
+  async stop(): Promise<void> {
+    if (this.transition) await this.transition.catch(() => undefined);
+    if (this.state !== 'running') return;
+    this.transition = this.doStop();
+    try {
+      await this.transition;
+    } finally {
+      this.transition = undefined;
+    }
+  }
+
+  connectedPeers(): readonly string[] {
+    return this.state === 'running' ? this.tracker.connectedPeers(this.node) : [];
+  }
+
+  handle(handler: InboundHandler): void {
+    this.handler = handler;
+  }
+
+  async request(peerId: string, payload: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
+    const connection = this.outboundConnection(peerId, payload, options.signal);
+    const deadline = new Deadline(options.timeoutMs ?? this.config.requestTimeoutMs, options.signal, this.stopController.signal);
+    try {
+      return await this.client.request(connection, payload, deadline);
+    } catch (error) {
+      throw this.outboundError(error, peerId, 'Request', deadline);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /**
+   * Sends a one-way message. Messages to one peer go one after the other, each resolving once
+   * the peer's handler has it, so they are handled in the order `send` was called.
+   */
+  async send(peerId: string, payload: Uint8Array): Promise<void> {
+    this.outboundConnection(peerId, payload, undefined);
+    // The message may wait for earlier ones: it is sent as it was at the call.
+    payload = new Uint8Array(payload);
+    await this.sends.run(peerId, async () => {
+      // Re-checked in turn: the peer may have gone while earlier messages were sent.
+      const connection = this.outboundConnection(peerId, payload, undefined);
+      const deadline = new Deadline(this.config.requestTimeoutMs, undefined, this.stopController.signal);
+      try {
+        await this.client.send(connection, payload, deadline);
+      } catch (error) {
+        throw this.outboundError(error, peerId, 'Message', deadline);
+      } finally {
+        deadline.clear();
+      }
+    });
+  }
+
+  rttMs(peerId: string): number | undefined {
+    return this.rtt.get(peerId);
+  }
+
+  /**
+   * Connects to a peer at `address` (a multiaddr, ideally ending in /p2p/<peer id>) and
+   * resolves with its peer id. Non-members are refused (HW_UNAUTHORIZED when the address names
+   * the peer, otherwise by the gater after the handshake: HW_PEER_UNREACHABLE).
+   */
+  async dial(address: string): Promise<string> {
+    const node = this.runningNode();
+    let target: Multiaddr;
+    try {
+      target = multiaddr(address);
+    } catch (cause) {
+      throw new Libp2pTransportConfigError('HW_TRANSPORT_CONFIG', `Invalid multiaddr ${JSON.stringify(address)}: ${errorMessage(cause)}`, { cause });
+    }
+    const peer = peerIdOf(target);
+    if (peer === this.localPeerId) throw new TransportError('HW_PEER_UNREACHABLE', `${address} is this node itself`);
+    if (peer !== undefined && !this.membership.isMember(peer)) {
+      throw new TransportError('HW_UNAUTHORIZED', `Peer ${peer} is not a member of this library; add it to members before dialing`);
+    }
+    return this.dialAddress(node, target, this.stopController.signal);
+  }
+
+  /** Closes every connection to `peerId` (both sides then report 'disconnected'). */
+  async hangUp(peerId: string): Promise<void> {
+    const node = this.node;
+    if (!node || this.state !== 'running') return;
+    await Promise.all(
+      node
+        .getConnections()
+        .filter((connection) => connection.remotePeer.toString() === peerId)
+        .map((connection) => connection.close().catch((error: unknown) => connection.abort(asError(error)))),
+    );
+  }
+
+  /**
+   * Closes the connections of peers that are no longer members. Call it after removing someone
+   * from a dynamic `members` list; without it they are refused stream by stream until they
+   * disconnect.
+   */
+  async enforceMembership(): Promise<void> {
+    const node = this.node;
+    if (!node) return;
+    const strangers = node.getConnections().filter((connection) => !this.membership.isMember(connection.remotePeer.toString()));
+    await Promise.all(strangers.map((connection) => connection.close().catch(() => connection.abort(new Error('not a member')))));
+  }
+
+  /** Listen addresses, each ending in /p2p/<this peer id>, to give to peers that dial in. Empty when stopped. */
+  addresses(): string[] {
+    if (!this.node || this.state !== 'running') return [];
+    return this.node.getMultiaddrs().map((address) => (peerIdOf(address) ? address : address.encapsulate(`/p2p/${this.localPeerId}`)).toString());
+  }
+
+  private async doStart(): Promise<void> {
+    this.state = 'starting';
+    this.stopController = new AbortController();
+    let node: Libp2p<TransportServices> | undefined;
+    try {
+      node = await createTransportNode(this.config, this.privateKey, this.membership);
+      this.log = node.logger.forComponent('highwater:transport');
+      await node.handle(this.config.protocol, this.inbound.handle, {
+        maxInboundStreams: this.config.maxConcurrentStreams,
+        maxOutboundStreams: this.config.maxConcurrentStreams,
+      });
+      this.detachers = [this.tracker.attach(node)];
+      if (this.config.mdns) this.detachers.push(this.discovery.attach(node));
+      this.node = node;
+      await node.start();
+    } catch (error) {
+      for (const detach of this.detachers.splice(0)) detach();
+      this.node = undefined;
+      this.state = 'stopped';
+      await Promise.resolve(node?.stop()).catch(() => undefined);
+      throw new Libp2pTransportConfigError(
+        'HW_TRANSPORT_CONFIG',
+        `Cannot start the libp2p transport (listen ${this.config.listen.join(', ')}): ${errorMessage(error)}`,
+        { cause: error },
+      );
+    }
+    this.state = 'running';
+    this.rtt.start(this.config.pingIntervalMs, () => this.memberConnections());
+    this.bootstrapper = new Bootstrapper({
+      addresses: this.config.bootstrap,
+      intervalMs: this.config.bootstrapIntervalMs,
+      dial: (address, signal) => this.dialAddress(node, address, signal),
+      isConnected: (peerId) => this.isConnected(peerId),
+      log: this.log,
+    });
+    this.bootstrapper.start();
+    this.log('started as %s on %s', this.localPeerId, this.addresses().join(', '));
+  }
+
+  private async doStop(): Promise<void> {
+    this.state = 'stopping';
+    // Fails pending requests and sends at once (HW_TRANSPORT_STOPPED) instead of after the
+    // connections have been torn down underneath them.
+    this.stopController.abort();
+    // Let those requests abort their streams before the connections close: a graceful close
+    // would otherwise wait (up to libp2p's close timeout) for streams nobody will finish.
+    await new Promise((resolve) => setImmediate(resolve));
+    this.inbound.abortAll(new Error('transport stopping'));
+    this.bootstrapper?.stop();
+    this.bootstrapper = undefined;
+    this.rtt.stop();
+    const node = this.node;
+    try {
+      if (node) {
+        // Closed here first: libp2p's stop waits up to 500 ms per connection for a 'close' event
+        // that does not come when the peer is closing the same connection at the same moment.
+        await Promise.all(node.getConnections().map((c) => c.close().catch((error: unknown) => c.abort(asError(error)))));
+      }
+      await node?.stop();
+    } finally {
+      for (const detach of this.detachers.splice(0)) detach();
+      this.node = undefined;
+      this.state = 'stopped';
+      // libp2p's own disconnect events may not all fire during its stop; everyone still
+      // listed gets one now, so subscribers never keep a peer that is gone.
+      this.tracker.disconnectAll();
+      this.log('stopped');
+    }
+  }
+
+  private async dialAddress(node: Libp2p<TransportServices>, address: Multiaddr, signal: AbortSignal): Promise<string> {
+    const deadline = new Deadline(this.config.requestTimeoutMs, signal, this.stopController.signal);
+    try {
+      const connection = await node.dial(address, { signal: deadline.signal });
+      return connection.remotePeer.toString();
+    } catch (error) {
+      if (deadline.reason === 'stopped' || this.state !== 'running') throw this.stoppedError();
+      if (deadline.reason === 'timeout') {
+        throw new TransportError('HW_PEER_UNREACHABLE', `Dialing ${address.toString()} timed out after ${this.config.requestTimeoutMs} ms`, { cause: error });
+      }
+      throw new TransportError('HW_PEER_UNREACHABLE', `Cannot dial ${address.toString()}: ${errorMessage(error)}`, { cause: error });
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /** Checks what can be checked before opening a stream and returns the connection to use. */
+  private outboundConnection(peerId: string, payload: Uint8Array, signal: AbortSignal | undefined): Connection {
+    if (this.state !== 'running' || !this.node) throw this.stoppedError();
+    if (signal?.aborted) throw signal.reason;
+    if (!(payload instanceof Uint8Array)) throw new TypeError('payload must be a Uint8Array');
+    if (payload.byteLength > this.config.maxMessageBytes) {
+      throw new TransportError('HW_FRAME_TOO_LARGE', `Payload of ${payload.byteLength} bytes exceeds the limit of ${this.config.maxMessageBytes} bytes`);
+    }
+    if (!this.membership.isMember(peerId)) {
+      throw new TransportError('HW_UNAUTHORIZED', `Peer ${peerId} is not a member of this library`);
+    }
+    const peer = this.tracker.peerId(peerId);
+    const connection = peer ? this.node.getConnections(peer).find((c) => c.status === 'open') : undefined;
+    if (!connection) throw new TransportError('HW_PEER_UNREACHABLE', `Peer ${peerId} is not connected to ${this.localPeerId}`);
+    return connection;
+  }
+
+  private outboundError(error: unknown, peerId: string, what: 'Request' | 'Message', deadline: Deadline): unknown {
+    const stopped = this.state === 'running' ? undefined : this.stoppedError();
+    return outboundError(error, { peerId, what, deadline, maxMessageBytes: this.config.maxMessageBytes, stopped });
+  }
+
+  private onPeerConnected(peerId: string): void {
+    // One probe right away, so rttMs() has a network figure before the first request.
+    const connection = this.memberConnections().find((c) => c.remotePeer.toString() === peerId);
+    if (connection) void this.rtt.probe(connection);
+  }
+
+  /** One open connection per connected member. */
+  private memberConnections(): Connection[] {
+    const node = this.node;
+    if (!node) return [];
+    const byPeer = new Map<string, Connection>();
+    for (const connection of node.getConnections()) {
+      const peer = connection.remotePeer.toString();
+      if (connection.status === 'open' && !byPeer.has(peer) && this.membership.isMember(peer)) byPeer.set(peer, connection);
+    }
+    return [...byPeer.values()];
+  }
+
+  private isConnected(peerId: string): boolean {
+    return this.node?.getConnections().some((c) => c.status === 'open' && c.remotePeer.toString() === peerId) ?? false;
+  }
+
+  private dropConnection(connection: Connection): void {
+    connection.close().catch(() => connection.abort(new Error('not a member')));
+  }
+
+  private runningNode(): Libp2p<TransportServices> {
+    if (this.state !== 'running' || !this.node) throw this.stoppedError();
+    return this.node;
+  }
+
+  private stoppedError(): TransportError {
+    return new TransportError('HW_TRANSPORT_STOPPED', `Transport ${this.localPeerId} is stopped; call start() first`);
+  }
+}

@@ -1,0 +1,151 @@
+import type { InboundHandler } from '@highwater/core';
+import type { Connection, Logger, Stream } from '@libp2p/interface';
+import { lpStream, type LengthPrefixedStream, type LengthPrefixedStreamOpts } from '@libp2p/utils';
+import { FrameKind, ResponseStatus } from './constants.js';
+import { encodeFrame, encodeReason, frameStreamOptions, isFrameTooLargeError, parseInboundFrame } from './frames.js';
+import type { Membership } from './membership.js';
+import { asError, closeWithin, errorMessage, untilStreamCloses } from './stream-utils.js';
+
+export interface SyncStreamHandlerInit {
+  readonly membership: Membership;
+  readonly maxMessageBytes: number;
+  /** How long a peer may take to deliver its frame once it opened a stream. */
+  readonly frameTimeoutMs: number;
+  /** The transport's current inbound handler, if one is installed. */
+  readonly handler: () => InboundHandler | undefined;
+  /** A stream from a peer that is no longer a member: close its connections. */
+  readonly onNonMember: (connection: Connection) => void;
+  readonly log: Logger;
+}
+
+/**
+ * The responder side of the sync protocol: reads one frame per stream, checks it, hands it to
+ * the inbound handler and, for requests, writes one response frame. Whatever a peer sends, the
+ * worst outcome is that its stream is dropped: nothing here throws into libp2p, and no buffer
+ * larger than one permitted frame is ever allocated (lengths are checked before reading).
+ */
+export class SyncStreamHandler {
+  private readonly frameOptions: Partial<LengthPrefixedStreamOpts>;
+  /** Streams being served, so a stop can end them instead of waiting for their handlers. */
+  private readonly active = new Set<Stream>();
+
+  constructor(private readonly init: SyncStreamHandlerInit) {
+    this.frameOptions = frameStreamOptions(init.maxMessageBytes);
+  }
+
+  /** The libp2p stream handler (bound, so it can be passed to `handle`). */
+  readonly handle = async (stream: Stream, connection: Connection): Promise<void> => {
+    const from = connection.remotePeer.toString();
+    try {
+      // The gater refused non-members when they connected; this catches peers removed from a
+      // dynamic members list since then, and any connection a future libp2p lets past the gater.
+      if (!this.init.membership.isMember(from)) {
+        this.init.log('refused a sync stream from non-member %s', from);
+        stream.abort(new Error('not a member of this library'));
+        this.init.onNonMember(connection);
+        return;
+      }
+      this.active.add(stream);
+      await this.serve(stream, from);
+    } catch (error) {
+      // Usually the requester went away mid-answer; the stream is all that is lost.
+      this.init.log('sync stream from %s failed: %s', from, errorMessage(error));
+      stream.abort(asError(error));
+    } finally {
+      this.active.delete(stream);
+    }
+  };
+
+  /** Aborts every stream still being served (the transport is stopping; their requesters get a reset). */
+  abortAll(reason: Error): void {
+    for (const stream of [...this.active]) stream.abort(reason);
+    this.active.clear();
+  }
+
+  private async serve(stream: Stream, from: string): Promise<void> {
+    const lp = lpStream(stream, this.frameOptions);
+    // A peer that opens a stream and stalls must not hold it forever.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new Error(`no complete frame within ${this.init.frameTimeoutMs} ms`)), this.init.frameTimeoutMs);
+    let frame;
+    try {
+      frame = parseInboundFrame(await lp.read({ signal: timeout.signal }));
+    } catch (error) {
+      if (isFrameTooLargeError(error)) {
+        await this.refuseTooLarge(stream, lp, from, errorMessage(error));
+        return;
+      }
+      this.init.log('dropped a sync stream from %s: %s', from, errorMessage(error));
+      stream.abort(asError(error));
+      return;
+    } finally {
+      clearTimeout(timer);
+    }
+
+    const handler = this.init.handler();
+    if (frame.kind === FrameKind.OneWay) {
+      if (handler) {
+        // Invoked before the stream is closed: the sender waits for that close before its next
+        // message to this peer, so one-way messages reach the handler in the order sent.
+        invoke(handler, from, frame.payload, false).catch((error: unknown) => {
+          this.init.log('one-way handler failed for a message from %s: %s', from, errorMessage(error));
+        });
+      }
+      await stream.close();
+      closeWithin(stream, this.init.frameTimeoutMs); // a sender that never closes its side
+      return;
+    }
+
+    let reply: Uint8Array;
+    if (!handler) {
+      reply = encodeReason(ResponseStatus.HandlerError, 'no inbound handler is installed');
+    } else {
+      const outcome = await untilStreamCloses(stream, invoke(handler, from, frame.payload, true)).catch((error: unknown) => ({
+        done: true as const,
+        value: error instanceof Error ? error : new Error(String(error)),
+      }));
+      if (!outcome.done) return; // the requester gave up (timeout) or the connection dropped
+      reply = this.replyFor(outcome.value, from);
+    }
+    await lp.write(reply);
+    await stream.close();
+    closeWithin(stream, this.init.frameTimeoutMs);
+  }
+
+  private replyFor(result: Uint8Array | undefined | Error, from: string): Uint8Array {
+    if (result instanceof Error) {
+      this.init.log('handler failed for a request from %s: %s', from, result.message);
+      return encodeReason(ResponseStatus.HandlerError, `handler failed: ${result.message}`);
+    }
+    if (result === undefined) return encodeReason(ResponseStatus.HandlerError, 'the handler returned no response');
+    if (!(result instanceof Uint8Array)) return encodeReason(ResponseStatus.HandlerError, 'the handler returned something other than bytes');
+    if (result.byteLength > this.init.maxMessageBytes) {
+      this.init.log('response of %d bytes to %s exceeds the %d byte limit', result.byteLength, from, this.init.maxMessageBytes);
+      return encodeReason(ResponseStatus.TooLarge, `response of ${result.byteLength} bytes exceeds the limit of ${this.init.maxMessageBytes} bytes`);
+    }
+    return encodeFrame(ResponseStatus.Ok, result);
+  }
+
+  /**
+   * A frame announced as longer than the limit: nothing of it is buffered. The requester learns
+   * why (a TooLarge frame, so a peer configured with a larger limit gets HW_FRAME_TOO_LARGE
+   * rather than a bare reset); whatever else it sends is discarded, and the stream is aborted if
+   * it does not finish in time.
+   */
+  private async refuseTooLarge(stream: Stream, lp: LengthPrefixedStream, from: string, reason: string): Promise<void> {
+    this.init.log('refused an oversized frame from %s: %s', from, reason);
+    await stream.closeRead();
+    await lp.write(encodeReason(ResponseStatus.TooLarge, `frame exceeds the limit of ${this.init.maxMessageBytes} bytes`));
+    await stream.close();
+    closeWithin(stream, this.init.frameTimeoutMs);
+  }
+}
+
+/** Runs the inbound handler; a synchronous throw becomes a rejection. */
+function invoke(handler: InboundHandler, from: string, payload: Uint8Array, expectsResponse: boolean): Promise<Uint8Array | undefined> {
+  try {
+    return Promise.resolve(handler({ from, payload, expectsResponse }));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
