@@ -49,7 +49,7 @@ async function httpPair(dir: string, storage: SqliteStorage): Promise<Pair> {
   return { node, storage, attacker, nodePeerId: nodeTransport.localPeerId, close: async () => (await node.stop(), await attacker.stop()) };
 }
 
-const envelope = { v: 1, libraryId: LIBRARY_ID, deviceId: 'device-x' };
+const envelope = { v: 1 as const, libraryId: LIBRARY_ID, deviceId: 'device-x' };
 const hlc = (n: number) => formatHlc({ time: 1_790_000_000_000 + n, counter: 0, deviceId: 'device-x' });
 const validBatch = (n: number): SyncMessage => ({
   ...envelope,
@@ -82,7 +82,7 @@ const hostilePayload = fc.oneof(
     return bytes.slice(0, cut % bytes.byteLength);
   }),
   fc.nat(1000).map((n) => encodeMessage(jsonCodec, { ...validBatch(n), libraryId: 'another-library' } as SyncMessage)),
-  fc.nat(1000).map((n) => new TextEncoder().encode(JSON.stringify({ ...validBatch(n), changes: [{ ...(validBatch(n) as { changes: object[] }).changes[0], model: 'nope' }] }))),
+  fc.nat(1000).map((n) => new TextEncoder().encode(JSON.stringify({ ...validBatch(n), changes: [{ ...(validBatch(n) as unknown as { changes: object[] }).changes[0], model: 'nope' }] }))),
 );
 
 describe.each([
