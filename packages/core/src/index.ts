@@ -20,7 +20,7 @@ import 'reflect-metadata';
 
 export * from './errors.js';
 export * from './clock/hlc.js';
-export * from './clock/wall-clock.js';
+export * from './ports/wall-clock.js';
 export * from './models/model-definition.js';
 export * from './models/model-registry.js';
 export * from './models/typeorm-entity.js';

@@ -6,7 +6,7 @@
  * (stores index and compare the text).
  */
 import { ClockDriftError, HlcParseError, InvalidDeviceIdError, InvalidHlcError } from '../errors.js';
-import { systemWallClock, type WallClock } from './wall-clock.js';
+import { systemWallClock, type WallClock } from '../ports/wall-clock.js';
 
 export interface Hlc {
   /** Milliseconds since the epoch (0 … HLC_MAX_TIME). */

@@ -2,7 +2,7 @@ import { pino, type Logger } from 'pino';
 import type { Observable, Subscription } from 'rxjs';
 import type { DependencyContainer } from 'tsyringe';
 import { compareHlc, formatHlc, type Hlc } from '../clock/hlc.js';
-import { systemWallClock, type WallClock } from '../clock/wall-clock.js';
+import { systemWallClock, type WallClock } from '../ports/wall-clock.js';
 import { HighwaterError } from '../errors.js';
 import type { AppliedChanges, PeerStatus, SyncEvents, SyncProgress, SyncState } from '../events/sync-events.js';
 import type { RecordData } from '../models/model-definition.js';

@@ -1,5 +1,5 @@
 import { BehaviorSubject, type Observable } from 'rxjs';
-import type { WallClock } from '../clock/wall-clock.js';
+import type { WallClock } from '../ports/wall-clock.js';
 import type { SyncStore } from '../ports/sync-store.js';
 
 /** Counters a node keeps; persisted as snapshots so they survive restarts. */

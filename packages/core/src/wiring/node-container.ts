@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { HybridLogicalClock, type Hlc } from '../clock/hlc.js';
-import { systemWallClock, type WallClock } from '../clock/wall-clock.js';
+import { systemWallClock, type WallClock } from '../ports/wall-clock.js';
 import { SyncEvents } from '../events/sync-events.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import type { RecordStore } from '../ports/record-store.js';

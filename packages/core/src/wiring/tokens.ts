@@ -1,6 +1,6 @@
 import type { InjectionToken } from 'tsyringe';
 import type { HybridLogicalClock } from '../clock/hlc.js';
-import type { WallClock } from '../clock/wall-clock.js';
+import type { WallClock } from '../ports/wall-clock.js';
 import type { SyncEvents } from '../events/sync-events.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import type { RecordStore } from '../ports/record-store.js';

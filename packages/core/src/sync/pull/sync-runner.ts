@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { WallClock } from '../../clock/wall-clock.js';
+import type { WallClock } from '../../ports/wall-clock.js';
 import type { SyncEvents } from '../../events/sync-events.js';
 import { HighwaterError } from '../../errors.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
