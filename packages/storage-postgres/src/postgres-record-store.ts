@@ -1,0 +1,122 @@
+import {
+  StorageError,
+  type ApplyResult,
+  type ModelRegistry,
+  type PageQuery,
+  type RecordBatch,
+  type RecordStore,
+  type SyncRecord,
+} from '@highwater/core';
+import { chunks, keysetBound, Params, whereClause } from './keyset.js';
+import { migrateSchema } from './migrator.js';
+import { PgDatabase, type PostgresConnectionOptions, type Statement } from './pg-database.js';
+import { ensureRecordTables } from './record-table-ddl.js';
+import { HLC_COLUMN, OWNER_COLUMN, RecordTable } from './record-table.js';
+import { planUpsertRounds } from './upsert-plan.js';
+
+export interface PostgresRecordStoreOptions extends PostgresConnectionOptions {
+  /** The registered models; one table each in the schema, created or extended on open. */
+  readonly registry: ModelRegistry;
+}
+
+// Rows per statement. unnest has no parameter limit; this only bounds the size of one
+// message (~1.5 MB at 250-byte rows) and the memory pg needs to encode it.
+const ROWS_PER_STATEMENT = 5000;
+
+/**
+ * RecordStore on PostgreSQL: one table per model in the library schema, one transaction per
+ * batch, bulk `unnest` upserts and deletes, keyset pages on the (hlc, key) indexes.
+ */
+export class PostgresRecordStore implements RecordStore {
+  private constructor(
+    private readonly db: PgDatabase,
+    private readonly registry: ModelRegistry,
+    private readonly tables: ReadonlyMap<string, RecordTable>,
+  ) {}
+
+  /** Connects, migrates the schema and creates or extends the model tables. */
+  static async open(options: PostgresRecordStoreOptions): Promise<PostgresRecordStore> {
+    const db = PgDatabase.fromOptions(options);
+    try {
+      await migrateSchema(db);
+      const models = options.registry.all();
+      await ensureRecordTables(db, models);
+      const tables = new Map(models.map((m) => [m.name, new RecordTable(m, (name) => db.qualified(name))]));
+      return new PostgresRecordStore(db, options.registry, tables);
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  }
+
+  /** The PostgreSQL schema holding this library. */
+  get schema(): string {
+    return this.db.schema;
+  }
+
+  async applyBatch(model: string, batch: RecordBatch): Promise<ApplyResult> {
+    const table = this.table(model);
+    const upserts = batch.upserts ?? [];
+    const deletes = batch.deletes ?? [];
+    if (upserts.length === 0 && deletes.length === 0) return { upserted: 0, deleted: 0, unchanged: 0 };
+    // Statements are built before the transaction: no conversion work while holding locks,
+    // and none repeated if a deadlock makes the transaction run again.
+    let upsertStatements: Statement[];
+    let deleteStatements: Statement[];
+    try {
+      const rounds = planUpsertRounds(upserts, table.model.ownership === 'device');
+      upsertStatements = rounds.flatMap((round) => chunks(round, ROWS_PER_STATEMENT).map((c) => table.upsert(c)));
+      deleteStatements = chunks(deletes, ROWS_PER_STATEMENT).map((c) => table.remove(c));
+    } catch (cause) {
+      throw new StorageError(`Cannot apply a batch of ${model}: ${(cause as Error).message}`, { cause });
+    }
+    try {
+      return await this.db.transaction(async (tx) => {
+        let upserted = 0;
+        let deleted = 0;
+        // rowCount of INSERT … ON CONFLICT DO UPDATE … WHERE counts rows inserted or replaced;
+        // rows whose stored HLC won are not counted.
+        for (const statement of upsertStatements) upserted += (await tx.query(statement)).rowCount ?? 0;
+        for (const statement of deleteStatements) deleted += (await tx.query(statement)).rowCount ?? 0;
+        return { upserted, deleted, unchanged: upserts.length + deletes.length - upserted - deleted };
+      });
+    } catch (cause) {
+      throw new StorageError(`Applying a batch of ${model} failed and was rolled back: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  async page(model: string, query: PageQuery): Promise<SyncRecord[]> {
+    const table = this.table(model);
+    const params = new Params();
+    const where = whereClause([
+      query.owner !== undefined ? `${OWNER_COLUMN} = ${params.add(query.owner)}` : null,
+      keysetBound(HLC_COLUMN, table.key, query, params),
+    ]);
+    const text = `${table.selectColumns} ${where} ORDER BY ${HLC_COLUMN}, ${table.key} LIMIT ${params.add(query.limit)}`;
+    const result = await this.db.query<unknown[]>({ text, values: params.values, rowMode: 'array' });
+    return result.rows.map((row) => table.fromRow(row as unknown as unknown[]));
+  }
+
+  async getMany(model: string, ids: readonly string[]): Promise<SyncRecord[]> {
+    const table = this.table(model);
+    if (ids.length === 0) return [];
+    const result = await this.db.query(table.getMany(ids));
+    return result.rows.map((row) => table.fromRow(row as unknown as unknown[]));
+  }
+
+  async count(model: string, owner?: string): Promise<number> {
+    const result = await this.db.query<{ n: number }>(this.table(model).count(owner));
+    return result.rows[0]!.n;
+  }
+
+  /** Ends the pool if this store created it. */
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  private table(model: string): RecordTable {
+    const table = this.tables.get(model);
+    if (!table) this.registry.get(model); // throws UnknownModelError
+    return table!;
+  }
+}

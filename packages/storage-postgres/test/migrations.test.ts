@@ -1,0 +1,185 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { ModelRegistry, StorageError, type ModelDefinition } from '@highwater/core';
+import { DEVICE_A, entryRecord, hlc, testModels } from '@highwater/core/testing';
+import {
+  createPostgresStorage,
+  MIGRATIONS_TABLE,
+  PostgresRecordStore,
+  PostgresSyncStore,
+  SCHEMA_MIGRATIONS,
+  SYNC_TABLES,
+  type PostgresStorage,
+} from '@highwater/storage-postgres';
+import { adminQuery, dropSchema, expectNoLeftoverSchemas, PG_URL, requirePostgres, uniqueSchema } from './pg-test-helper.js';
+
+const registry = new ModelRegistry(testModels);
+const NEWEST = SCHEMA_MIGRATIONS.at(-1)!.version;
+
+// Everything a test opened or created, closed and dropped afterwards even when it failed.
+const opened: { close(): Promise<void> }[] = [];
+const schemas: string[] = [];
+function newSchema(): string {
+  const schema = uniqueSchema();
+  schemas.push(schema);
+  return schema;
+}
+async function track<T extends { close(): Promise<void> }>(store: Promise<T>): Promise<T> {
+  const s = await store;
+  opened.push(s);
+  return s;
+}
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((s) => s.close()));
+  for (const schema of schemas.splice(0)) await dropSchema(schema);
+});
+
+async function tablesOf(schema: string): Promise<string[]> {
+  const rows = await adminQuery<{ tablename: string }>('SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename', [schema]);
+  return rows.map((r) => r.tablename);
+}
+
+describe('opening a schema', () => {
+  it('lets several processes open the same new schema at once: all succeed, one set of tables', async () => {
+    await requirePostgres();
+    const schema = newSchema();
+    // Four storages with four pools; without the advisory lock their CREATE … IF NOT EXISTS
+    // statements race and one fails with a duplicate-key error on the catalog.
+    // allSettled, not all: every open must have finished before afterEach drops the schema.
+    const settled = await Promise.allSettled(
+      Array.from({ length: 4 }, () => track(createPostgresStorage({ connectionString: PG_URL, schema, registry, poolSize: 2 }))),
+    );
+    expect(settled.map((s) => (s.status === 'rejected' ? String(s.reason) : s.status))).toEqual(Array(4).fill('fulfilled'));
+    const storages = settled.map((s) => (s as PromiseFulfilledResult<PostgresStorage>).value);
+    expect(await tablesOf(schema)).toEqual([...SYNC_TABLES, MIGRATIONS_TABLE, ...testModels.map((m) => m.name)].sort());
+    const versions = await adminQuery<{ version: number }>(`SELECT version FROM "${schema}".${MIGRATIONS_TABLE} ORDER BY version`);
+    expect(versions.map((v) => v.version)).toEqual(SCHEMA_MIGRATIONS.map((m) => m.version));
+    // Every one of them works against the shared tables.
+    await storages[0]!.syncStore.advanceWatermark(DEVICE_A, 'entry', hlc(5));
+    await storages[1]!.recordStore.applyBatch('entry', { upserts: [entryRecord(1, hlc(5))] });
+    expect(await storages[2]!.syncStore.getWatermark(DEVICE_A, 'entry')).toEqual(hlc(5));
+    expect(await storages[3]!.recordStore.count('entry')).toBe(1);
+  });
+
+  it('keeps two libraries in one database independent', async () => {
+    await requirePostgres();
+    const [photos, music] = await Promise.all([
+      track(createPostgresStorage({ connectionString: PG_URL, schema: newSchema(), registry })),
+      track(createPostgresStorage({ connectionString: PG_URL, schema: newSchema(), registry })),
+    ]);
+    await photos.syncStore.advanceWatermark(DEVICE_A, 'entry', hlc(10));
+    await photos.recordStore.applyBatch('entry', { upserts: [entryRecord(1, hlc(10))] });
+    await music.syncStore.advanceWatermark(DEVICE_A, 'entry', hlc(3));
+    await music.syncStore.setSyncState('backfill', 'done');
+    expect(await photos.syncStore.getWatermark(DEVICE_A, 'entry')).toEqual(hlc(10));
+    expect(await music.syncStore.getWatermark(DEVICE_A, 'entry')).toEqual(hlc(3));
+    expect(await music.recordStore.count('entry')).toBe(0);
+    expect(await photos.syncStore.getSyncState('backfill')).toBeNull();
+    // Deleting one library leaves the other intact.
+    await music.dropSchema();
+    expect(await tablesOf(music.schema)).toEqual([]);
+    expect(await photos.recordStore.count('entry')).toBe(1);
+    expect(await photos.syncStore.getWatermark(DEVICE_A, 'entry')).toEqual(hlc(10));
+  });
+
+  it('refuses a schema whose version is newer than this code, with StorageError', async () => {
+    await requirePostgres();
+    const schema = newSchema();
+    const first = await PostgresSyncStore.open({ connectionString: PG_URL, schema });
+    await first.close();
+    await adminQuery(`INSERT INTO "${schema}".${MIGRATIONS_TABLE} (version) VALUES ($1)`, [NEWEST + 1]);
+    const sync = PostgresSyncStore.open({ connectionString: PG_URL, schema });
+    await expect(sync).rejects.toBeInstanceOf(StorageError);
+    await expect(sync).rejects.toThrow(`version ${NEWEST + 1}, newer than this Highwater supports (${NEWEST})`);
+    await expect(PostgresRecordStore.open({ connectionString: PG_URL, schema, registry })).rejects.toMatchObject({ code: 'HW_STORAGE' });
+    await expect(createPostgresStorage({ connectionString: PG_URL, schema, registry })).rejects.toBeInstanceOf(StorageError);
+  });
+
+  it('adds a nullable column when a model gains a field, keeping every row', async () => {
+    await requirePostgres();
+    const schema = newSchema();
+    const v1: ModelDefinition = { name: 'note', ownership: 'device', key: 'id', fields: { title: { type: 'text' } } };
+    const v2: ModelDefinition = {
+      ...v1,
+      fields: { ...v1.fields, pinned: { type: 'boolean' }, words: { type: 'integer', nullable: true }, extra: { type: 'json', nullable: true } },
+    };
+    const before = await PostgresRecordStore.open({ connectionString: PG_URL, schema, registry: new ModelRegistry([v1]) });
+    const notes = Array.from({ length: 20 }, (_, i) => ({ id: `n${i}`, ownerDeviceId: DEVICE_A, hlc: hlc(i), data: { title: `note ${i}` } }));
+    await before.applyBatch('note', { upserts: notes });
+    await before.close();
+
+    const after = await track(PostgresRecordStore.open({ connectionString: PG_URL, schema, registry: new ModelRegistry([v2]) }));
+    expect(await after.count('note')).toBe(20);
+    const old = await after.page('note', { limit: 100 });
+    expect(old).toEqual(notes.map((n) => ({ ...n, data: { title: n.data.title, pinned: null, words: null, extra: null } })));
+    const columns = await adminQuery<{ column_name: string; is_nullable: string }>(
+      `SELECT column_name, is_nullable FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'note' ORDER BY ordinal_position`,
+      [schema],
+    );
+    expect(columns.map((c) => [c.column_name, c.is_nullable])).toEqual([
+      ['id', 'NO'],
+      ['title', 'NO'],
+      ['hw_owner', 'NO'],
+      ['hw_hlc', 'NO'],
+      ['pinned', 'YES'],
+      ['words', 'YES'],
+      ['extra', 'YES'],
+    ]);
+    const fresh = { id: 'n99', ownerDeviceId: DEVICE_A, hlc: hlc(99), data: { title: 'new', pinned: true, words: 3, extra: { b: 1, a: 2 } } };
+    await after.applyBatch('note', { upserts: [fresh] });
+    expect(await after.getMany('note', ['n99'])).toEqual([fresh]);
+  });
+});
+
+describe('invalid configuration', () => {
+  it('refuses invalid schema names before connecting', async () => {
+    for (const schema of ['', 'Photos', '1lib', 'pg_catalog', 'a-b', 'x'.repeat(64), 'lib"; DROP TABLE x; --']) {
+      await expect(PostgresSyncStore.open({ connectionString: PG_URL, schema })).rejects.toBeInstanceOf(StorageError);
+    }
+  });
+
+  it('refuses a model whose table would clash with the sync tables', async () => {
+    await requirePostgres();
+    const clash = new ModelRegistry([{ name: 'tombstones', ownership: 'shared', key: 'id', fields: {} }]);
+    const schema = newSchema();
+    await expect(PostgresRecordStore.open({ connectionString: PG_URL, schema, registry: clash })).rejects.toThrow(/uses table "tombstones"/);
+  });
+
+  it('reports an unreachable server as StorageError with the cause', async () => {
+    const url = 'postgres://postgres@127.0.0.1:1/test';
+    const failure = PostgresSyncStore.open({ connectionString: url, schema: 'hw_unreachable' });
+    await expect(failure).rejects.toBeInstanceOf(StorageError);
+    await expect(failure).rejects.toThrow(/ECONNREFUSED/);
+    await expect(failure).rejects.toHaveProperty('cause');
+  });
+
+  it('test helper: an unreachable server fails (never skips) with the command that starts it', async () => {
+    await expect(requirePostgres('postgres://postgres@127.0.0.1:1/test')).rejects.toThrow(
+      /PostgreSQL is not reachable at postgres:\/\/postgres@127\.0\.0\.1:1\/test: start it with `pg_ctlcluster --skip-systemctl-redirect 15 main start` \(or set PG_URL\)/,
+    );
+  });
+});
+
+describe('pools', () => {
+  it('never ends a pool it was given; ends the one it created', async () => {
+    await requirePostgres();
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
+    const schema = newSchema();
+    let storage: PostgresStorage | undefined;
+    try {
+      storage = await createPostgresStorage({ pool, schema, registry });
+      await storage.syncStore.setSyncState('k', 'v');
+      await storage.close();
+      await expect(storage.syncStore.getSyncState('k')).rejects.toThrow(/closed/);
+      // The application's pool still works, and int8 parsing did not leak into it.
+      expect((await pool.query<{ n: unknown }>('SELECT count(*) AS n FROM pg_namespace')).rows[0]!.n).toEqual(expect.any(String));
+      const again = await createPostgresStorage({ pool, schema, registry });
+      expect(await again.syncStore.getSyncState('k')).toBe('v');
+      await again.close();
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
+expectNoLeftoverSchemas();
