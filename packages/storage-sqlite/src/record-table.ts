@@ -35,7 +35,8 @@ const FROM_COLUMN: Record<FieldType, FromColumn> = {
 export class RecordTable {
   readonly upsert: Statement<unknown[]>;
   readonly remove: Statement<[string, string, string]>;
-  readonly getOne: Statement<[string], unknown[]>;
+  /** Rows whose key is in a JSON array of ids: one statement for a whole page of lookups. */
+  readonly getByIds: Statement<[string], unknown[]>;
   readonly countAll: Statement<[], { n: number }>;
   readonly countOfOwner: Statement<[string], { n: number }>;
   /** `SELECT <key>, <fields…>, hw_owner, hw_hlc FROM <table>`, the row shape `fromRow` reads. */
@@ -72,7 +73,7 @@ export class RecordTable {
       `DELETE FROM ${table} WHERE ${key} = ? AND ${HLC_COLUMN} < ?${deviceOwned ? ` AND ${OWNER_COLUMN} = ?` : ' AND ? IS NOT NULL'}`,
     );
     this.selectColumns = select;
-    this.getOne = db.prepare<[string], unknown[]>(`${select} WHERE ${key} = ?`).raw();
+    this.getByIds = db.prepare<[string], unknown[]>(`${select} WHERE ${key} IN (SELECT value FROM json_each(?))`).raw();
     this.countAll = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table}`);
     this.countOfOwner = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM ${table} WHERE ${OWNER_COLUMN} = ?`);
   }

@@ -79,12 +79,8 @@ export class SqliteRecordStore implements RecordStore {
 
   async getMany(model: string, ids: readonly string[]): Promise<SyncRecord[]> {
     const table = this.table(model);
-    const out: SyncRecord[] = [];
-    for (const id of ids) {
-      const row = table.getOne.get(id);
-      if (row) out.push(table.fromRow(row));
-    }
-    return out;
+    if (ids.length === 0) return [];
+    return table.getByIds.all(JSON.stringify(ids)).map((row) => table.fromRow(row));
   }
 
   async count(model: string, owner?: string): Promise<number> {

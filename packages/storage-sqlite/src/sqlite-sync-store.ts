@@ -108,7 +108,9 @@ export class SqliteSyncStore implements SyncStore {
            SET owner_device_id = excluded.owner_device_id, hlc = excluded.hlc
            WHERE excluded.hlc > tombstones.hlc`,
       ),
-      getTombstone: db.prepare<[string, string], TombstoneRow>('SELECT * FROM tombstones WHERE model = ? AND record_id = ?'),
+      getTombstones: db.prepare<[string, string], TombstoneRow>(
+        'SELECT * FROM tombstones WHERE model = ? AND record_id IN (SELECT value FROM json_each(?))',
+      ),
       pruneTombstones: db.prepare('DELETE FROM tombstones WHERE hlc <= ?'),
       saveMetrics: db.prepare('INSERT OR REPLACE INTO sync_metrics_snapshots (taken_at, library_id, snapshot_json) VALUES (?, ?, ?)'),
       listMetrics: db.prepare<[number], { taken_at: number; library_id: string; snapshot_json: string }>(
@@ -233,10 +235,8 @@ export class SqliteSyncStore implements SyncStore {
 
   async getTombstones(model: string, recordIds: readonly string[]): Promise<Map<string, Tombstone>> {
     const found = new Map<string, Tombstone>();
-    for (const id of recordIds) {
-      const row = this.sql.getTombstone.get(model, id);
-      if (row) found.set(id, tombstoneFromRow(row));
-    }
+    if (recordIds.length === 0) return found;
+    for (const row of this.sql.getTombstones.all(model, JSON.stringify(recordIds))) found.set(row.record_id, tombstoneFromRow(row));
     return found;
   }
 

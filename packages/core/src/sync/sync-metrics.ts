@@ -8,6 +8,10 @@ export interface SyncMetricsSnapshot {
   changesStale: number;
   changesParked: number;
   changesSentLive: number;
+  /** Changes that arrived in pulled pages (backfill, catch-up): what crossed the wire. */
+  changesFetched: number;
+  /** Changes that arrived pushed live. */
+  changesReceivedLive: number;
   messagesSent: number;
   messagesReceived: number;
   bytesSent: number;
@@ -30,6 +34,8 @@ function empty(): SyncMetricsSnapshot {
     changesStale: 0,
     changesParked: 0,
     changesSentLive: 0,
+    changesFetched: 0,
+    changesReceivedLive: 0,
     messagesSent: 0,
     messagesReceived: 0,
     bytesSent: 0,

@@ -128,16 +128,17 @@ export class ChangeApplier {
     //    record belongs to its owner alone: only the owner's tombstone counts against it,
     //    and a delete naming another owner than the stored record (or tombstone) is refused.
     const isShared = this.registry.get(model).ownership === 'shared';
-    const ids = [...new Set(group.map((c) => c.id))];
-    const tombstones = await this.syncStore.getTombstones(model, ids);
-    const owners = isShared ? new Map<string, string>() : await this.storedOwners(model, group, tombstones);
+    const tombstones = await this.syncStore.getTombstones(model, [...new Set(group.map((c) => c.id))]);
+    // Owners of stored records matter only to deletes (upserts are checked by the store itself).
+    const deleteIds = isShared ? [] : group.filter((c) => c.op === 'delete').map((c) => c.id);
+    const recordOwners = deleteIds.length > 0 ? await this.storedOwners(model, deleteIds) : new Map<string, string>();
     let stale = 0;
     const candidates: Change[] = [];
     for (const c of group) {
       const t = tombstones.get(c.id);
-      const ownerMismatch = !isShared && owners.has(c.id) && owners.get(c.id) !== c.owner;
-      if (ownerMismatch) stale++;
-      else if (c.op === 'upsert' && t && (isShared || t.ownerDeviceId === c.owner) && compareHlc(c.hlc, t.hlc) <= 0) stale++;
+      const owner = isShared ? undefined : (recordOwners.get(c.id) ?? t?.ownerDeviceId);
+      if (owner !== undefined && owner !== c.owner) stale++;
+      else if (c.op === 'upsert' && t && compareHlc(c.hlc, t.hlc) <= 0) stale++;
       else candidates.push(c);
     }
 
@@ -184,13 +185,8 @@ export class ChangeApplier {
     return { applied: changed, stale, parked: waiting.length, novel: novel.filter((c) => !parkedKeys.has(c)) };
   }
 
-  /** Owner of each device-owned record id in `group`: the stored record's, else its tombstone's. */
-  private async storedOwners(model: string, group: readonly Change[], tombstones: Map<string, Tombstone>): Promise<Map<string, string>> {
-    const owners = new Map<string, string>();
-    for (const [id, t] of tombstones) owners.set(id, t.ownerDeviceId);
-    const ids = [...new Set(group.map((c) => c.id))];
-    for (const r of await this.records.getMany(model, ids)) owners.set(r.id, r.ownerDeviceId);
-    return owners;
+  private async storedOwners(model: string, ids: readonly string[]): Promise<Map<string, string>> {
+    return new Map((await this.records.getMany(model, [...new Set(ids)])).map((r) => [r.id, r.ownerDeviceId]));
   }
 
   private async advance(owner: string, model: string, hlc: Hlc): Promise<void> {

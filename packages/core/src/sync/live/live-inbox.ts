@@ -42,6 +42,7 @@ export class LiveInbox {
   }
 
   async receive(changes: readonly Change[], from: string): Promise<void> {
+    this.metrics.add('changesReceivedLive', changes.length);
     if (this.buffering) {
       if (this.buffered + changes.length > this.limit) {
         this.logger.info({ dropped: this.buffered + changes.length }, 'live buffer overflow; catch-up will fetch the dropped changes');

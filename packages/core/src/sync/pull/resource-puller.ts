@@ -119,6 +119,7 @@ export class ResourcePuller {
         throw new ProtocolError('HW_PROTOCOL_MALFORMED', `Asked for ${task.resource}/${task.owner}, got ${page.model}/${page.owner}`);
       }
       const changes = this.decodeStream(task, page.changes);
+      this.metrics.add('changesFetched', changes.length);
       const pageCursor = page.next ? cursorFromWire(page.next) : cursor;
       // Pipelining: ask for the next page before applying this one.
       next = page.hasMore && pageCursor ? fetch(pageCursor) : null;
@@ -161,6 +162,7 @@ export class ResourcePuller {
       this.metrics.add('pagesFetched');
       if (!page.complete) return false;
       const changes = this.decodeStream(task, page.changes);
+      this.metrics.add('changesFetched', changes.length);
       await this.applier.apply(changes, 'pull');
       onPage(changes.length, source);
       const last = changes.at(-1);

@@ -1,0 +1,91 @@
+// One benchmark device in its own process: durable SQLite (WAL, synchronous=FULL) and a real
+// transport, driven over IPC by bench/run.mjs. Commands mirror examples/sync-peer (which
+// carries the demo's models); this one carries the benchmark's entries and measures.
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ModelRegistry, SyncNode } from '@highwater/core';
+import { createPostgresStorage } from '@highwater/storage-postgres';
+import { createSqliteStorage } from '@highwater/storage-sqlite';
+import { openPeerTransport } from '../examples/dist/peer-transports.js';
+import { benchModels, entryData, entryKey, nowMs } from './bench-models.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    dir: { type: 'string' },
+    device: { type: 'string' },
+    transport: { type: 'string', default: 'libp2p' },
+    'page-size': { type: 'string', default: '1000' },
+    storage: { type: 'string', default: 'sqlite' },
+    schema: { type: 'string' },
+    'pg-url': { type: 'string', default: process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
+  },
+});
+const registry = new ModelRegistry(benchModels);
+const storage =
+  args.storage === 'postgres'
+    ? await createPostgresStorage({ connectionString: args['pg-url'], schema: args.schema, registry })
+    : createSqliteStorage({ directory: args.dir, registry, synchronous: 'full' });
+const latencies = [];
+// Live latency is taken where the record becomes durable: right after the store applied it.
+const recordStore = new Proxy(storage.recordStore, {
+  get(target, prop) {
+    if (prop !== 'applyBatch') return Reflect.get(target, prop).bind(target);
+    return async (model, batch) => {
+      const result = await target.applyBatch(model, batch);
+      if (model === 'probe') for (const r of batch.upserts ?? []) latencies.push(nowMs() - r.data.sentAt);
+      return result;
+    };
+  },
+});
+const peer = await openPeerTransport(args.transport, { keyPath: join(args.dir, `${args.transport}.key`), host: '127.0.0.1', port: 0 });
+const node = await SyncNode.create({
+  libraryId: 'bench',
+  deviceId: args.device,
+  registry,
+  storage: { syncStore: storage.syncStore, recordStore },
+  transport: peer.transport,
+  pageSize: Number(args['page-size']),
+  metricsIntervalMs: 0,
+});
+node.state$.subscribe((state) => process.send({ event: 'state', state, at: nowMs() }));
+await node.start();
+
+const commands = {
+  identity: () => peer.identity(),
+  members: (m) => peer.setMembers(m.peers),
+  connect: (m) => peer.connect(m.peer),
+  disconnect: (m) => peer.disconnect(m.peerId),
+  async generate({ from, count }) {
+    for (let start = from; start < from + count; start += 5000) {
+      const inputs = [];
+      for (let n = start; n < Math.min(from + count, start + 5000); n++) inputs.push({ id: entryKey(n), data: entryData(n) });
+      await node.write('entry', inputs);
+    }
+  },
+  async probes({ count, intervalMs }) {
+    latencies.length = 0;
+    for (let i = 0; i < count; i++) {
+      const due = nowMs() + intervalMs;
+      await node.write('probe', [{ id: `probe-${String(i).padStart(6, '0')}`, data: { sentAt: nowMs() } }]);
+      const wait = due - nowMs();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  },
+  latencies: async () => [...latencies],
+  status: async () => ({ state: node.state, metrics: node.metrics(), maxRssBytes: process.resourceUsage().maxRSS * 1024, entries: await node.count('entry') }),
+  async stop({ dropSchema }) {
+    await node.stop();
+    if (dropSchema && storage.dropSchema) await storage.dropSchema();
+    else await storage.close();
+    setImmediate(() => process.exit(0));
+  },
+};
+process.on('message', (m) => {
+  Promise.resolve()
+    .then(() => commands[m.cmd](m))
+    .then(
+      (result) => process.send({ id: m.id, ok: true, result }),
+      (error) => process.send({ id: m.id, ok: false, error: String(error?.stack ?? error) }),
+    );
+});
+process.send({ event: 'ready' });

@@ -1,0 +1,143 @@
+// npm run bench [-- --quick]: measures Highwater against its floors in one run and writes
+// BENCHMARKS.md. Benchmarks are commands, never test assertions.
+import { existsSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { postgresFloor, sqliteFloor } from './floors.mjs';
+import { BenchPeer } from './processes.mjs';
+
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'BENCHMARKS.md' } } });
+if (!existsSync(new URL('../examples/dist/peer-transports.js', import.meta.url))) {
+  console.error('Build first: npm run build');
+  process.exit(2);
+}
+const PAGE = 1000;
+const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const plan = args.quick
+  ? { sizes: [20_000], transports: ['libp2p', 'http'], postgres: [20_000], probes: 1_000 }
+  : { sizes: [100_000, 1_000_000], transports: ['libp2p', 'http'], postgres: [100_000], probes: 10_000 };
+
+const results = [];
+const mb = (bytes) => Math.round(bytes / 1048576);
+const log = (...a) => console.log(new Date().toISOString().slice(11, 19), ...a);
+
+async function pair(transport, receiverArgs = []) {
+  const a = new BenchPeer('device-a', transport, ['--page-size', String(PAGE)]);
+  const b = new BenchPeer('device-b', transport, ['--page-size', String(PAGE), ...receiverArgs]);
+  await Promise.all([a.ready, b.ready]);
+  const [idA, idB] = await Promise.all([a.command('identity'), b.command('identity')]);
+  await a.command('members', { peers: [idB] });
+  await b.command('members', { peers: [idA] });
+  return { a, b, idA, idB };
+}
+
+async function backfill({ transport, n, storage = 'sqlite' }) {
+  const receiverArgs = storage === 'postgres' ? ['--storage', 'postgres', '--schema', `hw_bench_${process.pid}_${n}`, '--pg-url', PG_URL] : [];
+  const { a, b, idA } = await pair(transport, receiverArgs);
+  log(`generating ${n} entries on A`);
+  await a.command('generate', { from: 0, count: n });
+  log(`backfill ${n} over ${transport} into ${storage}`);
+  const catching = b.nextState('backfilling');
+  const ready = b.nextState('ready');
+  await b.command('connect', { peer: idA });
+  const started = (await catching).at;
+  const seconds = ((await ready).at - started) / 1000;
+  const status = await b.command('status');
+  if (status.entries !== n) throw new Error(`B has ${status.entries} entries, expected ${n}`);
+  const sourcePath = join(a.dir, 'database.db');
+  const floor = storage === 'postgres' ? await postgresFloor(sourcePath, PAGE, PG_URL) : await sqliteFloor(sourcePath, PAGE);
+  results.push({
+    what: `backfill → ${storage}`,
+    transport,
+    n,
+    rate: n / seconds,
+    floor: floor.rate,
+    rss: status.maxRssBytes,
+    note: `${seconds.toFixed(2)} s; floor ${floor.seconds.toFixed(2)} s${floor.readRate ? ` (plain page reads alone ${Math.round(floor.readRate)}/s)` : ''}`,
+  });
+  log(`  ${Math.round(n / seconds)} records/s, floor ${Math.round(floor.rate)}/s, peak RSS ${mb(status.maxRssBytes)} MB`);
+  return { a, b, idA };
+}
+
+async function catchUp({ a, b, idA }, transport, n) {
+  await b.command('disconnect', { peerId: idA.peerId });
+  await a.command('generate', { from: n, count: 10 });
+  const before = (await b.command('status')).metrics;
+  const catching = b.nextState('catching-up');
+  const ready = b.nextState('ready');
+  await b.command('connect', { peer: idA });
+  const ms = (await ready).at - (await catching).at;
+  const after = (await b.command('status')).metrics;
+  const records = after.changesFetched - before.changesFetched;
+  const bytes = after.bytesReceived - before.bytesReceived;
+  results.push({ what: 'catch-up of 10 new', transport, n, ms, records, bytes, note: `${records} records and ${bytes} bytes received, ${ms.toFixed(1)} ms from catching-up to ready` });
+  log(`  catch-up: ${records} records, ${bytes} bytes, ${ms.toFixed(1)} ms`);
+}
+
+async function liveLatency({ a, b }, transport, count) {
+  log(`live latency over ${transport}: ${count} writes at 500/s`);
+  await a.command('probes', { count, intervalMs: 2 });
+  await new Promise((r) => setTimeout(r, 500));
+  const latencies = (await b.command('latencies')).sort((x, y) => x - y);
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+  results.push({ what: 'live change latency', transport, n: latencies.length, p50: pct(50), p99: pct(99), note: `p50 ${pct(50).toFixed(2)} ms, p99 ${pct(99).toFixed(2)} ms over ${latencies.length} writes` });
+  log(`  p50 ${pct(50).toFixed(2)} ms, p99 ${pct(99).toFixed(2)} ms (${latencies.length} applied)`);
+}
+
+for (const transport of plan.transports) {
+  for (const [i, n] of plan.sizes.entries()) {
+    const peers = await backfill({ transport, n });
+    await catchUp(peers, transport, n);
+    if (i === 0 && transport === 'libp2p') await liveLatency(peers, transport, plan.probes);
+    await Promise.all([peers.a.stop(), peers.b.stop()]);
+  }
+}
+for (const n of plan.postgres) {
+  const peers = await backfill({ transport: 'libp2p', n, storage: 'postgres' });
+  await Promise.all([peers.a.stop(), peers.b.stop({ dropSchema: true })]);
+}
+
+// RSS growth between sizes, per transport.
+const rssNotes = plan.transports
+  .map((t) => {
+    const rows = results.filter((r) => r.what === 'backfill → sqlite' && r.transport === t);
+    if (rows.length < 2) return null;
+    return `${t}: peak RSS ${mb(rows[0].rss)} MB at ${rows[0].n}, ${mb(rows[1].rss)} MB at ${rows[1].n} (×${(rows[1].rss / rows[0].rss).toFixed(2)})`;
+  })
+  .filter(Boolean);
+
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${mb(totalmem())} MB RAM, Node ${process.version}`;
+const date = new Date().toISOString().slice(0, 10);
+const fmt = (x) => (x === undefined ? '' : Math.round(x).toLocaleString('en-US'));
+const lines = [
+  '| what | transport | N | records/s | floor records/s | ratio to floor | peak RSS (receiver) | notes |',
+  '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
+  ...results.map((r) =>
+    r.what.startsWith('backfill')
+      ? `| ${r.what} | ${r.transport} | ${fmt(r.n)} | ${fmt(r.rate)} | ${fmt(r.floor)} | ${(r.rate / r.floor).toFixed(2)} | ${mb(r.rss)} MB | ${r.note} |`
+      : `| ${r.what} | ${r.transport} | ${fmt(r.n)} | | | | | ${r.note} |`,
+  ),
+];
+const report = `# Highwater benchmarks
+
+Generated by \`npm run bench${args.quick ? ' -- --quick' : ''}\` on ${date}. Machine: ${machine}.
+
+Data: file entries of about 250 bytes of JSON on the wire (uuid, parent, name, size, mtime,
+kind, owner device, HLC) with time-ordered (UUIDv7-shaped) keys; every parent reference is
+checked by the engine. Each device is its own OS process with durable SQLite (WAL,
+synchronous=FULL) unless the row says Postgres; pages of ${PAGE}. Floors run in the same run:
+a plain better-sqlite3 script reading the source's pages and writing the same rows into the
+same schema with the same page size and commit pattern; for Postgres, multi-row INSERTs of the
+same pages.
+
+${lines.join('\n')}
+
+${rssNotes.length ? `Memory: ${rssNotes.join('; ')}.\n` : ''}
+Targets (issue #6, this 2-core machine): backfill 100k over libp2p into SQLite ≥ 80 000/s and
+≥ 0.7× floor; 1M ≥ 50 000/s; catch-up of 10 after 1M: exactly 10 records, < 20 ms; peak RSS at
+1M ≤ 1.25× at 100k and < 300 MB; live p50 ≤ 5 ms, p99 ≤ 25 ms; Postgres backfill ≥ 0.7× its floor.
+`;
+writeFileSync(args.out, report);
+console.log(`\nwrote ${args.out}\n`);
+console.log(report);
