@@ -34,7 +34,7 @@ async function pair(transport, receiverArgs = []) {
 
 async function backfill({ transport, n, storage = 'sqlite' }) {
   const receiverArgs = storage === 'postgres' ? ['--storage', 'postgres', '--schema', `hw_bench_${process.pid}_${n}`, '--pg-url', PG_URL] : [];
-  const { a, b, idA } = await pair(transport, receiverArgs);
+  const { a, b, idA, idB } = await pair(transport, receiverArgs);
   log(`generating ${n} entries on A`);
   await a.command('generate', { from: 0, count: n });
   log(`backfill ${n} over ${transport} into ${storage}`);
@@ -57,18 +57,23 @@ async function backfill({ transport, n, storage = 'sqlite' }) {
     note: `${seconds.toFixed(2)} s; floor ${floor.seconds.toFixed(2)} s${floor.readRate ? ` (plain page reads alone ${Math.round(floor.readRate)}/s)` : ''}`,
   });
   log(`  ${Math.round(n / seconds)} records/s, floor ${Math.round(floor.rate)}/s, peak RSS ${mb(status.maxRssBytes)} MB`);
-  return { a, b, idA };
+  return { a, b, idA, idB };
 }
 
-async function catchUp({ a, b, idA }, transport, n) {
-  await b.command('disconnect', { peerId: idA.peerId });
+async function catchUp({ a, b, idA, idB }, transport, n) {
+  // Apart on both sides (an HTTP peer only notices a one-sided drop after missed heartbeats).
+  const paused = b.nextState('paused');
+  await Promise.all([b.command('disconnect', { peerId: idA.peerId }), a.command('disconnect', { peerId: idB.peerId })]);
+  await paused;
   await a.command('generate', { from: n, count: 10 });
   const before = (await b.command('status')).metrics;
   const catching = b.nextState('catching-up');
   const ready = b.nextState('ready');
-  await b.command('connect', { peer: idA });
+  await Promise.all([b.command('connect', { peer: idA }), a.command('connect', { peer: idB })]);
   const ms = (await ready).at - (await catching).at;
   const after = (await b.command('status')).metrics;
+  const entries = (await b.command('status')).entries;
+  if (entries !== n + 10) throw new Error(`B has ${entries} entries after catch-up, expected ${n + 10}`);
   const records = after.changesFetched - before.changesFetched;
   const bytes = after.bytesReceived - before.bytesReceived;
   results.push({ what: 'catch-up of 10 new', transport, n, ms, records, bytes, note: `${records} records and ${bytes} bytes received, ${ms.toFixed(1)} ms from catching-up to ready` });

@@ -1,5 +1,7 @@
 import {
+  formatHlc,
   StorageError,
+  type Hlc,
   type ApplyResult,
   type ModelRegistry,
   type PageQuery,
@@ -104,8 +106,8 @@ export class PostgresRecordStore implements RecordStore {
     return result.rows.map((row) => table.fromRow(row as unknown as unknown[]));
   }
 
-  async count(model: string, owner?: string): Promise<number> {
-    const result = await this.db.query<{ n: number }>(this.table(model).count(owner));
+  async count(model: string, owner?: string, afterHlc?: Hlc | null): Promise<number> {
+    const result = await this.db.query<{ n: number }>(this.table(model).count(owner, afterHlc ? formatHlc(afterHlc) : undefined));
     return result.rows[0]!.n;
   }
 

@@ -112,7 +112,12 @@ export class RecordTable {
     return { text: this.getManyText, values: [ids], rowMode: 'array' };
   }
 
-  count(owner?: string): Statement {
+  count(owner?: string, afterHlcText?: string): Statement {
+    if (afterHlcText !== undefined) {
+      return owner === undefined
+        ? { text: `${this.countAllText} WHERE ${HLC_COLUMN} > $1`, values: [afterHlcText] }
+        : { text: `${this.countOfOwnerText} AND ${HLC_COLUMN} > $2`, values: [owner, afterHlcText] };
+    }
     return owner === undefined ? { text: this.countAllText } : { text: this.countOfOwnerText, values: [owner] };
   }
 

@@ -2,6 +2,7 @@ import {
   formatHlc,
   StorageError,
   type ApplyResult,
+  type Hlc,
   type ModelRegistry,
   type PageQuery,
   type RecordBatch,
@@ -83,8 +84,13 @@ export class SqliteRecordStore implements RecordStore {
     return table.getByIds.all(JSON.stringify(ids)).map((row) => table.fromRow(row));
   }
 
-  async count(model: string, owner?: string): Promise<number> {
+  async count(model: string, owner?: string, afterHlc?: Hlc | null): Promise<number> {
     const table = this.table(model);
+    if (afterHlc) {
+      const where = owner === undefined ? '' : `${OWNER_COLUMN} = ? AND `;
+      const sql = `SELECT count(*) AS n FROM ${quoteIdentifier(table.model.table)} WHERE ${where}${HLC_COLUMN} > ?`;
+      return this.statements.get<{ n: number }>(sql).get(...(owner === undefined ? [] : [owner]), formatHlc(afterHlc))!.n;
+    }
     return (owner === undefined ? table.countAll.get() : table.countOfOwner.get(owner))!.n;
   }
 

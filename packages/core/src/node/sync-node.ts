@@ -39,7 +39,10 @@ export interface SyncNodeOptions {
   readonly members?: readonly string[];
   /** Records per backfill/catch-up page. Default 1000. */
   readonly pageSize?: number;
-  /** How long local writes gather before they are pushed. Default 5 ms. */
+  /**
+   * How long local writes gather before they are pushed. Default 0: what is written in one
+   * turn of the event loop goes out together, with no added latency.
+   */
   readonly liveBatchWindowMs?: number;
   /** Live changes buffered during backfill/catch-up before the buffer is dropped. Default 10 000. */
   readonly liveBufferLimit?: number;
@@ -141,7 +144,7 @@ export class SyncNode {
       events.reportError(error),
     );
     const applier = new ChangeApplier(options.registry, recordStore, syncStore, watermarks, clock, events, metrics);
-    const outbox = new LiveOutbox(options.registry, messenger, () => options.transport.connectedPeers(), options.liveBatchWindowMs ?? 5, metrics, logger);
+    const outbox = new LiveOutbox(options.registry, messenger, () => options.transport.connectedPeers(), options.liveBatchWindowMs ?? 0, metrics, logger);
     const pruner = new SharedLogPruner(options.registry, syncStore, watermarks, options.members ?? [], options.deviceId, metrics, logger);
     await pruner.load();
     const inbox = new LiveInbox(applier, outbox, options.liveBufferLimit ?? 10_000, metrics, logger);

@@ -22,8 +22,8 @@ export interface RecordStore {
   page(model: string, query: PageQuery): Promise<SyncRecord[]>;
   /** The stored records among `ids` (any order; missing ids are absent). */
   getMany(model: string, ids: readonly string[]): Promise<SyncRecord[]>;
-  /** Number of records of a model, optionally of one owner. */
-  count(model: string, owner?: string): Promise<number>;
+  /** Number of records of a model, optionally of one owner and with an HLC after `afterHlc`. */
+  count(model: string, owner?: string, afterHlc?: Hlc | null): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -55,7 +55,12 @@ export interface WireHead {
   readonly owner: string;
   readonly resource: string;
   readonly hlc: string;
-  readonly count: number;
+  /**
+   * In a response: how many records of this (owner, resource) the responder holds after the
+   * requester's watermark for it (all of them when the requester has none) — what a pull of
+   * it will bring, for honest progress. Absent in requests.
+   */
+  readonly count?: number;
 }
 
 /** A single live change of a device-owned record. */

@@ -205,7 +205,7 @@ export const wireHeadSchema = z.object({
   owner: deviceIdSchema,
   resource: resourceSchema,
   hlc: hlcTextSchema,
-  count: countSchema,
+  count: countSchema.optional(),
 });
 
 const changesSchema = z

@@ -103,6 +103,10 @@ export function runRecordStoreConformance(
       expect(await current.store.count('entry', DEVICE_A)).toBe(25);
       expect(await current.store.count('entry', DEVICE_B)).toBe(6);
       expect(await current.store.count('entry', 'nobody')).toBe(0);
+      // Counting after a watermark counts only what is newer.
+      expect(await current.store.count('entry', DEVICE_A, hlc(1))).toBe(5);
+      expect(await current.store.count('entry', undefined, hlc(0, 0, DEVICE_B))).toBe(expected.filter((r) => compareHlc(r.hlc, hlc(0, 0, DEVICE_B)) > 0).length);
+      expect(await current.store.count('entry', DEVICE_A, null)).toBe(25);
       const afterCursor = await current.store.page('entry', { owner: DEVICE_A, after: { hlc: hlc(1), id: 'entry-000014' }, limit: 3 });
       expect(afterCursor.map((r) => r.id)).toEqual(['entry-000015', 'entry-000016', 'entry-000017']);
       // A watermark bound (HLC only) skips the whole tie group at that HLC.

@@ -23,7 +23,7 @@ interface Queued {
  */
 export class LiveOutbox {
   private queue: Queued[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private stopped = false;
 
   constructor(
@@ -42,12 +42,17 @@ export class LiveOutbox {
     if (to.size === 0) return;
     for (const c of changes) this.queue.push({ wire: changeToWire(c), shared: this.registry.get(c.model).ownership === 'shared', to });
     if (this.queue.length >= PROTOCOL_LIMITS.maxChangesPerMessage) void this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), this.windowMs);
+    // A window of 0 batches what is written in the same turn of the event loop and costs no
+    // added latency; a positive window trades latency for fewer, larger messages.
+    else this.timer ??= this.windowMs > 0 ? setTimeout(() => void this.flush(), this.windowMs) : setImmediate(() => void this.flush());
   }
 
   /** Sends everything queued now. */
   async flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) {
+      clearTimeout(this.timer as NodeJS.Timeout);
+      clearImmediate(this.timer as NodeJS.Immediate);
+    }
     this.timer = null;
     const queued = this.queue;
     this.queue = [];

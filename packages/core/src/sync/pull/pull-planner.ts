@@ -44,7 +44,7 @@ export function planPull(registry: ModelRegistry, watermarks: WatermarkCache, pe
       const key = `${h.owner}\u0000${h.resource}`;
       let entry = byKey.get(key);
       if (!entry) byKey.set(key, (entry = { owner: h.owner, resource: h.resource, sources: [] }));
-      entry.sources.push({ peerId: peer.peerId, deviceId: peer.deviceId, head, count: h.count });
+      entry.sources.push({ peerId: peer.peerId, deviceId: peer.deviceId, head, count: h.count ?? 0 });
     }
   }
   const rank = (a: PullSource, b: PullSource, owner: string): number =>

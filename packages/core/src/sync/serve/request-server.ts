@@ -47,7 +47,7 @@ export class RequestServer {
   async handle(message: SyncMessage, fromPeer: string): Promise<MessageBody | undefined> {
     switch (message.type) {
       case 'watermark-exchange-request':
-        return { type: 'watermark-exchange-response', requestId: message.requestId, heads: await this.heads() };
+        return { type: 'watermark-exchange-response', requestId: message.requestId, heads: await this.heads(message.heads) };
       case 'state-request':
         return this.statePage(message);
       case 'shared-change-request':
@@ -72,12 +72,27 @@ export class RequestServer {
     }
   }
 
-  /** What this node holds: a head per (owner, resource) with its record count. */
-  async heads(): Promise<WireHead[]> {
+  /**
+   * What this node holds: a head per (owner, resource). Answering a requester, each head also
+   * counts the records after the requester's watermark — an index range over what is new, so a
+   * catch-up after a million synced records counts ten, not a million.
+   */
+  async heads(requesterHeads?: readonly WireHead[]): Promise<WireHead[]> {
+    const theirs = new Map((requesterHeads ?? []).map((h) => [`${h.owner}\u0000${h.resource}`, h.hlc]));
     const heads: WireHead[] = [];
     for (const w of this.watermarks.all()) {
       if (!this.registry.has(w.resource)) continue;
-      heads.push({ owner: w.owner, resource: w.resource, hlc: formatHlc(w.hlc), count: await this.records.count(w.resource, w.owner) });
+      const head: WireHead = { owner: w.owner, resource: w.resource, hlc: formatHlc(w.hlc) };
+      if (!requesterHeads) {
+        heads.push(head);
+        continue;
+      }
+      const after = theirs.get(`${w.owner}\u0000${w.resource}`);
+      if (after !== undefined && after >= head.hlc) {
+        heads.push({ ...head, count: 0 });
+        continue;
+      }
+      heads.push({ ...head, count: await this.records.count(w.resource, w.owner, after === undefined ? null : parseHlc(after)) });
     }
     return heads;
   }
