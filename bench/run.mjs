@@ -1,6 +1,6 @@
 // npm run bench [-- --quick]: measures Highwater against its floors in one run and writes
 // BENCHMARKS.md. Benchmarks are commands, never test assertions.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -143,6 +143,10 @@ Targets (issue #6, this 2-core machine): backfill 100k over libp2p into SQLite �
 ≥ 0.7× floor; 1M ≥ 50 000/s; catch-up of 10 after 1M: exactly 10 records, < 20 ms; peak RSS at
 1M ≤ 1.25× at 100k and < 300 MB; live p50 ≤ 5 ms, p99 ≤ 25 ms; Postgres backfill ≥ 0.7× its floor.
 `;
-writeFileSync(args.out, report);
+// The hand-kept history of fixes (profile → change → before/after) survives regeneration.
+const HISTORY = '## Before and after';
+const previous = existsSync(args.out) ? readFileSync(args.out, 'utf8') : '';
+const history = previous.includes(HISTORY) ? `\n${previous.slice(previous.indexOf(HISTORY))}` : '';
+writeFileSync(args.out, report + history);
 console.log(`\nwrote ${args.out}\n`);
 console.log(report);
