@@ -26,6 +26,7 @@ import type { LiveInbox } from '../live/live-inbox.js';
 import type { SharedLogPruner } from '../shared/shared-log-pruner.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
+import { StatePageReader } from './state-page-reader.js';
 
 /**
  * Answers what peers ask of this node — watermark exchange, state pages, shared-log pages —
@@ -33,6 +34,8 @@ import type { WatermarkCache } from '../watermark-cache.js';
  * been decoded and validated by the Messenger.
  */
 export class RequestServer {
+  private readonly pages: StatePageReader;
+
   constructor(
     private readonly registry: ModelRegistry,
     private readonly records: RecordStore,
@@ -42,7 +45,9 @@ export class RequestServer {
     private readonly pruner: SharedLogPruner,
     private readonly events: SyncEvents,
     private readonly metrics: SyncMetrics,
-  ) {}
+  ) {
+    this.pages = new StatePageReader(records, syncStore);
+  }
 
   async handle(message: SyncMessage, fromPeer: string): Promise<MessageBody | undefined> {
     switch (message.type) {
@@ -111,22 +116,9 @@ export class RequestServer {
   private async statePage(req: StateRequestMessage): Promise<MessageBody> {
     this.registry.get(req.model);
     const bound = req.after ? { after: cursorFromWire(req.after) } : req.afterHlc ? { afterHlc: parseHlc(req.afterHlc) } : {};
-    const query = { owner: req.owner, limit: req.limit, ...bound };
-    const [records, tombstones] = await Promise.all([this.records.page(req.model, query), this.syncStore.tombstonesAfter(req.model, query)]);
-    const merged = [...records.map((r) => changeFromRecord(req.model, r)), ...tombstones.map(changeFromTombstone)];
-    if (tombstones.length > 0) merged.sort(compareChanges);
-    const page = merged.slice(0, req.limit);
-    const last = page.at(-1);
+    const page = await this.pages.read({ model: req.model, owner: req.owner, limit: req.limit, ...bound });
     this.metrics.add('pagesServed');
-    return {
-      type: 'state-response',
-      requestId: req.requestId,
-      model: req.model,
-      owner: req.owner,
-      changes: page.map(changeToWire),
-      next: last ? cursorToWire({ hlc: last.hlc, id: last.id }) : null,
-      hasMore: merged.length > req.limit || records.length === req.limit || tombstones.length === req.limit,
-    };
+    return { type: 'state-response', requestId: req.requestId, model: req.model, owner: req.owner, ...page };
   }
 
   private async sharedPage(req: SharedChangeRequestMessage): Promise<MessageBody> {

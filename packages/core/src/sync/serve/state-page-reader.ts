@@ -1,0 +1,79 @@
+import type { RecordCursor, RecordStore } from '../../ports/record-store.js';
+import type { SyncStore } from '../../ports/sync-store.js';
+import { formatHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
+import { changeFromRecord, changeFromTombstone, changeToWire, compareChanges, cursorToWire } from '../change.js';
+import type { WireChange, WireCursor } from '../../protocol/messages.js';
+
+/** One page of an (owner, model) stream as it goes on the wire. */
+export interface StatePage {
+  readonly changes: WireChange[];
+  readonly next: WireCursor | null;
+  readonly hasMore: boolean;
+}
+
+interface PageQuery {
+  readonly model: string;
+  readonly owner: string;
+  readonly limit: number;
+  readonly after?: RecordCursor;
+  readonly afterHlc?: Hlc;
+}
+
+const PREFETCH_SLOTS = 8;
+const PREFETCH_TTL_MS = 10_000;
+
+/**
+ * Reads state pages — upserts and tombstones of one (owner, model) merged in (HLC, id) order —
+ * and, after serving a page that has more, reads the next one ahead: the requester asks for
+ * it as soon as this one arrives, and would otherwise wait for the read while it could be
+ * applying. Safe without invalidation: any write after the read-ahead gets a later HLC, so it
+ * shows up in a later page (an update or delete of a record in the read-ahead page arrives
+ * after the old version, which it supersedes).
+ */
+export class StatePageReader {
+  private readonly ahead = new Map<string, { page: Promise<StatePage>; at: number }>();
+
+  constructor(
+    private readonly records: RecordStore,
+    private readonly syncStore: SyncStore,
+  ) {}
+
+  async read(query: PageQuery): Promise<StatePage> {
+    const key = this.keyOf(query);
+    const cached = key ? this.ahead.get(key) : undefined;
+    if (key) this.ahead.delete(key);
+    const page = cached && Date.now() - cached.at < PREFETCH_TTL_MS ? await cached.page : await this.readNow(query);
+    if (page.hasMore && page.next) this.readAhead({ model: query.model, owner: query.owner, limit: query.limit, after: { hlc: parseHlc(page.next.hlc), id: page.next.id } }, page.next);
+    return page;
+  }
+
+  private readAhead(query: PageQuery, cursor: WireCursor): void {
+    const key = `${query.model}\u0000${query.owner}\u0000${query.limit}\u0000${cursor.hlc}\u0000${cursor.id}`;
+    if (this.ahead.has(key)) return;
+    while (this.ahead.size >= PREFETCH_SLOTS) this.ahead.delete(this.ahead.keys().next().value!);
+    const page = this.readNow(query);
+    page.catch(() => this.ahead.delete(key));
+    this.ahead.set(key, { page, at: Date.now() });
+  }
+
+  private keyOf(query: PageQuery): string | null {
+    if (!query.after) return null;
+    return `${query.model}\u0000${query.owner}\u0000${query.limit}\u0000${formatHlc(query.after.hlc)}\u0000${query.after.id}`;
+  }
+
+  private async readNow(query: PageQuery): Promise<StatePage> {
+    const { model, limit } = query;
+    const bound = query.after ? { after: query.after } : query.afterHlc ? { afterHlc: query.afterHlc } : {};
+    const q = { owner: query.owner, limit, ...bound };
+    const [records, tombstones] = await Promise.all([this.records.page(model, q), this.syncStore.tombstonesAfter(model, q)]);
+    const merged = [...records.map((r) => changeFromRecord(model, r)), ...tombstones.map(changeFromTombstone)];
+    if (tombstones.length > 0) merged.sort(compareChanges);
+    const page = merged.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      changes: page.map(changeToWire),
+      next: last ? cursorToWire({ hlc: last.hlc, id: last.id }) : null,
+      hasMore: merged.length > limit || records.length === limit || tombstones.length === limit,
+    };
+  }
+}
