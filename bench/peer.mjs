@@ -72,7 +72,7 @@ const commands = {
     }
   },
   latencies: async () => [...latencies],
-  status: async () => ({ state: node.state, metrics: node.metrics(), maxRssBytes: process.resourceUsage().maxRSS * 1024, entries: await node.count('entry') }),
+  status: async () => ({ state: node.state, metrics: node.metrics(), maxRssBytes: process.resourceUsage().maxRSS * 1024, entries: await node.count('entry'), cpu: process.cpuUsage() }),
   async stop({ dropSchema }) {
     await node.stop();
     if (dropSchema && storage.dropSchema) await storage.dropSchema();

@@ -38,12 +38,15 @@ async function backfill({ transport, n, storage = 'sqlite' }) {
   log(`generating ${n} entries on A`);
   await a.command('generate', { from: 0, count: n });
   log(`backfill ${n} over ${transport} into ${storage}`);
+  const cpuBefore = (await b.command('status')).cpu;
   const catching = b.nextState('backfilling');
   const ready = b.nextState('ready');
   await b.command('connect', { peer: idA });
   const started = (await catching).at;
   const seconds = ((await ready).at - started) / 1000;
   const status = await b.command('status');
+  // How busy the receiver's one thread was: near 100% means it, not the wire, sets the pace.
+  const busy = (status.cpu.user - cpuBefore.user + status.cpu.system - cpuBefore.system) / 1e6 / seconds;
   if (status.entries !== n) throw new Error(`B has ${status.entries} entries, expected ${n}`);
   const sourcePath = join(a.dir, 'database.db');
   const floor = storage === 'postgres' ? await postgresFloor(sourcePath, PAGE, PG_URL) : await sqliteFloor(sourcePath, PAGE);
@@ -54,7 +57,7 @@ async function backfill({ transport, n, storage = 'sqlite' }) {
     rate: n / seconds,
     floor: floor.rate,
     rss: status.maxRssBytes,
-    note: `${seconds.toFixed(2)} s; floor ${floor.seconds.toFixed(2)} s${floor.readRate ? ` (plain page reads alone ${Math.round(floor.readRate)}/s)` : ''}`,
+    note: `${seconds.toFixed(2)} s, receiver CPU ${Math.round(busy * 100)}% busy; floor ${floor.seconds.toFixed(2)} s${floor.readRate ? ` (plain page reads alone ${Math.round(floor.readRate)}/s)` : ''}`,
   });
   log(`  ${Math.round(n / seconds)} records/s, floor ${Math.round(floor.rate)}/s, peak RSS ${mb(status.maxRssBytes)} MB`);
   return { a, b, idA, idB };
