@@ -16,6 +16,7 @@ const { values: args } = parseArgs({
     transport: { type: 'string', default: 'libp2p' },
     'page-size': { type: 'string', default: '1000' },
     storage: { type: 'string', default: 'sqlite' },
+    'record-thread': { type: 'string', default: 'main' },
     schema: { type: 'string' },
     'pg-url': { type: 'string', default: process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
@@ -24,7 +25,7 @@ const registry = new ModelRegistry(benchModels);
 const storage =
   args.storage === 'postgres'
     ? await createPostgresStorage({ connectionString: args['pg-url'], schema: args.schema, registry })
-    : createSqliteStorage({ directory: args.dir, registry, synchronous: 'full' });
+    : createSqliteStorage({ directory: args.dir, registry, synchronous: 'full', recordStoreThread: args['record-thread'] });
 const latencies = [];
 // Live latency is taken where the record becomes durable: right after the store applied it.
 const recordStore = new Proxy(storage.recordStore, {

@@ -1,0 +1,49 @@
+/**
+ * Worker-thread side of WorkerRecordStore: owns the better-sqlite3 connection to database.db
+ * and answers the RecordStore calls posted to it, one at a time, in order.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { HighwaterError, ModelRegistry, type ModelDefinition } from '@highwater/core';
+import { SqliteRecordStore } from './sqlite-record-store.js';
+import type { SqliteOpenOptions } from './sqlite-database.js';
+
+export interface RecordStoreWorkerData extends SqliteOpenOptions {
+  readonly path: string;
+  readonly models: readonly ModelDefinition[];
+}
+
+export interface WorkerCall {
+  readonly id: number;
+  readonly method: 'applyBatch' | 'page' | 'getMany' | 'count' | 'close';
+  readonly args: readonly unknown[];
+}
+
+export interface SerializedError {
+  readonly name: string;
+  readonly code: string | null;
+  readonly message: string;
+  readonly model?: string;
+}
+
+export type WorkerReply = { readonly id: number; readonly ok: true; readonly result: unknown } | { readonly id: number; readonly ok: false; readonly error: SerializedError };
+
+const data = workerData as RecordStoreWorkerData;
+const store = new SqliteRecordStore({ ...data, registry: new ModelRegistry(data.models) });
+const port = parentPort!;
+
+port.on('message', (call: WorkerCall) => {
+  const method = store[call.method] as (...args: unknown[]) => Promise<unknown>;
+  method.apply(store, [...call.args]).then(
+    (result) => port.postMessage({ id: call.id, ok: true, result } satisfies WorkerReply),
+    (error: unknown) => {
+      const e = error as Error & { code?: string; model?: string };
+      const serialized: SerializedError = {
+        name: e?.name ?? 'Error',
+        code: error instanceof HighwaterError ? error.code : null,
+        message: e?.message ?? String(error),
+        ...(e?.model !== undefined ? { model: e.model } : {}),
+      };
+      port.postMessage({ id: call.id, ok: false, error: serialized } satisfies WorkerReply);
+    },
+  );
+});

@@ -1,0 +1,115 @@
+import { Worker } from 'node:worker_threads';
+import {
+  HighwaterError,
+  StorageError,
+  UnknownModelError,
+  type ApplyResult,
+  type Hlc,
+  type ModelDefinition,
+  type ModelRegistry,
+  type PageQuery,
+  type RecordBatch,
+  type RecordStore,
+  type SyncRecord,
+} from '@highwater/core';
+import type { RecordStoreWorkerData, SerializedError, WorkerCall, WorkerReply } from './record-store-worker.js';
+import type { SqliteRecordStoreOptions } from './sqlite-record-store.js';
+
+// The compiled worker. From src/ (tests) and from dist/ alike this resolves to dist/, which
+// `tsc -b` (part of `npm test` and `npm run build`) produces.
+const WORKER_URL = new URL('../dist/record-store-worker.js', import.meta.url);
+
+/**
+ * The SQLite RecordStore on a worker thread. better-sqlite3 is synchronous: on the main thread
+ * every page written blocks the event loop, so a node cannot receive and decode the next page
+ * while it writes this one. Here the writes run on the worker, and the main thread keeps
+ * serving the transport meanwhile — on a 2-core machine the two overlap. Same semantics as
+ * SqliteRecordStore (calls run one at a time, in order); records cross by structured clone.
+ */
+export class WorkerRecordStore implements RecordStore {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  private nextId = 1;
+  private closed = false;
+  private failure: Error | null = null;
+
+  constructor(options: SqliteRecordStoreOptions) {
+    const models: ModelDefinition[] = options.registry.all().map((m) => ({
+      name: m.name,
+      ownership: m.ownership,
+      key: m.key,
+      fields: m.fields,
+      dependencies: m.dependencies,
+      table: m.table,
+    }));
+    const workerData: RecordStoreWorkerData = {
+      path: options.path,
+      models,
+      ...(options.synchronous ? { synchronous: options.synchronous } : {}),
+    };
+    this.worker = new Worker(WORKER_URL, { workerData });
+    this.worker.on('message', (reply: WorkerReply) => {
+      const p = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      if (!p) return;
+      if (reply.ok) p.resolve(reply.result);
+      else p.reject(revive(reply.error));
+    });
+    this.worker.on('error', (error) => this.fail(new StorageError(`The record store worker failed: ${error.message}`, { cause: error })));
+    this.worker.on('exit', (code) => {
+      if (!this.closed) this.fail(new StorageError(`The record store worker exited (code ${code})`));
+    });
+  }
+
+  /** For registries built elsewhere: the same options as SqliteRecordStore. */
+  static open(options: SqliteRecordStoreOptions & { registry: ModelRegistry }): WorkerRecordStore {
+    return new WorkerRecordStore(options);
+  }
+
+  applyBatch(model: string, batch: RecordBatch): Promise<ApplyResult> {
+    return this.call('applyBatch', [model, batch]) as Promise<ApplyResult>;
+  }
+
+  page(model: string, query: PageQuery): Promise<SyncRecord[]> {
+    return this.call('page', [model, query]) as Promise<SyncRecord[]>;
+  }
+
+  getMany(model: string, ids: readonly string[]): Promise<SyncRecord[]> {
+    return this.call('getMany', [model, ids]) as Promise<SyncRecord[]>;
+  }
+
+  count(model: string, owner?: string, afterHlc?: Hlc | null): Promise<number> {
+    return this.call('count', [model, owner, afterHlc]) as Promise<number>;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.call('close', []).catch(() => undefined);
+    this.closed = true;
+    await this.worker.terminate();
+  }
+
+  private call(method: WorkerCall['method'], args: unknown[]): Promise<unknown> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new StorageError('The record store is closed'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, method, args } satisfies WorkerCall);
+    });
+  }
+
+  private fail(error: Error): void {
+    this.failure = error;
+    for (const p of this.pending.values()) p.reject(error);
+    this.pending.clear();
+  }
+}
+
+/** Rebuilds the typed error a call failed with on the worker. */
+function revive(e: SerializedError): Error {
+  if (e.code === 'HW_UNKNOWN_MODEL' && e.model !== undefined) return new UnknownModelError(e.model);
+  if (e.code === 'HW_STORAGE') return new StorageError(e.message);
+  if (e.code) return new HighwaterError(e.code, e.message);
+  return new StorageError(e.message);
+}
