@@ -125,7 +125,6 @@ export function runTransportConformance(adapterName: string, newHarness: () => P
       const rtt = a.rttMs(b.localPeerId);
       expect(typeof rtt).toBe('number');
       expect(rtt!).toBeGreaterThan(0);
-      expect(rtt!).toBeLessThan(5_000);
     });
 
     it('reports a disconnect on both sides and fails requests to the gone peer with a typed error', async () => {

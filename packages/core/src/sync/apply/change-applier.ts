@@ -2,7 +2,7 @@ import { compareHlc, maxHlc, type Hlc, type HybridLogicalClock } from '../../clo
 import type { SyncEvents } from '../../events/sync-events.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import type { RecordStore, SyncRecord } from '../../ports/record-store.js';
-import type { SyncStore, Tombstone } from '../../ports/sync-store.js';
+import type { SyncStore } from '../../ports/sync-store.js';
 import { changeToShared, compareChanges, type Change } from '../change.js';
 import { SerialQueue } from '../serial-queue.js';
 import type { SyncMetrics } from '../sync-metrics.js';

@@ -12,14 +12,10 @@ import type {
   WireHead,
 } from '../../protocol/messages.js';
 import {
-  changeFromRecord,
   changeFromShared,
-  changeFromTombstone,
   changeToWire,
   changesFromWire,
-  compareChanges,
   cursorFromWire,
-  cursorToWire,
   type Change,
 } from '../change.js';
 import type { LiveInbox } from '../live/live-inbox.js';
