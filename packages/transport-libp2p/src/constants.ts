@@ -64,3 +64,10 @@ export const DEFAULT_MAX_CONCURRENT_STREAMS = 256;
 
 /** Largest delay setTimeout honours; longer delays would fire after 1 ms. */
 export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Longest a requester keeps a spare request stream open unused. A responder drops a stream that
+ * brings no frame within its frame timeout (its request timeout); a spare past this age is
+ * replaced rather than risked.
+ */
+export const SPARE_STREAM_MAX_AGE_MS = 5_000;

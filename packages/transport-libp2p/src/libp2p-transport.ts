@@ -5,6 +5,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { Observable } from 'rxjs';
 import { Bootstrapper, peerIdOf } from './bootstrapper.js';
+import { SPARE_STREAM_MAX_AGE_MS } from './constants.js';
 import { Deadline } from './deadline.js';
 import { DiscoveryDialer } from './discovery-dialer.js';
 import { Libp2pTransportConfigError } from './errors.js';
@@ -67,6 +68,7 @@ export class Libp2pTransport implements Transport {
       maxConcurrentStreams: config.maxConcurrentStreams,
       closeGraceMs: config.requestTimeoutMs,
       onRoundTrip: (peerId, ms) => this.rtt.record(peerId, ms),
+      spareMaxAgeMs: Math.min(SPARE_STREAM_MAX_AGE_MS, config.requestTimeoutMs / 2),
     });
     this.inbound = new SyncStreamHandler({
       membership: this.membership,
@@ -252,6 +254,7 @@ export class Libp2pTransport implements Transport {
     // would otherwise wait (up to libp2p's close timeout) for streams nobody will finish.
     await new Promise((resolve) => setImmediate(resolve));
     this.inbound.abortAll(new Error('transport stopping'));
+    this.client.dropSpares();
     this.bootstrapper?.stop();
     this.bootstrapper = undefined;
     this.rtt.stop();

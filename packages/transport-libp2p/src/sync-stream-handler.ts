@@ -82,6 +82,12 @@ export class SyncStreamHandler {
       clearTimeout(timer);
     }
 
+    // Streams may be opened ahead of their first frame (spare request streams): membership is
+    // checked again for what the frame asks, not only for the stream.
+    if (!this.init.membership.isMember(from)) {
+      stream.abort(new Error('not a member of this library'));
+      return;
+    }
     const handler = this.init.handler();
     if (frame.kind === FrameKind.OneWay) {
       if (handler) {

@@ -97,6 +97,29 @@ describe('libp2p transport behaviour', () => {
     expect(text(await small.request(big.localPeerId, bytes('hi')))).toBe('small');
   });
 
+  it('answers requests after the responder dropped the idle spare stream, and after a member is removed refuses them', async () => {
+    // The responder drops a stream that brings no frame within its request timeout; the
+    // requester's spare, opened after the first request, is dropped that way while idle.
+    const a = await network.create({ requestTimeoutMs: 400 });
+    const b = await network.create({ requestTimeoutMs: 400 });
+    const seen: string[] = [];
+    b.handle(async (m) => {
+      seen.push(text(m.payload));
+      return m.expectsResponse ? bytes(`echo:${text(m.payload)}`) : undefined;
+    });
+    await network.connect(a, b);
+    expect(text(await a.request(b.localPeerId, bytes('first')))).toBe('echo:first');
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(text(await a.request(b.localPeerId, bytes('after idle')))).toBe('echo:after idle');
+    expect(text(await a.request(b.localPeerId, bytes('third')))).toBe('echo:third');
+    expect(seen).toEqual(['first', 'after idle', 'third']);
+
+    // A spare stream opened while A was a member carries no right to be answered later.
+    network.members.delete(a.localPeerId);
+    await expect(a.request(b.localPeerId, bytes('after removal'), { timeoutMs: 2_000 })).rejects.toBeInstanceOf(TransportError);
+    expect(seen).toEqual(['first', 'after idle', 'third']);
+  });
+
   it('delivers one-way messages in call order even when sent without waiting', async () => {
     const [a, b] = await pair();
     const got: number[] = [];

@@ -61,6 +61,24 @@ describe('a peer in another process', () => {
     await network.cleanup();
   });
 
+  it('sends a request at once, even when the requester blocks its event loop right after asking', async () => {
+    // A backfill asks for the next page, then applies the current one on a synchronous store.
+    // The request must reach the peer during that work, not after it.
+    await parent.dial(info.addresses[0]!);
+    await waitFor('the child to be listed', () => parent.connectedPeers().includes(info.peerId));
+    expect(text(await parent.request(info.peerId, bytes('warm up')))).toBe('echo:warm up');
+    for (let round = 0; round < 3; round++) {
+      const pending = parent.request(info.peerId, bytes('clock'));
+      await new Promise((resolve) => setImmediate(resolve));
+      const blockUntil = Date.now() + 300;
+      while (Date.now() < blockUntil) {
+        // the synchronous apply of a page
+      }
+      const arrivedAt = Number(text(await pending).slice('clock:'.length));
+      expect(arrivedAt).toBeLessThan(blockUntil);
+    }
+  });
+
   it('talks to it, then sees it die on SIGKILL and fails requests with a typed error', async () => {
     await parent.dial(info.addresses[0]!);
     await waitFor('the child to be listed', () => parent.connectedPeers().includes(info.peerId));

@@ -31,11 +31,19 @@ const HLC_TEXT_PATTERN = /^[0-9a-f]{12}-[0-9a-f]{6}-[0-9A-Za-z._:-]{1,128}$/;
 const MAX_TEXT_LENGTH = TIME_DIGITS + 1 + COUNTER_DIGITS + 1 + 128;
 const DEFAULT_MAX_DRIFT_MS = 60_000;
 
+// Device ids already checked: a library has few devices, and every stamp that is formatted
+// would otherwise run the pattern again. Bounded, so hostile input cannot grow it.
+const checkedDeviceIds = new Set<string>();
+const MAX_CHECKED_DEVICE_IDS = 1024;
+
 /** Throws `InvalidDeviceIdError` unless `id` can be embedded in an HLC. */
 export function assertDeviceId(id: string): void {
+  if (checkedDeviceIds.has(id)) return;
   if (typeof id !== 'string' || !DEVICE_ID_PATTERN.test(id)) {
     throw new InvalidDeviceIdError(typeof id === 'string' ? id : String(id));
   }
+  if (checkedDeviceIds.size >= MAX_CHECKED_DEVICE_IDS) checkedDeviceIds.clear();
+  checkedDeviceIds.add(id);
 }
 
 /** Throws `InvalidHlcError` / `InvalidDeviceIdError` unless `h` is a well-formed HLC. */
@@ -85,6 +93,14 @@ export function parseHlc(text: string): Hlc {
     throw new HlcParseError(`<${text === null ? 'null' : typeof text}>`, 'not a string');
   }
   if (!isHlcText(text)) throw new HlcParseError(text, describeParseFailure(text));
+  return parseCheckedHlcText(text);
+}
+
+/**
+ * `parseHlc` for text that already passed `isHlcText` (the protocol schema checks every HLC on
+ * the wire), so a page of changes runs the pattern once per stamp, not twice.
+ */
+export function parseCheckedHlcText(text: string): Hlc {
   const time = Number.parseInt(text.slice(0, TIME_DIGITS), 16);
   const counter = Number.parseInt(text.slice(TIME_DIGITS + 1, TIME_DIGITS + 1 + COUNTER_DIGITS), 16);
   return { time, counter, deviceId: text.slice(TIME_DIGITS + 1 + COUNTER_DIGITS + 1) };

@@ -1,4 +1,4 @@
-import { compareHlc, formatHlc, parseHlc, type Hlc } from '../clock/hlc.js';
+import { compareHlc, formatHlc, parseCheckedHlcText, parseHlc, type Hlc } from '../clock/hlc.js';
 import type { RecordData } from '../models/model-definition.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import type { RecordCursor, SyncRecord } from '../ports/record-store.js';
@@ -25,13 +25,13 @@ export function compareChanges(a: { hlc: Hlc; id: string }, b: { hlc: Hlc; id: s
 }
 
 /**
- * Decodes wire changes (already shape-checked by the protocol schemas) and validates each
+ * Decodes wire changes (already checked by the protocol schemas, HLC text included) and validates each
  * upsert's data against its model. Throws UnknownModelError / RecordValidationError: one bad
  * change refuses the whole message, so nothing of it is stored.
  */
 export function changesFromWire(registry: ModelRegistry, wire: readonly WireChange[]): Change[] {
   return wire.map((w) => {
-    const hlc = parseHlc(w.hlc);
+    const hlc = parseCheckedHlcText(w.hlc);
     if (w.op === 'delete') {
       registry.get(w.model);
       return { model: w.model, id: w.id, owner: w.owner, hlc, op: 'delete', data: null };

@@ -124,6 +124,9 @@ export class ResourcePuller {
       // Pipelining: ask for the next page before applying this one.
       next = page.hasMore && pageCursor ? fetch(pageCursor) : null;
       next?.catch(() => undefined);
+      // One turn of the event loop lets that request reach the wire: applying blocks the loop
+      // (a synchronous store), and a request still queued behind it would leave only after.
+      if (next) await new Promise<void>((resolve) => setImmediate(resolve));
       await this.applier.apply(changes, 'pull');
       applied += changes.length;
       cursor = pageCursor;

@@ -51,7 +51,8 @@ export class StatePageReader {
     const key = `${query.model}\u0000${query.owner}\u0000${query.limit}\u0000${cursor.hlc}\u0000${cursor.id}`;
     if (this.ahead.has(key)) return;
     while (this.ahead.size >= PREFETCH_SLOTS) this.ahead.delete(this.ahead.keys().next().value!);
-    const page = this.readNow(query);
+    // After this turn: the store reads synchronously, and the page being served goes out first.
+    const page = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.readNow(query));
     page.catch(() => this.ahead.delete(key));
     this.ahead.set(key, { page, at: Date.now() });
   }
