@@ -6,7 +6,8 @@ export type SqliteDatabase = Database.Database;
 export interface SqliteOpenOptions {
   /**
    * `full` (default) syncs the WAL on every commit, so a page applied and then checkpointed
-   * survives power loss in that order. `normal` survives process crashes only: faster, and
+   * survives power loss in that order (watermark and checkpoint writes themselves skip the
+   * sync: losing the last of them only re-fetches a page). `normal` survives process crashes only: faster, and
    * enough when the OS and disk are trusted.
    */
   readonly synchronous?: 'full' | 'normal';
