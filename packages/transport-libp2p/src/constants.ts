@@ -4,8 +4,11 @@
  * cleanly instead of misreading each other's frames.
  */
 
-/** libp2p protocol id of Highwater sync streams (one stream per request or one-way message). */
-export const SYNC_PROTOCOL = '/highwater/sync/1.0.0';
+/**
+ * libp2p protocol id of Highwater sync streams: a stream carries one exchange, or, after a
+ * session hello, any number of them (see README, "Wire format").
+ */
+export const SYNC_PROTOCOL = '/highwater/sync/2.0.0';
 
 /** libp2p's ping protocol (answered by @libp2p/ping; used for RTT probes and by the connection monitor). */
 export const PING_PROTOCOL = '/ipfs/ping/1.0.0';
@@ -19,6 +22,11 @@ export const FrameKind = {
   Request: 1,
   /** No response; the responder closes the stream once the handler has the message. */
   OneWay: 2,
+  /**
+   * Session hello: the payload is the sender's frame limit (4 bytes, big-endian). Every later
+   * frame on the stream, both ways, carries a 4-byte request id after its first byte.
+   */
+  Session: 3,
 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
@@ -29,11 +37,19 @@ export const ResponseStatus = {
   HandlerError: 1,
   /** The request or the response exceeds the responder's frame limit; the payload is a UTF-8 reason. */
   TooLarge: 2,
+  /** Sessions only: a one-way message was handed to the handler (empty payload). */
+  Delivered: 3,
 } as const;
 export type ResponseStatus = (typeof ResponseStatus)[keyof typeof ResponseStatus];
 
 /** Bytes a frame carries besides its payload (the kind or status byte). */
 export const FRAME_HEADER_BYTES = 1;
+
+/** Bytes a session frame carries besides its payload: the kind or status byte and a 4-byte id. */
+export const SESSION_HEADER_BYTES = 5;
+
+/** Bytes of a session hello's payload: the sender's frame limit as an unsigned 32-bit integer. */
+export const SESSION_HELLO_BYTES = 4;
 
 /**
  * Read-buffer room beyond one whole frame. Bytes keep arriving (one TCP read can carry many
@@ -64,10 +80,3 @@ export const DEFAULT_MAX_CONCURRENT_STREAMS = 256;
 
 /** Largest delay setTimeout honours; longer delays would fire after 1 ms. */
 export const MAX_TIMER_MS = 2_147_483_647;
-
-/**
- * Longest a requester keeps a spare request stream open unused. A responder drops a stream that
- * brings no frame within its frame timeout (its request timeout); a spare past this age is
- * replaced rather than risked.
- */
-export const SPARE_STREAM_MAX_AGE_MS = 5_000;

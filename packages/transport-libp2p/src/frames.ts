@@ -1,5 +1,13 @@
 import type { LengthPrefixedStream, LengthPrefixedStreamOpts } from '@libp2p/utils';
-import { FRAME_BUFFER_SLACK_BYTES, FRAME_HEADER_BYTES, FrameKind, MAX_REASON_BYTES, ResponseStatus } from './constants.js';
+import {
+  FRAME_BUFFER_SLACK_BYTES,
+  FRAME_HEADER_BYTES,
+  FrameKind,
+  MAX_REASON_BYTES,
+  ResponseStatus,
+  SESSION_HEADER_BYTES,
+  SESSION_HELLO_BYTES,
+} from './constants.js';
 import { FrameLengthError, MalformedFrameError } from './errors.js';
 
 /**
@@ -8,7 +16,14 @@ import { FrameLengthError, MalformedFrameError } from './errors.js';
  *   requester → responder: [kind: 1 byte (1 request, 2 one-way)] [payload]
  *   responder → requester: [status: 1 byte (0 ok, 1 handler error, 2 too large)] [payload or UTF-8 reason]
  *
- * One request per stream, so no request ids: the stream is the correlation.
+ * One request per stream, so no request ids: the stream is the correlation. A stream whose first
+ * frame is a session hello ([3] [limit: u32]) is a session instead: the responder answers
+ * [0] [limit: u32], and every later frame, both ways, is
+ *
+ *   [kind or status: 1 byte] [id: u32, big-endian] [payload]
+ *
+ * with responses matched to requests by id (they may come in any order), and one-way messages
+ * acknowledged with status 3 (delivered) once the handler has them, in the order sent.
  */
 
 /** What a frame read off the wire holds. `slice` copies, so the caller owns the payload. */
@@ -47,9 +62,12 @@ function lengthDecoder(maxLengthLength: number): (data: FrameBytes) => number {
   };
 }
 
-/** Options that bound what lpStream buffers to one frame of at most `maxMessageBytes` of payload. */
-export function frameStreamOptions(maxMessageBytes: number): Partial<LengthPrefixedStreamOpts> {
-  const maxDataLength = maxMessageBytes + FRAME_HEADER_BYTES;
+/**
+ * Options that bound what lpStream buffers to one frame of at most `maxMessageBytes` of payload
+ * (plus `headerBytes`: one for single exchanges, five in a session).
+ */
+export function frameStreamOptions(maxMessageBytes: number, headerBytes: number = FRAME_HEADER_BYTES): Partial<LengthPrefixedStreamOpts> {
+  const maxDataLength = maxMessageBytes + headerBytes;
   const maxLengthLength = varintLength(maxDataLength);
   return {
     maxDataLength,
@@ -87,10 +105,60 @@ export interface InboundFrame {
 export function parseInboundFrame(frame: FrameBytes): InboundFrame {
   if (frame.byteLength < FRAME_HEADER_BYTES) throw new MalformedFrameError('empty frame: no kind byte');
   const kind = frame.get(0);
-  if (kind !== FrameKind.Request && kind !== FrameKind.OneWay) {
+  if (kind !== FrameKind.Request && kind !== FrameKind.OneWay && kind !== FrameKind.Session) {
     throw new MalformedFrameError(`unknown frame kind ${kind}`);
   }
+  if (kind === FrameKind.Session && frame.byteLength !== FRAME_HEADER_BYTES + SESSION_HELLO_BYTES) {
+    throw new MalformedFrameError(`session hello of ${frame.byteLength - FRAME_HEADER_BYTES} bytes (expected ${SESSION_HELLO_BYTES})`);
+  }
   return { kind, payload: frame.slice(FRAME_HEADER_BYTES) };
+}
+
+/** A session hello: the header byte and the sender's frame limit. */
+export function encodeHello(header: number, maxMessageBytes: number): Uint8Array {
+  const frame = new Uint8Array(FRAME_HEADER_BYTES + SESSION_HELLO_BYTES);
+  frame[0] = header;
+  new DataView(frame.buffer).setUint32(FRAME_HEADER_BYTES, maxMessageBytes);
+  return frame;
+}
+
+/** The frame limit a session hello's payload announces; at least 1, or the hello is malformed. */
+export function helloLimit(payload: Uint8Array): number {
+  if (payload.byteLength !== SESSION_HELLO_BYTES) throw new MalformedFrameError(`session hello of ${payload.byteLength} bytes (expected ${SESSION_HELLO_BYTES})`);
+  const limit = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0);
+  if (limit < 1) throw new MalformedFrameError('session hello announces a frame limit of 0');
+  return limit;
+}
+
+/** One session frame: header byte, id, payload (copied once). */
+export function encodeSessionFrame(header: number, id: number, payload: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(SESSION_HEADER_BYTES + payload.byteLength);
+  frame[0] = header;
+  new DataView(frame.buffer).setUint32(1, id);
+  frame.set(payload, SESSION_HEADER_BYTES);
+  return frame;
+}
+
+/** A session frame whose payload is a capped UTF-8 reason. */
+export function encodeSessionReason(status: ResponseStatus, id: number, reason: string): Uint8Array {
+  const bytes = new TextEncoder().encode(reason);
+  return encodeSessionFrame(status, id, bytes.byteLength > MAX_REASON_BYTES ? bytes.subarray(0, MAX_REASON_BYTES) : bytes);
+}
+
+export interface SessionFrame {
+  /** The kind (requester → responder) or status (responder → requester). */
+  readonly header: number;
+  readonly id: number;
+  readonly payload: Uint8Array;
+}
+
+/** Reads a session frame whose header must be one of `headers`. */
+export function parseSessionFrame(frame: FrameBytes, headers: readonly number[]): SessionFrame {
+  if (frame.byteLength < SESSION_HEADER_BYTES) throw new MalformedFrameError(`session frame of ${frame.byteLength} bytes: shorter than its header`);
+  const header = frame.get(0);
+  if (!headers.includes(header)) throw new MalformedFrameError(`unexpected session frame header ${header}`);
+  const id = ((frame.get(1) << 24) >>> 0) + (frame.get(2) << 16) + (frame.get(3) << 8) + frame.get(4);
+  return { header, id, payload: frame.slice(SESSION_HEADER_BYTES) };
 }
 
 export interface ResponseFrame {

@@ -1,7 +1,7 @@
 /**
  * @highwater/transport-libp2p — Highwater's peer transport on libp2p 3: TCP, Noise-encrypted,
- * Yamux-multiplexed, members only. One libp2p stream per request or one-way message,
- * length-prefixed frames on protocol `/highwater/sync/1.0.0`.
+ * Yamux-multiplexed, members only. One long-lived session stream per peer carries every request
+ * and one-way message, as length-prefixed frames with ids on protocol `/highwater/sync/2.0.0`.
  *
  * ```ts
  * import { createLibp2pTransport, loadOrCreatePeerId } from '@highwater/transport-libp2p';

@@ -5,7 +5,6 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { Observable } from 'rxjs';
 import { Bootstrapper, peerIdOf } from './bootstrapper.js';
-import { SPARE_STREAM_MAX_AGE_MS } from './constants.js';
 import { Deadline } from './deadline.js';
 import { DiscoveryDialer } from './discovery-dialer.js';
 import { Libp2pTransportConfigError } from './errors.js';
@@ -66,14 +65,14 @@ export class Libp2pTransport implements Transport {
       protocol: config.protocol,
       maxMessageBytes: config.maxMessageBytes,
       maxConcurrentStreams: config.maxConcurrentStreams,
-      closeGraceMs: config.requestTimeoutMs,
+      openTimeoutMs: config.requestTimeoutMs,
       onRoundTrip: (peerId, ms) => this.rtt.record(peerId, ms),
-      spareMaxAgeMs: Math.min(SPARE_STREAM_MAX_AGE_MS, config.requestTimeoutMs / 2),
     });
     this.inbound = new SyncStreamHandler({
       membership: this.membership,
       maxMessageBytes: config.maxMessageBytes,
       frameTimeoutMs: config.requestTimeoutMs,
+      maxConcurrentRequests: config.maxConcurrentStreams,
       handler: () => this.handler,
       onNonMember: (connection) => this.dropConnection(connection),
       log: logProxy,
@@ -254,7 +253,7 @@ export class Libp2pTransport implements Transport {
     // would otherwise wait (up to libp2p's close timeout) for streams nobody will finish.
     await new Promise((resolve) => setImmediate(resolve));
     this.inbound.abortAll(new Error('transport stopping'));
-    this.client.dropSpares();
+    this.client.closeAll(new Error('transport stopping'));
     this.bootstrapper?.stop();
     this.bootstrapper = undefined;
     this.rtt.stop();
@@ -318,7 +317,9 @@ export class Libp2pTransport implements Transport {
   private onPeerConnected(peerId: string): void {
     // One probe right away, so rttMs() has a network figure before the first request.
     const connection = this.memberConnections().find((c) => c.remotePeer.toString() === peerId);
-    if (connection) void this.rtt.probe(connection);
+    if (!connection) return;
+    void this.rtt.probe(connection);
+    this.client.warm(connection);
   }
 
   /** One open connection per connected member. */

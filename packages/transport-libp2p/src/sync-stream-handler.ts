@@ -1,8 +1,19 @@
 import type { InboundHandler } from '@highwater/core';
 import type { Connection, Logger, Stream } from '@libp2p/interface';
 import { lpStream, type LengthPrefixedStream, type LengthPrefixedStreamOpts } from '@libp2p/utils';
-import { FrameKind, ResponseStatus } from './constants.js';
-import { encodeFrame, encodeReason, frameStreamOptions, isFrameTooLargeError, parseInboundFrame } from './frames.js';
+import { FrameKind, ResponseStatus, SESSION_HEADER_BYTES } from './constants.js';
+import {
+  encodeFrame,
+  encodeHello,
+  encodeReason,
+  encodeSessionFrame,
+  encodeSessionReason,
+  frameStreamOptions,
+  helloLimit,
+  isFrameTooLargeError,
+  parseInboundFrame,
+  parseSessionFrame,
+} from './frames.js';
 import type { Membership } from './membership.js';
 import { asError, closeWithin, errorMessage, untilStreamCloses } from './stream-utils.js';
 
@@ -11,6 +22,8 @@ export interface SyncStreamHandlerInit {
   readonly maxMessageBytes: number;
   /** How long a peer may take to deliver its frame once it opened a stream. */
   readonly frameTimeoutMs: number;
+  /** Requests of one session handled at once; further frames wait to be read. */
+  readonly maxConcurrentRequests: number;
   /** The transport's current inbound handler, if one is installed. */
   readonly handler: () => InboundHandler | undefined;
   /** A stream from a peer that is no longer a member: close its connections. */
@@ -26,11 +39,13 @@ export interface SyncStreamHandlerInit {
  */
 export class SyncStreamHandler {
   private readonly frameOptions: Partial<LengthPrefixedStreamOpts>;
+  private readonly sessionFrameOptions: Partial<LengthPrefixedStreamOpts>;
   /** Streams being served, so a stop can end them instead of waiting for their handlers. */
   private readonly active = new Set<Stream>();
 
   constructor(private readonly init: SyncStreamHandlerInit) {
     this.frameOptions = frameStreamOptions(init.maxMessageBytes);
+    this.sessionFrameOptions = frameStreamOptions(init.maxMessageBytes, SESSION_HEADER_BYTES);
   }
 
   /** The libp2p stream handler (bound, so it can be passed to `handle`). */
@@ -88,6 +103,10 @@ export class SyncStreamHandler {
       stream.abort(new Error('not a member of this library'));
       return;
     }
+    if (frame.kind === FrameKind.Session) {
+      await this.serveSession(stream, lp, from, helloLimit(frame.payload));
+      return;
+    }
     const handler = this.init.handler();
     if (frame.kind === FrameKind.OneWay) {
       if (handler) {
@@ -119,17 +138,88 @@ export class SyncStreamHandler {
   }
 
   private replyFor(result: Uint8Array | undefined | Error, from: string): Uint8Array {
+    const reply = this.checkReply(result, from, this.init.maxMessageBytes);
+    return reply.ok ? encodeFrame(ResponseStatus.Ok, reply.payload) : encodeReason(reply.status, reply.reason);
+  }
+
+  /** What to answer with: the handler's bytes, or why not (a failure, or over `limit`). */
+  private checkReply(
+    result: Uint8Array | undefined | Error,
+    from: string,
+    limit: number,
+  ): { ok: true; payload: Uint8Array } | { ok: false; status: ResponseStatus; reason: string } {
     if (result instanceof Error) {
       this.init.log('handler failed for a request from %s: %s', from, result.message);
-      return encodeReason(ResponseStatus.HandlerError, `handler failed: ${result.message}`);
+      return { ok: false, status: ResponseStatus.HandlerError, reason: `handler failed: ${result.message}` };
     }
-    if (result === undefined) return encodeReason(ResponseStatus.HandlerError, 'the handler returned no response');
-    if (!(result instanceof Uint8Array)) return encodeReason(ResponseStatus.HandlerError, 'the handler returned something other than bytes');
-    if (result.byteLength > this.init.maxMessageBytes) {
-      this.init.log('response of %d bytes to %s exceeds the %d byte limit', result.byteLength, from, this.init.maxMessageBytes);
-      return encodeReason(ResponseStatus.TooLarge, `response of ${result.byteLength} bytes exceeds the limit of ${this.init.maxMessageBytes} bytes`);
+    if (result === undefined) return { ok: false, status: ResponseStatus.HandlerError, reason: 'the handler returned no response' };
+    if (!(result instanceof Uint8Array)) return { ok: false, status: ResponseStatus.HandlerError, reason: 'the handler returned something other than bytes' };
+    if (result.byteLength > limit) {
+      this.init.log('response of %d bytes to %s exceeds the %d byte limit', result.byteLength, from, limit);
+      return { ok: false, status: ResponseStatus.TooLarge, reason: `response of ${result.byteLength} bytes exceeds the limit of ${limit} bytes` };
     }
-    return encodeFrame(ResponseStatus.Ok, result);
+    return { ok: true, payload: result };
+  }
+
+  /**
+   * A session: after the hello, frames with ids until the requester ends the stream. Requests
+   * are handled concurrently (at most `maxConcurrentRequests` at once) and answered as they
+   * finish; one-way messages reach the handler in the order sent and are acknowledged. A
+   * response over the requester's announced limit is answered with TooLarge. A malformed or
+   * oversized frame ends the session (its bytes cannot be skipped), and so does a frame from a
+   * peer that is no longer a member.
+   */
+  private async serveSession(stream: Stream, helloStream: LengthPrefixedStream, from: string, peerLimit: number): Promise<void> {
+    await helloStream.write(encodeHello(ResponseStatus.Ok, this.init.maxMessageBytes));
+    // The requester sends nothing after its hello until it has this reply, so no frame is
+    // buffered in the hello's reader: a reader with the session's header size takes over.
+    const lp = lpStream(stream, this.sessionFrameOptions);
+    const responseLimit = Math.min(peerLimit, this.init.maxMessageBytes);
+    let writing: Promise<void> = Promise.resolve();
+    const write = (frame: Uint8Array): void => {
+      writing = writing.then(() => lp.write(frame)).catch((error: unknown) => stream.abort(asError(error)));
+    };
+    let inFlight = 0;
+    let slotFreed: (() => void) | undefined;
+    for (;;) {
+      let frame;
+      try {
+        frame = parseSessionFrame(await lp.read(), [FrameKind.Request, FrameKind.OneWay]);
+      } catch (error) {
+        if (stream.status === 'open' && stream.readStatus !== 'closed') {
+          this.init.log('ended a session from %s: %s', from, errorMessage(error));
+          stream.abort(asError(error));
+        }
+        return;
+      }
+      if (!this.init.membership.isMember(from)) {
+        stream.abort(new Error('not a member of this library'));
+        return;
+      }
+      const handler = this.init.handler();
+      const id = frame.id;
+      if (frame.header === FrameKind.OneWay) {
+        if (handler) {
+          invoke(handler, from, frame.payload, false).catch((error: unknown) => {
+            this.init.log('one-way handler failed for a message from %s: %s', from, errorMessage(error));
+          });
+        }
+        write(encodeSessionFrame(ResponseStatus.Delivered, id, new Uint8Array(0)));
+        continue;
+      }
+      while (inFlight >= this.init.maxConcurrentRequests) await new Promise<void>((resolve) => (slotFreed = resolve));
+      inFlight++;
+      const work = handler
+        ? invoke(handler, from, frame.payload, true).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))))
+        : Promise.resolve(new Error('no inbound handler is installed'));
+      void work.then((result) => {
+        inFlight--;
+        slotFreed?.();
+        slotFreed = undefined;
+        const reply = this.checkReply(result, from, responseLimit);
+        write(reply.ok ? encodeSessionFrame(ResponseStatus.Ok, id, reply.payload) : encodeSessionReason(reply.status, id, reply.reason));
+      });
+    }
   }
 
   /**

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { FrameKind, ResponseStatus, SYNC_PROTOCOL, type Libp2pTransport } from '../src/index.js';
 import type { Connection, Libp2p } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
+import { lpStream } from '@libp2p/utils';
 import { bytes, createRawNode, rawExchange, TestNetwork, text, waitFor, type RawOutcome } from './support.js';
 
 /**
@@ -146,12 +147,107 @@ describe('frame fuzzing', () => {
           // Closed without a response frame once the handler has it.
           expect(outcome.kind).toBe('dropped');
           await waitFor('the one-way handler', () => handled === before + 1);
+        } else if (kind === FrameKind.Session && payload.byteLength === 4 && new DataView(payload.buffer, payload.byteOffset).getUint32(0) > 0) {
+          // A session hello is answered with the server's own limit.
+          expect(outcome).toMatchObject({ kind: 'response', status: ResponseStatus.Ok });
+          const reply = (outcome as { payload: Uint8Array }).payload;
+          expect(new DataView(reply.buffer, reply.byteOffset, reply.byteLength).getUint32(0)).toBe(MAX_MESSAGE_BYTES);
+          expect(handled).toBe(before);
         } else {
           expect(outcome.kind).toBe('dropped');
           expect(handled).toBe(before);
         }
       }),
       { seed: SEED, numRuns: RUNS },
+    );
+  });
+
+  /** Opens a session announcing `limit`, sends `frames`, and reads up to `expected` frames back. */
+  async function session(limit: number, frames: Uint8Array[], expected: number): Promise<{ replies: Array<{ header: number; id: number; payload: Uint8Array }>; ended: boolean }> {
+    const signal = AbortSignal.timeout(10_000);
+    const stream = await connection.newStream(SYNC_PROTOCOL, { signal });
+    const lp = lpStream(stream, { maxDataLength: 1024 * 1024, maxBufferSize: 1024 * 1024 + 16 });
+    const hello = new Uint8Array(5);
+    hello[0] = FrameKind.Session;
+    new DataView(hello.buffer).setUint32(1, limit);
+    await lp.write(hello, { signal });
+    const helloReply = await lp.read({ signal });
+    expect(helloReply.get(0)).toBe(ResponseStatus.Ok);
+    for (const f of frames) await lp.write(f, { signal });
+    const replies: Array<{ header: number; id: number; payload: Uint8Array }> = [];
+    let ended = false;
+    try {
+      while (replies.length < expected) {
+        const r = (await lp.read({ signal })).slice();
+        replies.push({ header: r[0]!, id: new DataView(r.buffer, r.byteOffset).getUint32(1), payload: r.subarray(5) });
+      }
+      if (expected === 0) await lp.read({ signal }); // only an end can come
+    } catch (error) {
+      if ((error as Error).name === 'TimeoutError') throw error;
+      ended = true;
+    }
+    stream.abort(new Error('done'));
+    return { replies, ended };
+  }
+
+  function sessionFrame(kind: number, id: number, payload: Uint8Array): Uint8Array {
+    const body = new Uint8Array(5 + payload.byteLength);
+    body[0] = kind;
+    new DataView(body.buffer).setUint32(1, id);
+    body.set(payload, 5);
+    return body;
+  }
+
+  it('answers session requests by id, honours the requester\'s limit, acknowledges one-way messages', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 10_000 }),
+        // Ids are unique among frames in flight, as a requester keeps them.
+        fc.uniqueArray(fc.tuple(fc.constantFrom(FrameKind.Request, FrameKind.OneWay), fc.integer({ min: 0, max: 0xffffffff }), fc.uint8Array({ maxLength: 8_192 })), {
+          minLength: 1,
+          maxLength: 6,
+          selector: ([, id]) => id,
+        }),
+        async (limit, sent) => {
+          const before = handled;
+          const { replies } = await session(limit, sent.map(([kind, id, payload]) => sessionFrame(kind, id, payload)), sent.length);
+          expect(replies).toHaveLength(sent.length);
+          // One-way acks come in the order sent; responses are matched by id.
+          const acks = replies.filter((r) => r.header === ResponseStatus.Delivered).map((r) => r.id);
+          expect(acks).toEqual(sent.filter(([kind]) => kind === FrameKind.OneWay).map(([, id]) => id));
+          for (const [, id, payload] of sent.filter(([kind]) => kind === FrameKind.Request)) {
+            const reply = replies.find((r) => r.id === id && r.header !== ResponseStatus.Delivered)!;
+            if (payload.byteLength > limit) {
+              expect(reply.header).toBe(ResponseStatus.TooLarge);
+            } else {
+              expect(reply.header).toBe(ResponseStatus.Ok);
+              expect(Buffer.from(reply.payload).equals(Buffer.from(payload))).toBe(true);
+            }
+          }
+          expect(handled).toBe(before + sent.length);
+        },
+      ),
+      { seed: SEED, numRuns: RUNS / 4 },
+    );
+  });
+
+  it('ends a session at a malformed or oversized frame, without calling the handler', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.tuple(fc.integer({ min: 0, max: 255 }).filter((k) => k !== FrameKind.Request && k !== FrameKind.OneWay), fc.uint8Array({ maxLength: 64 })).map(([kind, payload]) => sessionFrame(kind, 1, payload)),
+          fc.uint8Array({ maxLength: 4 }), // shorter than a session header
+          fc.constant(sessionFrame(FrameKind.Request, 1, new Uint8Array(MAX_MESSAGE_BYTES + 1))),
+        ),
+        async (body) => {
+          const before = handled;
+          const { replies, ended } = await session(1024, [body], 0);
+          expect(replies).toHaveLength(0);
+          expect(ended).toBe(true);
+          expect(handled).toBe(before);
+        },
+      ),
+      { seed: SEED, numRuns: RUNS / 4 },
     );
   });
 
