@@ -4,7 +4,7 @@ import { formatHlc, HLC_MAX_COUNTER, HLC_MAX_TIME } from '../src/clock/hlc.js';
 import { ProtocolError, type ProtocolErrorCode } from '../src/errors.js';
 import { decodeMessage, encodeMessage, jsonCodec, type MessageCodec } from '../src/protocol/codec.js';
 import { PROTOCOL_LIMITS, type SyncMessage, type SyncMessageType, type WireChange, type WireHead } from '../src/protocol/messages.js';
-import { parseSyncMessage, SYNC_MESSAGE_TYPES } from '../src/protocol/schemas.js';
+import { isCleanChange, parseSyncMessage, SYNC_MESSAGE_TYPES, syncMessageSchema, wireChangeSchema } from '../src/protocol/schemas.js';
 
 const LIB = 'library-1';
 const envelope = { v: 1, libraryId: LIB, deviceId: 'device-a' } as const;
@@ -539,6 +539,67 @@ describe('fuzz', () => {
         expect((result as ProtocolError).code).toBe('HW_PROTOCOL_DECODE');
       }),
       { numRuns: RUNS, seed: 0x5eed05 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The fast path for arrays of changes (isCleanChange) must agree with the change schema.
+
+describe('fast path for changes', () => {
+  /** A change, possibly broken in one of the ways a peer could break it. */
+  const mutatedChangeArb: fc.Arbitrary<unknown> = fc.tuple(changeArb, fc.integer({ min: 0, max: 14 }), fc.jsonValue({ maxDepth: 1 }), fc.string({ maxLength: 6 })).map(
+    ([change, how, junk, key]) => {
+      const c: Record<string, unknown> = { ...change };
+      switch (how) {
+        case 0: delete c[key.length % 2 ? 'id' : 'hlc']; break;
+        case 1: c[key === '' ? 'extra' : key] = junk; break;
+        case 2: c['model'] = junk; break;
+        case 3: c['id'] = key.length % 2 ? '' : 'x'.repeat(PROTOCOL_LIMITS.maxIdLength + 1); break;
+        case 4: c['owner'] = `${String(c['owner'])}x`; break; // forged: differs from the HLC's device
+        case 5: c['hlc'] = String(c['hlc']).toUpperCase(); break;
+        case 6: c['op'] = junk; break;
+        case 7: c['data'] = c['op'] === 'upsert' ? junk : {}; break;
+        case 8: c['data'] = undefined; break;
+        case 9: return Object.assign(Object.create({ inherited: 1 }), c);
+        case 10: return JSON.parse(`{"__proto__": 1, ${JSON.stringify(c).slice(1)}`) as unknown;
+        default: break; // unchanged
+      }
+      return c;
+    },
+  );
+
+  it('accepts only what the schema accepts, and then the schema would output the same change', () => {
+    fc.assert(
+      fc.property(mutatedChangeArb, (value) => {
+        if (!isCleanChange(value)) return;
+        const parsed = wireChangeSchema.safeParse(value);
+        expect(parsed.success).toBe(true);
+        expect(parsed.data).toStrictEqual(value);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('takes every change a node sends (so the fast path is the path taken)', () => {
+    fc.assert(fc.property(changeArb, (change) => expect(isCleanChange(JSON.parse(JSON.stringify(change)))).toBe(true)), { numRuns: 500 });
+  });
+
+  it('gives the same message or the same refusal as the schema alone, for whole messages', () => {
+    const batchArb = fc.array(mutatedChangeArb, { maxLength: 5 }).map((changes) => ({ v: 1, libraryId: LIB, deviceId: 'device-a', type: 'state-batch', changes }));
+    fc.assert(
+      fc.property(batchArb, (message) => {
+        const full = syncMessageSchema.safeParse(message);
+        let outcome: { ok: true; value: unknown } | { ok: false; code: string };
+        try {
+          outcome = { ok: true, value: parseSyncMessage(message, LIB) };
+        } catch (error) {
+          outcome = { ok: false, code: (error as ProtocolError).code };
+        }
+        expect(outcome.ok).toBe(full.success);
+        if (outcome.ok) expect(outcome.value).toStrictEqual(full.data);
+      }),
+      { numRuns: 1_000 },
     );
   });
 });

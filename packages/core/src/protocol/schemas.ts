@@ -199,6 +199,70 @@ export const wireChangeSchema = z
   })
   .check(checkOwner);
 
+// ---------------------------------------------------------------------------------------------
+// Fast path for arrays of changes. A page carries up to thousands of changes, and running the
+// change schema on each costs more than every other step of receiving a page but the store
+// write. `isCleanChange` accepts only a change the schema accepts unchanged — exactly the
+// fields of its op, each valid, no other keys — so for an array of clean changes the schema's
+// output would equal the input, and the input is kept as is. Anything else goes through the
+// schema, which also words every refusal. (Property tests in core/test/protocol.test.ts
+// check that the two agree.)
+
+const UPSERT_KEYS = 6; // model, id, owner, hlc, op, data
+const DELETE_KEYS = 5; // model, id, owner, hlc, op
+/** Model names and device ids already matched against their patterns: few per library. */
+const knownModelNames = new Set<string>();
+const knownDeviceIds = new Set<string>();
+const MAX_KNOWN_NAMES = 1024;
+
+function matchesCached(value: unknown, pattern: RegExp, known: Set<string>): boolean {
+  if (typeof value !== 'string') return false;
+  if (known.has(value)) return true;
+  if (!pattern.test(value)) return false;
+  if (known.size >= MAX_KNOWN_NAMES) known.clear();
+  known.add(value);
+  return true;
+}
+
+const CHANGE_KEYS = new Set(['model', 'id', 'owner', 'hlc', 'op', 'data']);
+
+/** Whether the change schema would accept `value` and output an equal object (see above). */
+export function isCleanChange(value: unknown): boolean {
+  if (!isPlainRecord(value)) return false;
+  const op = value['op'];
+  let keys = 0;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key) || !CHANGE_KEYS.has(key)) return false;
+    keys++;
+  }
+  if (op === 'upsert') {
+    if (keys !== UPSERT_KEYS || !isPlainRecord(value['data'])) return false;
+  } else if (op !== 'delete' || keys !== DELETE_KEYS) {
+    return false;
+  }
+  const { model, id, owner, hlc } = value;
+  return (
+    matchesCached(model, MODEL_NAME_PATTERN, knownModelNames) &&
+    typeof id === 'string' &&
+    id.length >= 1 &&
+    id.length <= PROTOCOL_LIMITS.maxIdLength &&
+    matchesCached(owner, DEVICE_ID_PATTERN, knownDeviceIds) &&
+    isHlcText(hlc) &&
+    hlc.length === HLC_DEVICE_ID_OFFSET + (owner as string).length &&
+    hlc.endsWith(owner as string)
+  );
+}
+
+/** An array of clean changes within the size limit: kept as is by `parseSyncMessage`. */
+function isCleanChangeArray(value: unknown): boolean {
+  if (!Array.isArray(value) || value.length > PROTOCOL_LIMITS.maxChangesPerMessage) return false;
+  for (let i = 0; i < value.length; i++) if (!isCleanChange(value[i])) return false;
+  return true;
+}
+
+/** Stands in for `changesSchema` once `isCleanChangeArray` held: the same array, untouched. */
+const cleanChangesSchema = z.custom<WireChange[]>(Array.isArray);
+
 export const wireCursorSchema = z.object({ hlc: hlcTextSchema, id: recordIdSchema });
 
 export const wireHeadSchema = z.object({
@@ -341,6 +405,13 @@ const schemaByType: ReadonlyMap<string, MessageSchema> = new Map(
   messageSchemas.map((schema) => [schema.shape.type.value, schema] as const),
 );
 
+/** For message types that carry `changes`: the same schema with clean changes taken as they are. */
+const fastSchemaByType: ReadonlyMap<string, MessageSchema> = new Map(
+  messageSchemas
+    .filter((schema) => 'changes' in schema.shape)
+    .map((schema) => [schema.shape.type.value, schema.extend({ changes: cleanChangesSchema }) as unknown as MessageSchema] as const),
+);
+
 /** The message types of protocol version 1. */
 export const SYNC_MESSAGE_TYPES: readonly SyncMessageType[] = messageSchemas.map((schema) => schema.shape.type.value);
 
@@ -424,6 +495,12 @@ function parseChecked(value: unknown, expectedLibraryId: string): SyncMessage {
   const schema = schemaByType.get(type);
   if (schema === undefined) {
     throw new ProtocolError('HW_UNKNOWN_MESSAGE_TYPE', `Unknown message type ${describeValue(type)}`);
+  }
+  const fast = fastSchemaByType.get(type);
+  if (fast !== undefined && isCleanChangeArray(fields['changes'])) {
+    const quick = fast.safeParse(value, { error: fallbackErrorMap });
+    if (quick.success) return quick.data as SyncMessage;
+    // Some other field is wrong: the full schema below words the refusal.
   }
   const result = schema.safeParse(value, { error: fallbackErrorMap });
   if (result.success) {
