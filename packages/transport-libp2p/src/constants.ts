@@ -52,6 +52,12 @@ export const SESSION_HEADER_BYTES = 5;
 export const SESSION_HELLO_BYTES = 4;
 
 /**
+ * The smallest `maxMessageBytes` a node accepts, so every node takes frames of this size: a
+ * session sends frames up to it right after its hello, before the peer's limit is known.
+ */
+export const MIN_MAX_MESSAGE_BYTES = 1024;
+
+/**
  * Read-buffer room beyond one whole frame. Bytes keep arriving (one TCP read can carry many
  * muxer frames) while the length prefix is still being parsed; without room for them, an
  * oversized frame would overflow the buffer and reset the stream before it could be refused

@@ -8,6 +8,7 @@ import {
   DEFAULT_PING_INTERVAL_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   MAX_MAX_MESSAGE_BYTES,
+  MIN_MAX_MESSAGE_BYTES,
   MAX_TIMER_MS,
   SYNC_PROTOCOL,
 } from './constants.js';
@@ -180,7 +181,7 @@ export function resolveInit(init: Libp2pTransportInit): Libp2pTransportConfig {
     bootstrap: multiaddrs('bootstrap', init.bootstrap ?? []),
     bootstrapIntervalMs: integer('bootstrapIntervalMs', init.bootstrapIntervalMs, DEFAULT_BOOTSTRAP_INTERVAL_MS, 100, MAX_TIMER_MS),
     mdns: init.mdns ?? false,
-    maxMessageBytes: integer('maxMessageBytes', init.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, 1, MAX_MAX_MESSAGE_BYTES),
+    maxMessageBytes: integer('maxMessageBytes', init.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES, MAX_MAX_MESSAGE_BYTES),
     requestTimeoutMs: integer('requestTimeoutMs', init.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 1, MAX_TIMER_MS),
     protocol,
     pingIntervalMs: integer('pingIntervalMs', init.pingIntervalMs, DEFAULT_PING_INTERVAL_MS, 0, MAX_TIMER_MS),

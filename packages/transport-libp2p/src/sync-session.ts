@@ -1,7 +1,7 @@
 import { TransportError } from '@highwater/core';
 import type { Connection, Stream } from '@libp2p/interface';
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils';
-import { FrameKind, ResponseStatus, SESSION_HEADER_BYTES } from './constants.js';
+import { FrameKind, MIN_MAX_MESSAGE_BYTES, ResponseStatus, SESSION_HEADER_BYTES } from './constants.js';
 import type { Deadline } from './deadline.js';
 import { decodeReason, encodeHello, encodeSessionFrame, frameStreamOptions, helloLimit, parseResponseFrame, parseSessionFrame } from './frames.js';
 import { asError } from './stream-utils.js';
@@ -31,37 +31,43 @@ const MAX_ID = 0xffffffff;
  *
  * The hello exchange tells each side the other's frame limit, so an oversized request is
  * refused here and an oversized response is answered with a TooLarge frame: the stream never
- * has to carry a frame the other side would refuse, which it could not skip.
+ * has to carry a frame the other side would refuse, which it could not skip. Frames up to the
+ * smallest limit any node accepts go out right behind the hello, without waiting for its reply:
+ * the first request on a new connection (a catch-up's watermark exchange) saves a round trip.
  */
 export class SyncSession {
   private readonly waiters = new Map<number, Waiter>();
   private nextId = 1;
   private writing: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
+  /** The peer's frame limit, once its hello arrived. */
+  private peerLimit: number | undefined;
+  private readonly helloReceived: { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void };
 
   private constructor(
     private readonly stream: Stream,
     private readonly lp: LengthPrefixedStream,
-    /** The peer's frame limit, from its hello. */
-    readonly peerLimit: number,
     private readonly peerId: string,
     private readonly onEnd: (session: SyncSession) => void,
   ) {
+    let resolve!: () => void;
+    let reject!: (error: Error) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    promise.catch(() => undefined);
+    this.helloReceived = { promise, resolve, reject };
     void this.readResponses();
   }
 
-  /** Opens a session stream on `connection` and exchanges hellos. */
+  /** Opens a session stream on `connection` and sends the hello (its reply is read with the responses). */
   static async open(connection: Connection, init: SyncSessionInit, signal: AbortSignal, onEnd: (session: SyncSession) => void): Promise<SyncSession> {
     const stream = await connection.newStream(init.protocol, { signal, maxOutboundStreams: init.maxConcurrentStreams });
     try {
       const lp = lpStream(stream, frameStreamOptions(init.maxMessageBytes, SESSION_HEADER_BYTES));
       await lp.write(encodeHello(FrameKind.Session, init.maxMessageBytes), { signal });
-      const reply = parseResponseFrame(await lp.read({ signal }));
-      const peerId = connection.remotePeer.toString();
-      if (reply.status !== ResponseStatus.Ok) {
-        throw new TransportError('HW_PEER_UNREACHABLE', `Peer ${peerId} refused a session: ${decodeReason(reply.payload)}`);
-      }
-      return new SyncSession(stream, lp, helloLimit(reply.payload), peerId, onEnd);
+      return new SyncSession(stream, lp, connection.remotePeer.toString(), onEnd);
     } catch (error) {
       stream.abort(asError(error));
       throw error;
@@ -88,13 +94,17 @@ export class SyncSession {
     this.fail(reason);
   }
 
-  private exchange(kind: FrameKind, payload: Uint8Array, deadline: Deadline): Promise<Uint8Array> {
-    if (!this.alive) return Promise.reject(this.failure ?? new Error(`session stream is ${this.stream.status}`));
-    if (payload.byteLength > this.peerLimit) {
-      return Promise.reject(
-        new TransportError('HW_FRAME_TOO_LARGE', `Payload of ${payload.byteLength} bytes exceeds the limit of ${this.peerLimit} bytes of peer ${this.peerId}`),
-      );
+  private async exchange(kind: FrameKind, payload: Uint8Array, deadline: Deadline): Promise<Uint8Array> {
+    // A frame every node takes goes at once; a larger one waits to learn the peer's limit.
+    if (payload.byteLength > MIN_MAX_MESSAGE_BYTES && this.peerLimit === undefined) await untilAborted(this.helloReceived.promise, deadline.signal);
+    if (!this.alive) throw this.failure ?? new Error(`session stream is ${this.stream.status}`);
+    if (this.peerLimit !== undefined && payload.byteLength > this.peerLimit) {
+      throw new TransportError('HW_FRAME_TOO_LARGE', `Payload of ${payload.byteLength} bytes exceeds the limit of ${this.peerLimit} bytes of peer ${this.peerId}`);
     }
+    return this.roundTrip(kind, payload, deadline);
+  }
+
+  private roundTrip(kind: FrameKind, payload: Uint8Array, deadline: Deadline): Promise<Uint8Array> {
     const id = this.nextId;
     this.nextId = id >= MAX_ID ? 1 : id + 1;
     const { signal } = deadline;
@@ -125,6 +135,12 @@ export class SyncSession {
 
   private async readResponses(): Promise<void> {
     try {
+      const hello = parseResponseFrame(await this.lp.read());
+      if (hello.status !== ResponseStatus.Ok) {
+        throw new TransportError('HW_PEER_UNREACHABLE', `Peer ${this.peerId} refused a session: ${decodeReason(hello.payload)}`);
+      }
+      this.peerLimit = helloLimit(hello.payload);
+      this.helloReceived.resolve();
       for (;;) {
         const frame = parseSessionFrame(await this.lp.read(), RESPONSE_HEADERS);
         const waiter = this.waiters.get(frame.id);
@@ -150,9 +166,29 @@ export class SyncSession {
   private fail(error: Error): void {
     if (this.failure) return;
     this.failure = error;
+    this.helloReceived.reject(error);
     for (const waiter of this.waiters.values()) waiter.reject(error);
     this.waiters.clear();
     this.stream.abort(error);
     this.onEnd(this);
   }
+}
+
+/** `promise`, or the signal's reason if it fires first. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }

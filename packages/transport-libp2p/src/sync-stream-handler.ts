@@ -170,10 +170,11 @@ export class SyncStreamHandler {
    * peer that is no longer a member.
    */
   private async serveSession(stream: Stream, helloStream: LengthPrefixedStream, from: string, peerLimit: number): Promise<void> {
-    await helloStream.write(encodeHello(ResponseStatus.Ok, this.init.maxMessageBytes));
-    // The requester sends nothing after its hello until it has this reply, so no frame is
-    // buffered in the hello's reader: a reader with the session's header size takes over.
+    // A reader with the session's header size takes over; frames the requester sent right
+    // behind its hello, already buffered by the first reader, are handed back to the stream.
+    helloStream.unwrap();
     const lp = lpStream(stream, this.sessionFrameOptions);
+    await lp.write(encodeHello(ResponseStatus.Ok, this.init.maxMessageBytes));
     const responseLimit = Math.min(peerLimit, this.init.maxMessageBytes);
     let writing: Promise<void> = Promise.resolve();
     const write = (frame: Uint8Array): void => {

@@ -163,7 +163,12 @@ describe('frame fuzzing', () => {
   });
 
   /** Opens a session announcing `limit`, sends `frames`, and reads up to `expected` frames back. */
-  async function session(limit: number, frames: Uint8Array[], expected: number): Promise<{ replies: Array<{ header: number; id: number; payload: Uint8Array }>; ended: boolean }> {
+  async function session(
+    limit: number,
+    frames: Uint8Array[],
+    expected: number,
+    pipelined = false,
+  ): Promise<{ replies: Array<{ header: number; id: number; payload: Uint8Array }>; ended: boolean }> {
     const signal = AbortSignal.timeout(10_000);
     const stream = await connection.newStream(SYNC_PROTOCOL, { signal });
     const lp = lpStream(stream, { maxDataLength: 1024 * 1024, maxBufferSize: 1024 * 1024 + 16 });
@@ -171,9 +176,11 @@ describe('frame fuzzing', () => {
     hello[0] = FrameKind.Session;
     new DataView(hello.buffer).setUint32(1, limit);
     await lp.write(hello, { signal });
+    // Pipelined: the frames go right behind the hello, before its reply (as a requester does with small frames).
+    if (pipelined) for (const f of frames) await lp.write(f, { signal });
     const helloReply = await lp.read({ signal });
     expect(helloReply.get(0)).toBe(ResponseStatus.Ok);
-    for (const f of frames) await lp.write(f, { signal });
+    if (!pipelined) for (const f of frames) await lp.write(f, { signal });
     const replies: Array<{ header: number; id: number; payload: Uint8Array }> = [];
     let ended = false;
     try {
@@ -208,9 +215,10 @@ describe('frame fuzzing', () => {
           maxLength: 6,
           selector: ([, id]) => id,
         }),
-        async (limit, sent) => {
+        fc.boolean(),
+        async (limit, sent, pipelined) => {
           const before = handled;
-          const { replies } = await session(limit, sent.map(([kind, id, payload]) => sessionFrame(kind, id, payload)), sent.length);
+          const { replies } = await session(limit, sent.map(([kind, id, payload]) => sessionFrame(kind, id, payload)), sent.length, pipelined);
           expect(replies).toHaveLength(sent.length);
           // One-way acks come in the order sent; responses are matched by id.
           const acks = replies.filter((r) => r.header === ResponseStatus.Delivered).map((r) => r.id);
