@@ -14,7 +14,8 @@ export class BenchPeer {
     const profile = process.env.HW_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HW_BENCH_CPU_PROF}`, `--cpu-prof-name=${device}.cpuprofile`] : [];
     this.child = fork(script, ['--dir', this.dir, '--device', device, '--transport', transport, ...extraArgs], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: [...process.execArgv, ...profile],
+      // --expose-gc: only the `liveHeap` command calls gc(), after the measurements it would disturb.
+      execArgv: [...process.execArgv, '--expose-gc', ...profile],
     });
     this.nextId = 1;
     this.pending = new Map();

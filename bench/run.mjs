@@ -5,6 +5,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { postgresFloor, sqliteFloor } from './floors.mjs';
+import { measureStages } from './stages.mjs';
 import { BenchPeer } from './processes.mjs';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'BENCHMARKS.md' } } });
@@ -52,6 +53,7 @@ async function backfill({ transport, n, storage = 'sqlite' }) {
   // How busy the receiver's one thread was: near 100% means it, not the wire, sets the pace.
   const busy = (status.cpu.user - cpuBefore.user + status.cpu.system - cpuBefore.system) / 1e6 / seconds;
   if (status.entries !== n) throw new Error(`B has ${status.entries} entries, expected ${n}`);
+  const liveHeap = await b.command('liveHeap');
   const sourcePath = join(a.dir, 'database.db');
   const floor = storage === 'postgres' ? await postgresFloor(sourcePath, PAGE, PG_URL) : await sqliteFloor(sourcePath, PAGE);
   results.push({
@@ -61,6 +63,7 @@ async function backfill({ transport, n, storage = 'sqlite' }) {
     rate: n / seconds,
     floor: floor.rate,
     rss: status.maxRssBytes,
+    liveHeap,
     note: `${seconds.toFixed(2)} s, receiver CPU ${Math.round(busy * 100)}% busy; floor ${floor.seconds.toFixed(2)} s${floor.readRate ? ` (plain page reads alone ${Math.round(floor.readRate)}/s)` : ''}`,
   });
   log(`  ${Math.round(n / seconds)} records/s, floor ${Math.round(floor.rate)}/s, peak RSS ${mb(status.maxRssBytes)} MB`);
@@ -113,12 +116,30 @@ for (const n of plan.postgres) {
   await Promise.all([peers.a.stop(), peers.b.stop({ dropSchema: true })]);
 }
 
+log('stages of a page, each alone');
+const stages = await measureStages();
+const libp2pFloor = results.find((r) => r.what === 'backfill → sqlite' && r.transport === 'libp2p');
+const stageSum = (t) => stages.store + stages.decode + stages.checks + stages.transport[t];
+const stageLines = [
+  '| stage (receiver, per page of 1000) | ms |',
+  '| --- | ---: |',
+  `| store write: \`applyBatch\` of 1000 records (last-writer-wins upsert, one transaction) | ${stages.store.toFixed(2)} |`,
+  `| (the floor's plain \`INSERT OR REPLACE\` of the same rows) | ${stages.floor.toFixed(2)} |`,
+  `| decode: \`decodeMessage\` of a ${Math.round(stages.bytes / 1024)} KiB state-response (UTF-8, JSON, protocol checks) | ${stages.decode.toFixed(2)} |`,
+  `| data checks: the model's validation of 1000 records | ${stages.checks.toFixed(2)} |`,
+  `| transport: receiving a ${Math.round(stages.bytes / 1024)} KiB response from another process, libp2p | ${stages.transport.libp2p.toFixed(2)} |`,
+  `| transport: the same over HTTP | ${stages.transport.http.toFixed(2)} |`,
+];
+const budget = libp2pFloor
+  ? `These stages alone take ${stageSum('libp2p').toFixed(2)} ms per page over libp2p: one receiving thread that did nothing else would top out at ${Math.round(1000_000 / stageSum('libp2p')).toLocaleString('en-US')} records/s, ${(1000_000 / stageSum('libp2p') / libp2pFloor.floor).toFixed(2)}× this run's floor at ${libp2pFloor.n.toLocaleString('en-US')}.`
+  : '';
+
 // RSS growth between sizes, per transport.
 const rssNotes = plan.transports
   .map((t) => {
     const rows = results.filter((r) => r.what === 'backfill → sqlite' && r.transport === t);
     if (rows.length < 2) return null;
-    return `${t}: peak RSS ${mb(rows[0].rss)} MB at ${rows[0].n}, ${mb(rows[1].rss)} MB at ${rows[1].n} (×${(rows[1].rss / rows[0].rss).toFixed(2)})`;
+    return `${t}: peak RSS ${mb(rows[0].rss)} MB at ${rows[0].n}, ${mb(rows[1].rss)} MB at ${rows[1].n} (×${(rows[1].rss / rows[0].rss).toFixed(2)}); heap live after a full GC ${mb(rows[0].liveHeap)} MB and ${mb(rows[1].liveHeap)} MB`;
   })
   .filter(Boolean);
 
@@ -150,6 +171,12 @@ same pages.
 ${lines.join('\n')}
 
 ${rssNotes.length ? `Memory: ${rssNotes.join('; ')}.\n` : ''}
+What one page costs the receiver at the least, each stage measured alone in this run:
+
+${stageLines.join('\n')}
+
+${budget}
+
 Targets (issue #6, this 2-core machine): backfill 100k over libp2p into SQLite ≥ 80 000/s and
 ≥ 0.7× floor; 1M ≥ 50 000/s; catch-up of 10 after 1M: exactly 10 records, < 20 ms; peak RSS at
 1M ≤ 1.25× at 100k and < 300 MB; live p50 ≤ 5 ms, p99 ≤ 25 ms; Postgres backfill ≥ 0.7× its floor.

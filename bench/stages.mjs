@@ -1,0 +1,139 @@
+// The receiver's work per page, stage by stage, each measured alone: what a backfill page costs
+// the receiving node's one thread at the least, whatever the engine around it does.
+//   store write   — SqliteRecordStore.applyBatch of 1000 records (the last-writer-wins upsert)
+//   floor write   — the floor's plain INSERT OR REPLACE of the same rows, same schema and commits
+//   decode        — decodeMessage of a real state-response page (UTF-8, JSON, protocol checks)
+//   data checks   — the model's validation of each record's data
+//   transport     — receiving a response of the page's size from another process, CPU per response
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { decodeMessage, encodeMessage, formatHlc, jsonCodec, ModelRegistry } from '@highwater/core';
+import { createSqliteStorage } from '@highwater/storage-sqlite';
+import { benchModels, entryData, entryKey } from './bench-models.mjs';
+
+const PAGE = 1000;
+const PAGES = 60;
+const registry = new ModelRegistry(benchModels);
+const COLUMNS = ['uuid', 'parent', 'name', 'size', 'mtime', 'kind', 'hw_owner', 'hw_hlc'];
+
+function records(page) {
+  const out = [];
+  for (let n = page * PAGE; n < (page + 1) * PAGE; n++) {
+    out.push({ id: entryKey(n), ownerDeviceId: 'device-a', hlc: { time: 1_767_000_000_000 + n, counter: 0, deviceId: 'device-a' }, data: entryData(n) });
+  }
+  return out;
+}
+
+/** ms per page of `write(page)` over PAGES pages into a fresh library folder, after 5 warm-up pages. */
+async function perPage(write) {
+  let total = 0;
+  for (let p = 0; p < PAGES + 5; p++) {
+    const rs = records(p);
+    const t = performance.now();
+    await write(rs);
+    if (p >= 5) total += performance.now() - t;
+  }
+  return total / PAGES;
+}
+
+async function storeWrite() {
+  const dir = mkdtempSync(join(tmpdir(), 'hw-stage-'));
+  const storage = createSqliteStorage({ directory: dir, registry, synchronous: 'full' });
+  const ms = await perPage((upserts) => storage.recordStore.applyBatch('entry', { upserts }));
+  await storage.close();
+  rmSync(dir, { recursive: true, force: true });
+  return ms;
+}
+
+async function floorWrite() {
+  const dir = mkdtempSync(join(tmpdir(), 'hw-stage-'));
+  await createSqliteStorage({ directory: dir, registry, synchronous: 'full' }).close();
+  const db = new Database(join(dir, 'database.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  const insert = db.prepare(`INSERT OR REPLACE INTO entry (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
+  const commit = db.transaction((rows) => {
+    for (const row of rows) insert.run(row);
+  });
+  const ms = await perPage((rs) => commit(rs.map((r) => [r.id, r.data.parent, r.data.name, r.data.size, r.data.mtime, r.data.kind, r.ownerDeviceId, formatHlc(r.hlc)])));
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+  return ms;
+}
+
+function pageBytes(page) {
+  const changes = records(page).map((r) => ({ model: 'entry', id: r.id, owner: r.ownerDeviceId, hlc: formatHlc(r.hlc), op: 'upsert', data: r.data }));
+  return encodeMessage(jsonCodec, {
+    v: 1,
+    libraryId: 'bench',
+    deviceId: 'device-a',
+    type: 'state-response',
+    requestId: 'r'.repeat(36),
+    model: 'entry',
+    owner: 'device-a',
+    changes,
+    next: { hlc: changes.at(-1).hlc, id: changes.at(-1).id },
+    hasMore: true,
+  });
+}
+
+function decodeAndCheck() {
+  const pages = Array.from({ length: 20 }, (_, p) => pageBytes(p));
+  let decodeMs = 0;
+  let checkMs = 0;
+  let kept = 0; // what was decoded is used, so nothing is optimised away
+  for (let round = 0; round < 6; round++) {
+    for (const bytes of pages) {
+      const started = performance.now();
+      const message = decodeMessage(jsonCodec, bytes, 'bench');
+      const decoded = performance.now();
+      for (const c of message.changes) kept += Object.keys(registry.validateData(c.model, c.id, c.data)).length;
+      if (round === 0) continue; // warm-up
+      decodeMs += decoded - started;
+      checkMs += performance.now() - decoded;
+    }
+  }
+  if (kept === 0) throw new Error('nothing decoded');
+  return { decode: decodeMs / (5 * pages.length), checks: checkMs / (5 * pages.length), bytes: pages[0].byteLength };
+}
+
+/** CPU of this process per response of `bytes` received from a child process over `transport`. */
+async function transportReceive(transport, bytes) {
+  const child = fork(new URL('./stages-peer.mjs', import.meta.url), [transport, String(bytes)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = () => new Promise((resolve) => child.once('message', resolve));
+  try {
+    const { openPeerTransport } = await import('../examples/dist/peer-transports.js');
+    const childRef = await next();
+    const dir = mkdtempSync(join(tmpdir(), 'hw-stage-'));
+    const peer = await openPeerTransport(transport, { keyPath: join(dir, 'key'), host: '127.0.0.1', port: 0 });
+    await peer.transport.start();
+    child.send({ members: [await peer.identity()] });
+    await next();
+    await peer.setMembers([childRef]);
+    await peer.connect(childRef);
+    while (!peer.transport.connectedPeers().includes(childRef.peerId)) await new Promise((r) => setTimeout(r, 10));
+    const ask = () => peer.transport.request(childRef.peerId, new Uint8Array(100));
+    for (let i = 0; i < 50; i++) await ask();
+    const count = 300;
+    const cpu = process.cpuUsage();
+    for (let i = 0; i < count; i++) await ask();
+    const used = process.cpuUsage(cpu);
+    await peer.transport.stop();
+    rmSync(dir, { recursive: true, force: true });
+    return (used.user + used.system) / 1000 / count;
+  } finally {
+    child.kill();
+  }
+}
+
+export async function measureStages() {
+  const store = await storeWrite();
+  const floor = await floorWrite();
+  const { decode, checks, bytes } = decodeAndCheck();
+  const libp2p = await transportReceive('libp2p', bytes);
+  const http = await transportReceive('http', bytes);
+  return { store, floor, decode, checks, bytes, transport: { libp2p, http } };
+}
