@@ -34,10 +34,12 @@ function* pages(sourcePath, pageSize) {
   }
 }
 
-/** Reads every page of `sourcePath` and writes it into a fresh database of the same schema. */
-export async function sqliteFloor(sourcePath, pageSize) {
+/**
+ * A fresh database of the very schema Highwater's SQLite adapter creates (same table, indexes,
+ * pragmas), written the plain way: `commit(rows)` is one transaction of INSERT OR REPLACE.
+ */
+export async function floorWriter() {
   const dir = mkdtempSync(join(tmpdir(), 'hw-floor-'));
-  // The very schema Highwater's SQLite adapter creates (same table, indexes, pragmas).
   const schema = createSqliteStorage({ directory: dir, registry: new ModelRegistry(benchModels), synchronous: 'full' });
   await schema.close();
   const db = new Database(join(dir, 'database.db'));
@@ -47,6 +49,18 @@ export async function sqliteFloor(sourcePath, pageSize) {
   const commit = db.transaction((rows) => {
     for (const row of rows) insert.run(row);
   });
+  return {
+    commit,
+    close() {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Reads every page of `sourcePath` and writes it into a fresh database of the same schema. */
+export async function sqliteFloor(sourcePath, pageSize) {
+  const { commit, close } = await floorWriter();
   let count = 0;
   let readMs = 0;
   const started = performance.now();
@@ -58,8 +72,7 @@ export async function sqliteFloor(sourcePath, pageSize) {
     t = performance.now();
   }
   const seconds = (performance.now() - started) / 1000;
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
+  close();
   return { count, seconds, rate: count / seconds, readRate: count / (readMs / 1000) };
 }
 

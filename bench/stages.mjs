@@ -9,15 +9,14 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { decodeMessage, encodeMessage, formatHlc, jsonCodec, ModelRegistry } from '@highwater/core';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
 import { benchModels, entryData, entryKey } from './bench-models.mjs';
+import { floorWriter } from './floors.mjs';
 
 const PAGE = 1000;
 const PAGES = 60;
 const registry = new ModelRegistry(benchModels);
-const COLUMNS = ['uuid', 'parent', 'name', 'size', 'mtime', 'kind', 'hw_owner', 'hw_hlc'];
 
 function records(page) {
   const out = [];
@@ -49,18 +48,9 @@ async function storeWrite() {
 }
 
 async function floorWrite() {
-  const dir = mkdtempSync(join(tmpdir(), 'hw-stage-'));
-  await createSqliteStorage({ directory: dir, registry, synchronous: 'full' }).close();
-  const db = new Database(join(dir, 'database.db'));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  const insert = db.prepare(`INSERT OR REPLACE INTO entry (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
-  const commit = db.transaction((rows) => {
-    for (const row of rows) insert.run(row);
-  });
+  const { commit, close } = await floorWriter();
   const ms = await perPage((rs) => commit(rs.map((r) => [r.id, r.data.parent, r.data.name, r.data.size, r.data.mtime, r.data.kind, r.ownerDeviceId, formatHlc(r.hlc)])));
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
+  close();
   return ms;
 }
 

@@ -4,7 +4,7 @@ import { lpStream, type LengthPrefixedStream } from '@libp2p/utils';
 import { FrameKind, MIN_MAX_MESSAGE_BYTES, ResponseStatus, SESSION_HEADER_BYTES } from './constants.js';
 import type { Deadline } from './deadline.js';
 import { decodeReason, encodeHello, encodeSessionFrame, frameStreamOptions, helloLimit, parseResponseFrame, parseSessionFrame } from './frames.js';
-import { asError } from './stream-utils.js';
+import { asError, untilAborted } from './stream-utils.js';
 
 export interface SyncSessionInit {
   readonly protocol: string;
@@ -174,21 +174,3 @@ export class SyncSession {
   }
 }
 
-/** `promise`, or the signal's reason if it fires first. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}

@@ -1,5 +1,6 @@
 import type { Connection } from '@libp2p/interface';
 import type { Deadline } from './deadline.js';
+import { untilAborted } from './stream-utils.js';
 import { SyncSession, type SyncSessionInit } from './sync-session.js';
 
 export interface SyncStreamClientInit extends SyncSessionInit {
@@ -48,23 +49,7 @@ export class SyncStreamClient {
 
   /** The connection's session, waiting no longer than the caller's deadline. */
   private session(connection: Connection, deadline: Deadline): Promise<SyncSession> {
-    const opening = this.sessionOf(connection);
-    const { signal } = deadline;
-    if (signal.aborted) return Promise.reject(signal.reason);
-    return new Promise<SyncSession>((resolve, reject) => {
-      const onAbort = (): void => reject(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      opening.then(
-        (session) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(session);
-        },
-        (error: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      );
-    });
+    return untilAborted(this.sessionOf(connection), deadline.signal);
   }
 
   private sessionOf(connection: Connection): Promise<SyncSession> {

@@ -97,9 +97,8 @@ describe('libp2p transport behaviour', () => {
     expect(text(await small.request(big.localPeerId, bytes('hi')))).toBe('small');
   });
 
-  it('answers requests after the responder dropped the idle spare stream, and after a member is removed refuses them', async () => {
-    // The responder drops a stream that brings no frame within its request timeout; the
-    // requester's spare, opened after the first request, is dropped that way while idle.
+  it('keeps a session idle longer than the request timeout, and refuses a member removed meanwhile', async () => {
+    // The responder times out only a stream's first frame: a session may stay idle between requests.
     const a = await network.create({ requestTimeoutMs: 400 });
     const b = await network.create({ requestTimeoutMs: 400 });
     const seen: string[] = [];
@@ -114,10 +113,43 @@ describe('libp2p transport behaviour', () => {
     expect(text(await a.request(b.localPeerId, bytes('third')))).toBe('echo:third');
     expect(seen).toEqual(['first', 'after idle', 'third']);
 
-    // A spare stream opened while A was a member carries no right to be answered later.
+    // A session opened while A was a member carries no right to be answered later.
     network.members.delete(a.localPeerId);
     await expect(a.request(b.localPeerId, bytes('after removal'), { timeoutMs: 2_000 })).rejects.toBeInstanceOf(TransportError);
     expect(seen).toEqual(['first', 'after idle', 'third']);
+  });
+
+  it('answers concurrent requests on one session by id, in the order they finish', async () => {
+    const [a, b] = await pair();
+    const release: Array<() => void> = [];
+    b.handle(async (m) => {
+      const body = text(m.payload);
+      if (body.startsWith('slow')) await new Promise<void>((resolve) => release.push(resolve));
+      return bytes(`echo:${body}`);
+    });
+    const finished: string[] = [];
+    const slow = a.request(b.localPeerId, bytes('slow one')).then((r) => (finished.push(text(r)), text(r)));
+    await waitFor('the slow request at the handler', () => release.length === 1);
+    const fast = await Promise.all(['one', 'two', 'three'].map((x) => a.request(b.localPeerId, bytes(x)).then((r) => (finished.push(text(r)), text(r)))));
+    expect(fast).toEqual(['echo:one', 'echo:two', 'echo:three']);
+    release[0]!();
+    expect(await slow).toBe('echo:slow one');
+    expect(finished.at(-1)).toBe('echo:slow one');
+  });
+
+  it('drops the late answer of a timed-out request, and the session goes on serving', async () => {
+    const [a, b] = await pair();
+    let release!: () => void;
+    b.handle(async (m) => {
+      const body = text(m.payload);
+      if (body === 'late') await new Promise<void>((resolve) => (release = resolve));
+      return bytes(`echo:${body}`);
+    });
+    await expect(a.request(b.localPeerId, bytes('late'), { timeoutMs: 200 })).rejects.toMatchObject({ code: 'HW_REQUEST_TIMEOUT' });
+    release();
+    // The late answer arrives for an id nobody waits on any more; the next answer is this one's.
+    expect(text(await a.request(b.localPeerId, bytes('next')))).toBe('echo:next');
+    expect(text(await a.request(b.localPeerId, bytes('and next')))).toBe('echo:and next');
   });
 
   it('delivers one-way messages in call order even when sent without waiting', async () => {
