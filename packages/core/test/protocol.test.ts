@@ -603,3 +603,41 @@ describe('fast path for changes', () => {
     );
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// The JSON codec's layout: one line per change.
+
+describe('json codec lines', () => {
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+  it('sends a message with changes as its envelope (changes counted) and one line per change, and reads it back', () => {
+    const message = { ...examples['state-batch'], changes: [upsert(1), upsert(2), upsert(3)] } as SyncMessage;
+    const lines = text(jsonCodec.encode(message)).split('\n');
+    expect(lines).toHaveLength(4);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ type: 'state-batch', changes: 3 });
+    expect(lines.slice(1).map((l) => JSON.parse(l))).toEqual([upsert(1), upsert(2), upsert(3)]);
+    expect(decodeMessage(jsonCodec, jsonCodec.encode(message), LIB)).toStrictEqual(parseSyncMessage(message, LIB));
+    // Without changes (or with none) a message is one line of plain JSON.
+    expect(text(jsonCodec.encode(examples['state-request']))).not.toContain('\n');
+    expect(text(jsonCodec.encode({ ...examples['state-batch'], changes: [] } as SyncMessage))).not.toContain('\n');
+  });
+
+  it('keeps every line of a 1000-change page small (no string a young-generation GC cannot free)', () => {
+    const message = { ...examples['state-batch'], changes: Array.from({ length: 1000 }, (_, i) => upsert(i + 1)) } as SyncMessage;
+    const bytes = jsonCodec.encode(message);
+    const longest = Math.max(...text(bytes).split('\n').map((l) => l.length));
+    expect(bytes.byteLength).toBeGreaterThan(100_000);
+    expect(longest).toBeLessThan(1_000);
+  });
+
+  it('refuses a message whose lines do not match the announced count, or whose first line counts nothing', () => {
+    const message = { ...examples['state-batch'], changes: [upsert(1), upsert(2)] } as SyncMessage;
+    const whole = text(jsonCodec.encode(message));
+    const cut = whole.slice(0, whole.lastIndexOf('\n')); // a whole line fewer
+    expect(refusal(() => decodeMessage(jsonCodec, utf8(cut), LIB)).code).toBe('HW_PROTOCOL_DECODE');
+    expect(refusal(() => decodeMessage(jsonCodec, utf8(`${whole}\n${JSON.stringify(upsert(3))}`), LIB)).code).toBe('HW_PROTOCOL_DECODE');
+    expect(refusal(() => decodeMessage(jsonCodec, utf8(whole.replace('"changes":2', '"changes":[]')), LIB)).code).toBe('HW_PROTOCOL_DECODE');
+    expect(refusal(() => decodeMessage(jsonCodec, utf8(`[1]\n${JSON.stringify(upsert(1))}`), LIB)).code).toBe('HW_PROTOCOL_DECODE');
+    expect(refusal(() => decodeMessage(jsonCodec, utf8(`${whole}\n`), LIB)).code).toBe('HW_PROTOCOL_DECODE');
+  });
+});
