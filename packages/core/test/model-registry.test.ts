@@ -7,7 +7,7 @@ import {
   UnknownModelError,
 } from '@highwater/core';
 import type { ModelDefinition } from '@highwater/core';
-import { ModelRegistry } from '@highwater/core';
+import { buildDataSchema, buildQuickDataCheck, ModelRegistry } from '@highwater/core';
 
 /** A library shaped like the seeds': volumes and locations owned by devices, shared tags. */
 const library: ModelDefinition[] = [
@@ -288,5 +288,69 @@ describe('ModelRegistry.validateData', () => {
   it('names the record and rejects unknown models', () => {
     expect((thrown(() => registry.validateData('thing', 'rec-9', {})) as Error).message).toMatch(/thing record rec-9/);
     expect(thrown(() => registry.validateData('ghost', 'k', {}))).toBeInstanceOf(UnknownModelError);
+  });
+});
+
+describe('quick data check', () => {
+  const registry = new ModelRegistry([
+    {
+      name: 'item',
+      ownership: 'device',
+      key: 'id',
+      fields: {
+        title: { type: 'text' },
+        note: { type: 'text', nullable: true },
+        count: { type: 'integer' },
+        weight: { type: 'real', nullable: true },
+        done: { type: 'boolean' },
+      },
+    },
+  ]);
+  const model = registry.get('item');
+  const quick = buildQuickDataCheck(model)!;
+  const schema = buildDataSchema(model);
+  const anyValue = fc.oneof(fc.string({ maxLength: 4 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.constant(2 ** 53), fc.constant([]), fc.constant({}));
+  const goodData = fc.record({
+    title: fc.string({ maxLength: 8 }),
+    note: fc.option(fc.string({ maxLength: 8 }), { nil: null }),
+    count: fc.maxSafeInteger(),
+    weight: fc.option(fc.double({ noNaN: true, noDefaultInfinity: true }), { nil: null }),
+    done: fc.boolean(),
+  });
+  const mutated: fc.Arbitrary<unknown> = fc.tuple(goodData, fc.integer({ min: 0, max: 5 }), fc.constantFrom('title', 'note', 'count', 'weight', 'done', 'extra', '__proto__'), anyValue).map(
+    ([data, how, key, value]) => {
+      const d: Record<string, unknown> = { ...data };
+      if (how === 0) delete d[key];
+      else if (how === 1) d[key] = value;
+      else if (how === 2) return Object.assign(Object.create({ inherited: 1 }), d);
+      else if (how === 3) return JSON.parse(`{"${key}": 1, ${JSON.stringify(d).slice(1)}`) as unknown;
+      return d;
+    },
+  );
+
+  it('accepts only what the schema accepts, and the schema would return equal data', () => {
+    fc.assert(
+      fc.property(mutated, (data) => {
+        if (!quick(data)) return;
+        const parsed = schema.safeParse(data);
+        expect(parsed.success).toBe(true);
+        expect(parsed.data).toEqual(data);
+        expect(registry.validateData('item', 'k1', data)).toEqual(parsed.data);
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it('takes every complete, well-typed record (so it is the path taken), and has no check for json fields', () => {
+    fc.assert(fc.property(goodData, (data) => expect(quick(data)).toBe(true)), { numRuns: 500 });
+    const withJson = new ModelRegistry([{ name: 'doc', ownership: 'device', key: 'id', fields: { body: { type: 'json' } } }]);
+    expect(buildQuickDataCheck(withJson.get('doc'))).toBeNull();
+  });
+
+  it('returns a copy: changing the caller\'s object later does not change what was validated', () => {
+    const data = { title: 't', note: null, count: 1, weight: 2.5, done: false };
+    const validated = registry.validateData('item', 'k1', data);
+    data.title = 'changed';
+    expect(validated.title).toBe('t');
   });
 });
