@@ -119,8 +119,11 @@ export class ChangeApplier {
     released: Change[],
   ): Promise<{ applied: number; stale: number; parked: number; novel: Change[] }> {
     group.sort(compareChanges);
+    // Watermarks looked up once per owner, not per change (a page has one owner).
+    const marks = new Map<string, Hlc | null>();
     const novel = group.filter((c) => {
-      const mark = this.watermarks.get(c.owner, model);
+      let mark = marks.get(c.owner);
+      if (mark === undefined) marks.set(c.owner, (mark = this.watermarks.get(c.owner, model)));
       return !mark || compareHlc(c.hlc, mark) > 0;
     });
 
@@ -168,15 +171,15 @@ export class ChangeApplier {
     for (const c of ready) released.push(...this.parking.release(model, c.id));
 
     // 6. Watermarks per (owner, model) stream, held back while the stream has parked records.
-    const processed = new Map<string, { owner: string; hlc: Hlc }>();
+    // Highest processed clock per owner (the model is this group's).
+    const processed = new Map<string, Hlc>();
     const parkedKeys = new Set(waiting.map((w) => w.change));
     for (const c of group) {
       if (parkedKeys.has(c)) continue;
-      const k = streamKey(c.owner, model);
-      const prev = processed.get(k);
-      if (!prev || compareHlc(c.hlc, prev.hlc) > 0) processed.set(k, { owner: c.owner, hlc: c.hlc });
+      const prev = processed.get(c.owner);
+      if (!prev || compareHlc(c.hlc, prev) > 0) processed.set(c.owner, c.hlc);
     }
-    for (const { owner, hlc } of processed.values()) await this.advance(owner, model, hlc);
+    for (const [owner, hlc] of processed) await this.advance(owner, model, hlc);
 
     const changed = result.upserted + result.deleted;
     this.metrics.addApplied(model, changed);
