@@ -34,10 +34,22 @@ export function changesFromWire(registry: ModelRegistry, wire: readonly WireChan
     const hlc = parseCheckedHlcText(w.hlc);
     if (w.op === 'delete') {
       registry.get(w.model);
-      return { model: w.model, id: w.id, owner: w.owner, hlc, op: 'delete', data: null };
+      return new DecodedChange(w.model, w.id, w.owner, hlc, 'delete', null);
     }
-    return { model: w.model, id: w.id, owner: w.owner, hlc, op: 'upsert', data: registry.validateData(w.model, w.id, w.data) };
+    return new DecodedChange(w.model, w.id, w.owner, hlc, 'upsert', registry.validateData(w.model, w.id, w.data));
   });
+}
+
+/** A change decoded from the wire; a class rather than a literal for the reason ParsedHlc gives (clock/hlc.ts). */
+class DecodedChange implements Change {
+  constructor(
+    readonly model: string,
+    readonly id: string,
+    readonly owner: string,
+    readonly hlc: Hlc,
+    readonly op: 'upsert' | 'delete',
+    readonly data: RecordData | null,
+  ) {}
 }
 
 export function changeToWire(c: Change): WireChange {

@@ -1,6 +1,7 @@
 import { compareHlc, maxHlc, type Hlc, type HybridLogicalClock } from '../../clock/hlc.js';
 import type { SyncEvents } from '../../events/sync-events.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
+import type { RecordData } from '../../models/model-definition.js';
 import type { RecordStore, SyncRecord } from '../../ports/record-store.js';
 import type { SyncStore } from '../../ports/sync-store.js';
 import { changeToShared, compareChanges, type Change } from '../change.js';
@@ -153,7 +154,7 @@ export class ChangeApplier {
     const upserts: SyncRecord[] = [];
     const deletes: Change[] = [];
     for (const c of ready) {
-      if (c.op === 'upsert') upserts.push({ id: c.id, ownerDeviceId: c.owner, hlc: c.hlc, data: c.data ?? {} });
+      if (c.op === 'upsert') upserts.push(new RecordToStore(c.id, c.owner, c.hlc, c.data ?? {}));
       else deletes.push(c);
     }
     const result = await this.records.applyBatch(model, {
@@ -282,4 +283,14 @@ function groupByModel(changes: readonly Change[]): Map<string, Change[]> {
     else groups.set(c.model, [c]);
   }
   return groups;
+}
+
+/** A record handed to the store; a class rather than a literal for the reason ParsedHlc gives (clock/hlc.ts). */
+class RecordToStore implements SyncRecord {
+  constructor(
+    readonly id: string,
+    readonly ownerDeviceId: string,
+    readonly hlc: Hlc,
+    readonly data: RecordData,
+  ) {}
 }
