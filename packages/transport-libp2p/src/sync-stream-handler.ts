@@ -97,8 +97,8 @@ export class SyncStreamHandler {
       clearTimeout(timer);
     }
 
-    // Streams may be opened ahead of their first frame (spare request streams): membership is
-    // checked again for what the frame asks, not only for the stream.
+    // A stream may be opened well before its first frame arrives: membership is checked again
+    // for what the frame asks, not only for the stream (sessions check every frame).
     if (!this.init.membership.isMember(from)) {
       stream.abort(new Error('not a member of this library'));
       return;
