@@ -89,8 +89,13 @@ export function encodeFrame(header: number, payload: Uint8Array): Uint8Array {
 
 /** A short UTF-8 reason for an error frame; it is for logs and error messages, so it is capped. */
 export function encodeReason(status: ResponseStatus, reason: string): Uint8Array {
+  return encodeFrame(status, reasonBytes(reason));
+}
+
+/** A reason as UTF-8, capped at MAX_REASON_BYTES. */
+function reasonBytes(reason: string): Uint8Array {
   const bytes = new TextEncoder().encode(reason);
-  return encodeFrame(status, bytes.byteLength > MAX_REASON_BYTES ? bytes.subarray(0, MAX_REASON_BYTES) : bytes);
+  return bytes.byteLength > MAX_REASON_BYTES ? bytes.subarray(0, MAX_REASON_BYTES) : bytes;
 }
 
 export function decodeReason(payload: Uint8Array): string {
@@ -141,8 +146,7 @@ export function encodeSessionFrame(header: number, id: number, payload: Uint8Arr
 
 /** A session frame whose payload is a capped UTF-8 reason. */
 export function encodeSessionReason(status: ResponseStatus, id: number, reason: string): Uint8Array {
-  const bytes = new TextEncoder().encode(reason);
-  return encodeSessionFrame(status, id, bytes.byteLength > MAX_REASON_BYTES ? bytes.subarray(0, MAX_REASON_BYTES) : bytes);
+  return encodeSessionFrame(status, id, reasonBytes(reason));
 }
 
 export interface SessionFrame {

@@ -31,19 +31,24 @@ const HLC_TEXT_PATTERN = /^[0-9a-f]{12}-[0-9a-f]{6}-[0-9A-Za-z._:-]{1,128}$/;
 const MAX_TEXT_LENGTH = TIME_DIGITS + 1 + COUNTER_DIGITS + 1 + 128;
 const DEFAULT_MAX_DRIFT_MS = 60_000;
 
-// Device ids already checked: a library has few devices, and every stamp that is formatted
-// would otherwise run the pattern again. Bounded, so hostile input cannot grow it.
+// Device ids already checked: a library has few devices, and every stamp formatted and every
+// change received would otherwise run the pattern again. Bounded, so hostile input cannot grow it.
 const checkedDeviceIds = new Set<string>();
 const MAX_CHECKED_DEVICE_IDS = 1024;
 
-/** Throws `InvalidDeviceIdError` unless `id` can be embedded in an HLC. */
-export function assertDeviceId(id: string): void {
-  if (checkedDeviceIds.has(id)) return;
-  if (typeof id !== 'string' || !DEVICE_ID_PATTERN.test(id)) {
-    throw new InvalidDeviceIdError(typeof id === 'string' ? id : String(id));
-  }
+/** Whether `id` can be embedded in an HLC (the pattern runs once per distinct id). */
+export function isDeviceId(id: unknown): id is string {
+  if (typeof id !== 'string') return false;
+  if (checkedDeviceIds.has(id)) return true;
+  if (!DEVICE_ID_PATTERN.test(id)) return false;
   if (checkedDeviceIds.size >= MAX_CHECKED_DEVICE_IDS) checkedDeviceIds.clear();
   checkedDeviceIds.add(id);
+  return true;
+}
+
+/** Throws `InvalidDeviceIdError` unless `id` can be embedded in an HLC. */
+export function assertDeviceId(id: string): void {
+  if (!isDeviceId(id)) throw new InvalidDeviceIdError(typeof id === 'string' ? id : String(id));
 }
 
 /** Throws `InvalidHlcError` / `InvalidDeviceIdError` unless `h` is a well-formed HLC. */

@@ -19,7 +19,7 @@
  * as the very same object (model-level validation happens elsewhere).
  */
 import * as z from 'zod';
-import { DEVICE_ID_PATTERN, isHlcText } from '../clock/hlc.js';
+import { DEVICE_ID_PATTERN, isDeviceId, isHlcText } from '../clock/hlc.js';
 import { ProtocolError } from '../errors.js';
 import {
   PROTOCOL_LIMITS,
@@ -210,17 +210,16 @@ export const wireChangeSchema = z
 
 const UPSERT_KEYS = 6; // model, id, owner, hlc, op, data
 const DELETE_KEYS = 5; // model, id, owner, hlc, op
-/** Model names and device ids already matched against their patterns: few per library. */
+/** Model names already matched against their pattern: few per library. Bounded. */
 const knownModelNames = new Set<string>();
-const knownDeviceIds = new Set<string>();
-const MAX_KNOWN_NAMES = 1024;
+const MAX_KNOWN_MODEL_NAMES = 1024;
 
-function matchesCached(value: unknown, pattern: RegExp, known: Set<string>): boolean {
+function isModelName(value: unknown): boolean {
   if (typeof value !== 'string') return false;
-  if (known.has(value)) return true;
-  if (!pattern.test(value)) return false;
-  if (known.size >= MAX_KNOWN_NAMES) known.clear();
-  known.add(value);
+  if (knownModelNames.has(value)) return true;
+  if (!MODEL_NAME_PATTERN.test(value)) return false;
+  if (knownModelNames.size >= MAX_KNOWN_MODEL_NAMES) knownModelNames.clear();
+  knownModelNames.add(value);
   return true;
 }
 
@@ -242,14 +241,14 @@ export function isCleanChange(value: unknown): boolean {
   }
   const { model, id, owner, hlc } = value;
   return (
-    matchesCached(model, MODEL_NAME_PATTERN, knownModelNames) &&
+    isModelName(model) &&
     typeof id === 'string' &&
     id.length >= 1 &&
     id.length <= PROTOCOL_LIMITS.maxIdLength &&
-    matchesCached(owner, DEVICE_ID_PATTERN, knownDeviceIds) &&
+    isDeviceId(owner) &&
     isHlcText(hlc) &&
-    hlc.length === HLC_DEVICE_ID_OFFSET + (owner as string).length &&
-    hlc.endsWith(owner as string)
+    hlc.length === HLC_DEVICE_ID_OFFSET + owner.length &&
+    hlc.endsWith(owner)
   );
 }
 
