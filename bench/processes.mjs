@@ -1,6 +1,6 @@
 // Spawns bench/peer.mjs processes and talks to them over IPC.
 import { fork } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -61,5 +61,7 @@ export class BenchPeer {
     const exited = new Promise((r) => this.child.once('exit', r));
     await this.command('stop', args).catch(() => undefined);
     await exited;
+    // A 1M run leaves ~400 MB per peer; a bench must not fill the disk run after run.
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,12 +1,9 @@
 // The other process of bench/stages.mjs: answers every request with `bytes` bytes.
-//   node stages-peer.mjs <libp2p|http> <bytes>
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+//   node stages-peer.mjs <libp2p|http> <bytes> <keyPath>   (the caller owns and removes keyPath's folder)
 import { openPeerTransport } from '../examples/dist/peer-transports.js';
 
-const [kind, size] = process.argv.slice(2);
-const peer = await openPeerTransport(kind, { keyPath: join(mkdtempSync(join(tmpdir(), 'hw-stage-peer-')), 'key'), host: '127.0.0.1', port: 0 });
+const [kind, size, keyPath] = process.argv.slice(2);
+const peer = await openPeerTransport(kind, { keyPath, host: '127.0.0.1', port: 0 });
 const reply = new Uint8Array(Number(size)).fill(0x61);
 peer.transport.handle(async () => reply);
 await peer.transport.start();

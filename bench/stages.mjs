@@ -92,12 +92,12 @@ function decodeAndCheck() {
 
 /** CPU of this process per response of `bytes` received from a child process over `transport`. */
 async function transportReceive(transport, bytes) {
-  const child = fork(new URL('./stages-peer.mjs', import.meta.url), [transport, String(bytes)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const dir = mkdtempSync(join(tmpdir(), 'hw-stage-'));
+  const child = fork(new URL('./stages-peer.mjs', import.meta.url), [transport, String(bytes), join(dir, 'peer.key')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = () => new Promise((resolve) => child.once('message', resolve));
   try {
     const { openPeerTransport } = await import('../examples/dist/peer-transports.js');
     const childRef = await next();
-    const dir = mkdtempSync(join(tmpdir(), 'hw-stage-'));
     const peer = await openPeerTransport(transport, { keyPath: join(dir, 'key'), host: '127.0.0.1', port: 0 });
     await peer.transport.start();
     child.send({ members: [await peer.identity()] });
@@ -112,10 +112,10 @@ async function transportReceive(transport, bytes) {
     for (let i = 0; i < count; i++) await ask();
     const used = process.cpuUsage(cpu);
     await peer.transport.stop();
-    rmSync(dir, { recursive: true, force: true });
     return (used.user + used.system) / 1000 / count;
   } finally {
     child.kill();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

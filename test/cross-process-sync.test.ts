@@ -12,7 +12,7 @@ const SIZE = { locations: 50, entries: 15_000, volumes: 10, tags: 5 };
 describe.each(['libp2p', 'http'] as const)('engine across OS processes over %s', (transport) => {
   const processes: PeerProcess[] = [];
   afterEach(async () => {
-    for (const p of processes.splice(0)) await p.stop();
+    for (const p of processes.splice(0)) await p.dispose();
   });
 
   it('survives a disconnect mid-backfill and a killed, restarted serving process', async () => {

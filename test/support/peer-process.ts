@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -135,5 +135,11 @@ export class PeerProcess {
     clearTimeout(timer);
     if (child.exitCode === null) child.kill('SIGKILL');
     this.child = null;
+  }
+
+  /** Stops the process and removes its folder (a stopped or killed process can be started again until then). */
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
