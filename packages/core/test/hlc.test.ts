@@ -276,10 +276,22 @@ describe('HybridLogicalClock', () => {
         const wall = new ManualWallClock(START);
         const clock = new HybridLogicalClock('me', { wallClock: wall, maxDriftMs: HLC_MAX_TIME });
         wall.time = Math.min(remote.time, HLC_MAX_TIME - 1);
+        // Nothing is greater than the last clock there is: that one exhausts the clock (below).
+        fc.pre(remote.time !== HLC_MAX_TIME || remote.counter !== HLC_MAX_COUNTER);
         expect(compareHlc(clock.receive(remote), remote)).toBe(1);
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('refuses to go past the last clock there is, and changes nothing', () => {
+    const wall = new ManualWallClock(START);
+    const clock = new HybridLogicalClock('me', { wallClock: wall, maxDriftMs: HLC_MAX_TIME });
+    const before = clock.now();
+    expect(() => clock.receive({ time: HLC_MAX_TIME, counter: HLC_MAX_COUNTER, deviceId: 'far' })).toThrow(InvalidHlcError);
+    expect(clock.peek()).toEqual(before);
+    // One below the last is still fine: the merge lands on the last clock itself.
+    expect(clock.receive({ time: HLC_MAX_TIME, counter: HLC_MAX_COUNTER - 1, deviceId: 'far' })).toEqual({ time: HLC_MAX_TIME, counter: HLC_MAX_COUNTER, deviceId: 'me' });
   });
 
   it('refuses a remote clock 2x maxDrift ahead and changes nothing', () => {
