@@ -55,6 +55,13 @@ export class SqliteSyncStore implements SyncStore {
   private readonly statements: StatementCache;
   /** Whether the connection runs FULL sync, so some writes can skip it. */
   private readonly relaxSync: boolean;
+  /**
+   * Models seen to have no tombstone, so a page of changes skips looking its ids up (most
+   * libraries delete rarely). Valid while no other connection has committed: SQLite's
+   * `data_version` changes when one has, and the set is then forgotten.
+   */
+  private readonly tombstoneFree = new Set<string>();
+  private tombstoneFreeAsOf = -1;
 
   constructor(options: SqliteSyncStoreOptions) {
     this.db = openSqliteDatabase(options.path, options);
@@ -114,6 +121,8 @@ export class SqliteSyncStore implements SyncStore {
       getTombstones: db.prepare<[string, string], TombstoneRow>(
         'SELECT * FROM tombstones WHERE model = ? AND record_id IN (SELECT value FROM json_each(?))',
       ),
+      anyTombstone: db.prepare<[string], number>('SELECT 1 FROM tombstones WHERE model = ? LIMIT 1').pluck(),
+      dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
       pruneTombstones: db.prepare('DELETE FROM tombstones WHERE hlc <= ?'),
       saveMetrics: db.prepare('INSERT OR REPLACE INTO sync_metrics_snapshots (taken_at, library_id, snapshot_json) VALUES (?, ?, ?)'),
       listMetrics: db.prepare<[number], { taken_at: number; library_id: string; snapshot_json: string }>(
@@ -251,6 +260,7 @@ export class SqliteSyncStore implements SyncStore {
 
   async putTombstones(tombstones: readonly Tombstone[]): Promise<void> {
     const put = this.sql.putTombstone;
+    for (const t of tombstones) this.tombstoneFree.delete(t.model);
     this.db.transaction(() => {
       for (const t of tombstones) put.run(t.model, t.recordId, t.ownerDeviceId, formatHlc(t.hlc));
     })();
@@ -258,9 +268,21 @@ export class SqliteSyncStore implements SyncStore {
 
   async getTombstones(model: string, recordIds: readonly string[]): Promise<Map<string, Tombstone>> {
     const found = new Map<string, Tombstone>();
-    if (recordIds.length === 0) return found;
+    if (recordIds.length === 0 || !this.mayHaveTombstones(model)) return found;
     for (const row of this.sql.getTombstones.all(model, JSON.stringify(recordIds))) found.set(row.record_id, tombstoneFromRow(row));
     return found;
+  }
+
+  private mayHaveTombstones(model: string): boolean {
+    const version = this.sql.dataVersion.get()!;
+    if (version !== this.tombstoneFreeAsOf) {
+      this.tombstoneFree.clear();
+      this.tombstoneFreeAsOf = version;
+    }
+    if (this.tombstoneFree.has(model)) return false;
+    if (this.sql.anyTombstone.get(model) !== undefined) return true;
+    this.tombstoneFree.add(model);
+    return false;
   }
 
   async tombstonesAfter(model: string, query: TombstoneQuery): Promise<Tombstone[]> {

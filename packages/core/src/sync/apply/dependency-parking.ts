@@ -4,6 +4,8 @@ import type { Change } from '../change.js';
 const recordKey = (model: string, id: string): string => `${model}\u0000${id}`;
 const streamKey = (owner: string, model: string): string => `${owner}\u0000${model}`;
 
+const NOTHING: readonly Change[] = Object.freeze([]);
+
 interface Parked {
   readonly change: Change;
   readonly missing: Set<string>;
@@ -40,10 +42,12 @@ export class DependencyParking {
   }
 
   /** A record was applied: returns the parked changes that now have every dependency. */
-  release(model: string, id: string): Change[] {
+  release(model: string, id: string): readonly Change[] {
+    // Nearly always nothing is parked: no key to build for each record applied.
+    if (this.count === 0) return NOTHING;
     const dep = recordKey(model, id);
     const waiting = this.byDependency.get(dep);
-    if (!waiting) return [];
+    if (!waiting) return NOTHING;
     this.byDependency.delete(dep);
     const released: Change[] = [];
     for (const parked of waiting) {
