@@ -13,6 +13,14 @@ export const SYNC_PROTOCOL = '/highwater/sync/2.0.0';
 /** libp2p's ping protocol (answered by @libp2p/ping; used for RTT probes and by the connection monitor). */
 export const PING_PROTOCOL = '/ipfs/ping/1.0.0';
 
+/**
+ * How long after a connect its first RTT probe waits. Opening the ping stream at once competed
+ * with the connection's first sync exchanges (a stream open costs both sides ~1.5 ms of CPU):
+ * the first request on a fresh connection arrived 3-5 ms later. A request answered in the
+ * meantime measures the round trip itself, and the probe is dropped.
+ */
+export const CONNECT_PROBE_DELAY_MS = 250;
+
 /** Size of a ping probe, fixed by the ping protocol. */
 export const PING_LENGTH = 32;
 

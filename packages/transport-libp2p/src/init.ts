@@ -86,8 +86,9 @@ export interface Libp2pTransportInit {
    */
   readonly protocol?: string;
   /**
-   * How often each connected member is pinged to refresh `rttMs()` (it is also pinged on
-   * connect, and every request is measured). 0 turns the periodic ping off.
+   * How often each connected member is pinged to refresh `rttMs()` (it is also pinged once
+   * shortly after connecting unless a request measured it first, and every request is
+   * measured). 0 turns the periodic ping off.
    *
    * @default 10_000
    */

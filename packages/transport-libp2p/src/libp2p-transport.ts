@@ -5,6 +5,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { Observable } from 'rxjs';
 import { Bootstrapper, peerIdOf } from './bootstrapper.js';
+import { CONNECT_PROBE_DELAY_MS } from './constants.js';
 import { Deadline } from './deadline.js';
 import { DiscoveryDialer } from './discovery-dialer.js';
 import { Libp2pTransportConfigError } from './errors.js';
@@ -315,11 +316,12 @@ export class Libp2pTransport implements Transport {
   }
 
   private onPeerConnected(peerId: string): void {
-    // One probe right away, so rttMs() has a network figure before the first request.
     const connection = this.memberConnections().find((c) => c.remotePeer.toString() === peerId);
     if (!connection) return;
-    void this.rtt.probe(connection);
     this.client.warm(connection);
+    // rttMs() gets a network figure soon even if no request is made, but not at the cost of
+    // the first exchanges on the connection (see CONNECT_PROBE_DELAY_MS).
+    this.rtt.probeSoon(connection, CONNECT_PROBE_DELAY_MS);
   }
 
   /** One open connection per connected member. */

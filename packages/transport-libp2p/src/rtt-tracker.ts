@@ -14,13 +14,39 @@ import { asError, errorMessage } from './stream-utils.js';
 export class RttTracker {
   private readonly latest = new Map<string, number>();
   private readonly probing = new Set<string>();
+  /** Probes scheduled after a connect, by peer. */
+  private readonly scheduled = new Map<string, ReturnType<typeof setTimeout>>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private stopController = new AbortController();
 
   constructor(private readonly log: Logger) {}
 
   record(peerId: string, ms: number): void {
-    if (Number.isFinite(ms) && ms >= 0) this.latest.set(peerId, ms);
+    if (!Number.isFinite(ms) || ms < 0) return;
+    this.latest.set(peerId, ms);
+    this.unschedule(peerId);
+  }
+
+  /**
+   * Probes `connection` after `delayMs`, unless a request has measured the peer by then: the
+   * first figure for a peer that just connected, without taking CPU from its first exchanges.
+   */
+  probeSoon(connection: Connection, delayMs: number): void {
+    const peerId = connection.remotePeer.toString();
+    this.unschedule(peerId);
+    const timer = setTimeout(() => {
+      this.scheduled.delete(peerId);
+      void this.probe(connection);
+    }, delayMs);
+    timer.unref?.();
+    this.scheduled.set(peerId, timer);
+  }
+
+  private unschedule(peerId: string): void {
+    const timer = this.scheduled.get(peerId);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.scheduled.delete(peerId);
   }
 
   /** The latest measurement; kept after a disconnect (it is still the last one there is). */
@@ -72,10 +98,12 @@ export class RttTracker {
     this.timer.unref?.();
   }
 
-  /** Stops the periodic probes and aborts the running ones. */
+  /** Stops the periodic and scheduled probes and aborts the running ones. */
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    for (const timer of this.scheduled.values()) clearTimeout(timer);
+    this.scheduled.clear();
     this.stopController.abort();
   }
 }
