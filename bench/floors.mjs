@@ -15,7 +15,8 @@ import { benchModels } from './bench-models.mjs';
 
 const COLUMNS = ['uuid', 'parent', 'name', 'size', 'mtime', 'kind', 'hw_owner', 'hw_hlc'];
 
-function* pages(sourcePath, pageSize) {
+/** The source's pages as a backfill reads them: keyset on (hw_hlc, key), raw rows. */
+export function* pages(sourcePath, pageSize) {
   const source = new Database(sourcePath, { readonly: true });
   const page = source
     .prepare(`SELECT ${COLUMNS.join(', ')} FROM entry WHERE (hw_hlc, uuid) > (?, ?) ORDER BY hw_hlc, uuid LIMIT ?`)

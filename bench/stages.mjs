@@ -2,6 +2,7 @@
 // the receiving node's one thread at the least, whatever the engine around it does.
 //   store write   — SqliteRecordStore.applyBatch of 1000 records (the last-writer-wins upsert)
 //   floor write   — the floor's plain INSERT OR REPLACE of the same rows, same schema and commits
+//   floor read    — the floor's plain read of a page (keyset, raw rows) from the store just written
 //   decode        — decodeMessage of a real state-response page (UTF-8, JSON, protocol checks)
 //   data checks   — the model's validation of each record's data
 //   transport     — receiving a response of the page's size from another process, CPU per response
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { decodeMessage, encodeMessage, formatHlc, jsonCodec, ModelRegistry } from '@highwater/core';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
 import { benchModels, entryData, entryKey } from './bench-models.mjs';
-import { floorWriter } from './floors.mjs';
+import { floorWriter, pages } from './floors.mjs';
 
 const PAGE = 1000;
 const PAGES = 60;
@@ -38,13 +39,24 @@ async function perPage(write) {
   return total / PAGES;
 }
 
-async function storeWrite() {
+/** The store's write per page, and then the floor's plain read per page of what it wrote. */
+async function storeWriteAndFloorRead() {
   const dir = mkdtempSync(join(tmpdir(), 'hw-stage-'));
   const storage = createSqliteStorage({ directory: dir, registry, synchronous: 'full' });
-  const ms = await perPage((upserts) => storage.recordStore.applyBatch('entry', { upserts }));
+  const store = await perPage((upserts) => storage.recordStore.applyBatch('entry', { upserts }));
   await storage.close();
+  let read = 0;
+  let count = 0;
+  for (let round = 0; round < 2; round++) {
+    let t = performance.now();
+    for (const rows of pages(join(dir, 'database.db'), PAGE)) {
+      if (round === 1) read += performance.now() - t; // round 0 warms the page cache
+      count += rows.length;
+      t = performance.now();
+    }
+  }
   rmSync(dir, { recursive: true, force: true });
-  return ms;
+  return { store, floorRead: read / (count / 2 / PAGE) };
 }
 
 async function floorWrite() {
@@ -120,10 +132,10 @@ async function transportReceive(transport, bytes) {
 }
 
 export async function measureStages() {
-  const store = await storeWrite();
+  const { store, floorRead } = await storeWriteAndFloorRead();
   const floor = await floorWrite();
   const { decode, checks, bytes } = decodeAndCheck();
   const libp2p = await transportReceive('libp2p', bytes);
   const http = await transportReceive('http', bytes);
-  return { store, floor, decode, checks, bytes, transport: { libp2p, http } };
+  return { store, floor, floorRead, decode, checks, bytes, transport: { libp2p, http } };
 }
