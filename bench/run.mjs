@@ -117,7 +117,7 @@ for (const n of plan.postgres) {
 }
 
 log('stages of a page, each alone');
-const stages = await measureStages();
+const stages = await measureStages({ rounds: args.quick ? 1 : 3 });
 const libp2pFloor = results.find((r) => r.what === 'backfill → sqlite' && r.transport === 'libp2p');
 const stageSum = (t) => stages.store + stages.decode + stages.checks + stages.transport[t];
 const stageLines = [
@@ -173,7 +173,7 @@ same pages.
 ${lines.join('\n')}
 
 ${rssNotes.length ? `Memory: ${rssNotes.join('; ')}.\n` : ''}
-What one page costs the receiver at the least, each stage measured alone in this run:
+What one page costs the receiver at the least, each stage measured alone in this run${stages.rounds > 1 ? ` (median of ${stages.rounds} rounds, each measuring every stage in turn)` : ''}:
 
 ${stageLines.join('\n')}
 
