@@ -6,6 +6,11 @@ import { quoteIdentifier, type SqliteDatabase } from './sqlite-database.js';
 export const OWNER_COLUMN = 'hw_owner';
 export const HLC_COLUMN = 'hw_hlc';
 
+// Rows per multi-row upsert: 100 measured as fast as 250 for a page of 1000; parameters stay
+// within 999, the lowest limit a SQLite build may set (SQLITE_MAX_VARIABLE_NUMBER before 3.32).
+const MAX_CHUNK_ROWS = 100;
+const MAX_PARAMETERS = 999;
+
 const COLUMN_TYPE: Record<FieldType, string> = { text: 'TEXT', integer: 'INTEGER', real: 'REAL', boolean: 'INTEGER', json: 'TEXT' };
 
 type ToColumn = (value: unknown) => unknown;
@@ -34,6 +39,18 @@ const FROM_COLUMN: Record<FieldType, FromColumn> = {
  */
 export class RecordTable {
   readonly upsert: Statement<unknown[]>;
+  /**
+   * The same upsert over `chunkRows` rows at once (parameters: `chunkRows` rows of
+   * `columnCount`, laid out by `writeRow`). A statement's fixed cost (binding, stepping,
+   * resetting, the result object) is most of the difference between one row and a hundred:
+   * applying a page of 1000 this way took ~20% less time. SQLite applies the ON CONFLICT
+   * clause row by row, in order, so a key named twice in one chunk ends as it would after
+   * two single-row statements.
+   */
+  readonly upsertChunk: Statement<unknown[]>;
+  readonly chunkRows: number;
+  /** Parameters per row of the upsert: key, fields, owner, HLC. */
+  readonly columnCount: number;
   readonly remove: Statement<[string, string, string]>;
   /** Rows whose key is in a JSON array of ids: one statement for a whole page of lookups. */
   readonly getByIds: Statement<[string], unknown[]>;
@@ -64,11 +81,15 @@ export class RecordTable {
     // cannot take over another device's record by naming itself owner with a later clock.
     const deviceOwned = model.ownership === 'device';
     const sameOwner = deviceOwned ? ` AND excluded.${OWNER_COLUMN} = ${table}.${OWNER_COLUMN}` : '';
-    this.upsert = db.prepare(
-      `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})
+    const rowParams = `(${columns.map(() => '?').join(', ')})`;
+    const upsertOf = (rows: number): string =>
+      `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${Array.from({ length: rows }, () => rowParams).join(', ')}
        ON CONFLICT (${key}) DO UPDATE SET ${[...fields, OWNER_COLUMN, HLC_COLUMN].map((c) => `${c} = excluded.${c}`).join(', ')}
-       WHERE excluded.${HLC_COLUMN} > ${table}.${HLC_COLUMN}${sameOwner}`,
-    );
+       WHERE excluded.${HLC_COLUMN} > ${table}.${HLC_COLUMN}${sameOwner}`;
+    this.columnCount = columns.length;
+    this.chunkRows = Math.max(1, Math.min(MAX_CHUNK_ROWS, Math.floor(MAX_PARAMETERS / columns.length)));
+    this.upsert = db.prepare(upsertOf(1));
+    this.upsertChunk = db.prepare(upsertOf(this.chunkRows));
     this.remove = db.prepare<[string, string, string]>(
       `DELETE FROM ${table} WHERE ${key} = ? AND ${HLC_COLUMN} < ?${deviceOwned ? ` AND ${OWNER_COLUMN} = ?` : ' AND ? IS NOT NULL'}`,
     );
@@ -78,15 +99,23 @@ export class RecordTable {
     this.countOfOwner = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM ${table} WHERE ${OWNER_COLUMN} = ?`);
   }
 
-  /** Positional parameters of the upsert statement. */
+  /** Positional parameters of the single-row upsert. */
   toRow(record: SyncRecord): unknown[] {
-    const row: unknown[] = [record.id];
-    for (let i = 0; i < this.fieldNames.length; i++) {
-      const value = record.data[this.fieldNames[i]!];
-      row.push(value === undefined ? null : this.toColumn[i]!(value));
-    }
-    row.push(record.ownerDeviceId, formatHlc(record.hlc));
+    const row = new Array<unknown>(this.columnCount);
+    this.writeRow(record, row, 0);
     return row;
+  }
+
+  /** Writes `record`'s upsert parameters into `params` from `offset` (one row of a chunk). */
+  writeRow(record: SyncRecord, params: unknown[], offset: number): void {
+    params[offset] = record.id;
+    const n = this.fieldNames.length;
+    for (let i = 0; i < n; i++) {
+      const value = record.data[this.fieldNames[i]!];
+      params[offset + 1 + i] = value === undefined ? null : this.toColumn[i]!(value);
+    }
+    params[offset + n + 1] = record.ownerDeviceId;
+    params[offset + n + 2] = formatHlc(record.hlc);
   }
 
   fromRow(row: unknown[]): SyncRecord {

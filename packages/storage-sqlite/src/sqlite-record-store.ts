@@ -50,7 +50,16 @@ export class SqliteRecordStore implements RecordStore {
       return this.db.transaction(() => {
         let upserted = 0;
         let deleted = 0;
-        for (const r of upserts) upserted += table.upsert.run(table.toRow(r)).changes;
+        let next = 0;
+        const { chunkRows, columnCount } = table;
+        if (upserts.length >= chunkRows) {
+          const params = new Array<unknown>(chunkRows * columnCount);
+          for (; next + chunkRows <= upserts.length; next += chunkRows) {
+            for (let j = 0; j < chunkRows; j++) table.writeRow(upserts[next + j]!, params, j * columnCount);
+            upserted += table.upsertChunk.run(params).changes;
+          }
+        }
+        for (; next < upserts.length; next++) upserted += table.upsert.run(table.toRow(upserts[next]!)).changes;
         for (const d of deletes) deleted += table.remove.run(d.id, formatHlc(d.hlc), d.ownerDeviceId).changes;
         return { upserted, deleted, unchanged: upserts.length + deletes.length - upserted - deleted };
       })();

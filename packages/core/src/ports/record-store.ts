@@ -48,7 +48,11 @@ export interface RecordBatch {
 }
 
 export interface ApplyResult {
-  /** Rows inserted or replaced. */
+  /**
+   * Rows inserted or replaced. A record named more than once in one batch ends as if its writes
+   * came one by one; a write that a later one of the same batch superseded may count here or
+   * under `unchanged` (an adapter may drop it before writing).
+   */
   readonly upserted: number;
   /** Rows removed. */
   readonly deleted: number;

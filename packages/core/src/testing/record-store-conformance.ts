@@ -129,6 +129,31 @@ export function runRecordStoreConformance(
       expect((await current.store.getMany('tag', ['t1']))[0]!.ownerDeviceId).toBe(DEVICE_B);
     });
 
+    it('applies a record named several times in one batch as if its writes came one by one', async () => {
+      // 260 rows: adapters that write many rows per statement see repeats inside one
+      // statement and across two.
+      const first = Array.from({ length: 200 }, (_, i) => entryRecord(i, hlc(100 + i), DEVICE_A, { name: `first ${i}` }));
+      // Records 0–29 again, newer: these win. Records 30–59 again, older: these lose.
+      const newer = Array.from({ length: 30 }, (_, i) => entryRecord(i, hlc(1000 + i), DEVICE_A, { name: `newer ${i}` }));
+      const older = Array.from({ length: 30 }, (_, i) => entryRecord(30 + i, hlc(i), DEVICE_A, { name: `older ${30 + i}` }));
+      // Records 60–69 twice more: older, then newest.
+      const interleaved = first.flatMap((r, i) => (i >= 60 && i < 70 ? [r, entryRecord(i, hlc(50 + i)), entryRecord(i, hlc(5000 + i), DEVICE_A, { name: `newest ${i}` })] : [r]));
+      const result = await current.store.applyBatch('entry', { upserts: [...interleaved, ...newer, ...older] });
+      // Writes that a later write of the same batch superseded may count as upserted (written,
+      // then replaced) or as unchanged (never written): the port leaves that to the adapter.
+      expect(result.upserted + result.unchanged).toBe(interleaved.length + newer.length + older.length);
+      expect(result.upserted).toBeGreaterThanOrEqual(200);
+      expect(result.upserted).toBeLessThanOrEqual(200 + 10 + 30);
+      expect(result.deleted).toBe(0);
+      const stored = new Map((await readAll(current.store, 'entry', 1000)).map((r) => [r.id, r]));
+      expect(stored.size).toBe(200);
+      expect(stored.get('entry-000007')).toEqual(newer[7]);
+      expect(stored.get('entry-000045')).toEqual(first[45]);
+      expect(stored.get('entry-000065')!.data['name']).toBe('newest 65');
+      expect(stored.get('entry-000065')!.hlc).toEqual(hlc(5065));
+      expect(stored.get('entry-000150')).toEqual(first[150]);
+    });
+
     it('applies a large batch in one go and survives reopening', async () => {
       const records = Array.from({ length: 5000 }, (_, i) => entryRecord(i, hlc(i, 0)));
       expect((await current.store.applyBatch('entry', { upserts: records })).upserted).toBe(5000);
