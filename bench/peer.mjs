@@ -27,6 +27,9 @@ const storage =
     ? await createPostgresStorage({ connectionString: args['pg-url'], schema: args.schema, registry })
     : createSqliteStorage({ directory: args.dir, registry, synchronous: 'full', recordStoreThread: args['record-thread'] });
 const latencies = [];
+// When each batch of entries was stored and how many it held: how a backfill's pace changes
+// from its first pages (a fresh process, code not yet optimised) to the rest.
+const entryBatches = [];
 // Live latency is taken where the record becomes durable: right after the store applied it.
 const recordStore = new Proxy(storage.recordStore, {
   get(target, prop) {
@@ -34,6 +37,7 @@ const recordStore = new Proxy(storage.recordStore, {
     return async (model, batch) => {
       const result = await target.applyBatch(model, batch);
       if (model === 'probe') for (const r of batch.upserts ?? []) latencies.push(nowMs() - r.data.sentAt);
+      else if (model === 'entry') entryBatches.push([nowMs(), batch.upserts?.length ?? 0]);
       return result;
     };
   },
@@ -73,6 +77,7 @@ const commands = {
     }
   },
   latencies: async () => [...latencies],
+  entryBatches: async () => entryBatches.splice(0),
   // What stays reachable after a full GC: the heap a node keeps, as opposed to garbage waiting
   // for V8's next major GC (which peak RSS includes).
   liveHeap: async () => {

@@ -43,6 +43,7 @@ async function backfill({ transport, n, storage = 'sqlite' }) {
   log(`generating ${n} entries on A`);
   await a.command('generate', { from: 0, count: n });
   log(`backfill ${n} over ${transport} into ${storage}`);
+  await b.command('entryBatches'); // nothing yet, but start from empty
   const cpuBefore = (await b.command('status')).cpu;
   const catching = b.nextState('backfilling');
   const ready = b.nextState('ready');
@@ -53,6 +54,7 @@ async function backfill({ transport, n, storage = 'sqlite' }) {
   // How busy the receiver's one thread was: near 100% means it, not the wire, sets the pace.
   const busy = (status.cpu.user - cpuBefore.user + status.cpu.system - cpuBefore.system) / 1e6 / seconds;
   if (status.entries !== n) throw new Error(`B has ${status.entries} entries, expected ${n}`);
+  const pace = warmUpSplit(started, await b.command('entryBatches'));
   const liveHeap = await b.command('liveHeap');
   const sourcePath = join(a.dir, 'database.db');
   const floor = storage === 'postgres' ? await postgresFloor(sourcePath, PAGE, PG_URL) : await sqliteFloor(sourcePath, PAGE);
@@ -64,10 +66,28 @@ async function backfill({ transport, n, storage = 'sqlite' }) {
     floor: floor.rate,
     rss: status.maxRssBytes,
     liveHeap,
-    note: `${seconds.toFixed(2)} s, receiver CPU ${Math.round(busy * 100)}% busy; floor ${floor.seconds.toFixed(2)} s${floor.readRate ? ` (plain page reads alone ${Math.round(floor.readRate)}/s)` : ''}`,
+    note: `${seconds.toFixed(2)} s, receiver CPU ${Math.round(busy * 100)}% busy; floor ${floor.seconds.toFixed(2)} s${floor.readRate ? ` (plain page reads alone ${Math.round(floor.readRate)}/s)` : ''}${pace ? `; ${pace.describe(floor.rate)}` : ''}`,
   });
   log(`  ${Math.round(n / seconds)} records/s, floor ${Math.round(floor.rate)}/s, peak RSS ${mb(status.maxRssBytes)} MB`);
   return { a, b, idA, idB };
+}
+
+/**
+ * Splits a backfill's time into its start (until the first page is stored), its first pages
+ * (a fresh process runs unoptimised code; the floor's script has little JavaScript to warm up)
+ * and the rest, from when each page was stored on the receiver.
+ */
+function warmUpSplit(started, batches, warmPages = 20) {
+  if (batches.length <= warmPages + 10) return null;
+  const first = batches[0][0] - started;
+  const warm = batches[warmPages][0] - batches[0][0];
+  const rest = batches.at(-1)[0] - batches[warmPages][0];
+  const restRecords = batches.slice(warmPages + 1).reduce((sum, [, n]) => sum + n, 0);
+  const restRate = restRecords / (rest / 1000);
+  return {
+    describe: (floorRate) =>
+      `first page stored after ${first.toFixed(0)} ms, the next ${warmPages} at ${(warm / warmPages).toFixed(1)} ms each, the remaining ${batches.length - warmPages - 1} at ${(rest / (batches.length - warmPages - 1)).toFixed(1)} ms each (${Math.round(restRate)}/s, ${(restRate / floorRate).toFixed(2)}× the floor)`,
+  };
 }
 
 async function catchUp({ a, b, idA, idB }, transport, n) {
