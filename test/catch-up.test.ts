@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { createInProcessNetwork, type SyncState } from '@highwater/core';
-import { closePeer, createPeer, dumpModel, id, locationData, waitForState, WireCounter, writeMany, type TestPeer } from './support/library.js';
+import { createInProcessNetwork, formatHlc, type SyncState, type WireChange } from '@highwater/core';
+import { RawPeer } from './support/raw-peer.js';
+import { closePeer, createPeer, dumpModel, eventually, id, locationData, waitForState, WireCounter, writeMany, type TestPeer } from './support/library.js';
 
 describe('incremental catch-up after reconnect', () => {
   const peers: TestPeer[] = [];
@@ -30,17 +31,123 @@ describe('incremental catch-up after reconnect', () => {
     await writeMany(a, 'location', 10, (n) => ({ id: id('loc', n), data: locationData(n) }), 1000, 100);
 
     const toB = new WireCounter(network, 'device-b');
+    const fromB = new WireCounter(network, 'device-a', 'device-b');
+    const fetchedBefore = b.node.metrics().changesFetched;
     const caughtUp = waitForState(b.node, 'ready');
     network.connect('device-a', 'device-b');
     await caughtUp;
     await b.node.settle();
     toB.stop();
-    // What crossed the wire to B: the exchange response and one page holding the 10 new records.
+    fromB.stop();
+    // What crossed the wire to B: A's exchange response, carrying the 10 new records inline
+    // (A owns them and they fit in a page), so B asked for no page.
     expect(toB.changes).toBe(10);
-    expect(toB.messages.get('state-response')).toBe(1);
+    expect(toB.messages.get('watermark-exchange-response')).toBe(1);
+    expect(toB.messages.has('state-response')).toBe(false);
+    expect(fromB.messages.has('state-request')).toBe(false);
     expect(toB.messages.has('state-batch')).toBe(false);
+    expect(b.node.metrics().changesFetched - fetchedBefore).toBe(10);
     expect(await b.node.count('location')).toBe(110);
     expect(await dumpModel(b, 'location')).toEqual(await dumpModel(a, 'location'));
+  });
+
+  it('asks for pages when the new records do not fit in one', async () => {
+    const network = createInProcessNetwork();
+    const a = await createPeer(network, 'device-a', { pageSize: 8 });
+    const b = await createPeer(network, 'device-b', { pageSize: 8 });
+    peers.push(a, b);
+    await a.node.start();
+    await b.node.start();
+    await writeMany(a, 'location', 20, (n) => ({ id: id('loc', n), data: locationData(n) }));
+    const ready = waitForState(b.node, 'ready');
+    network.connect('device-a', 'device-b');
+    await ready;
+    network.disconnect('device-a', 'device-b');
+    await writeMany(a, 'location', 20, (n) => ({ id: id('loc', n), data: locationData(n) }), 1000, 20);
+
+    const toB = new WireCounter(network, 'device-b');
+    const caughtUp = waitForState(b.node, 'ready');
+    network.connect('device-a', 'device-b');
+    await caughtUp;
+    toB.stop();
+    // 20 new records, pages of 8: nothing inline, three pages (8 + 8 + 4).
+    expect(toB.changes).toBe(20);
+    expect(toB.messages.get('state-response')).toBe(3);
+    expect(await dumpModel(b, 'location')).toEqual(await dumpModel(a, 'location'));
+  });
+
+  it("gets another device's records from a relay by pages, never inline", async () => {
+    const network = createInProcessNetwork();
+    const a = await createPeer(network, 'device-a');
+    const b = await createPeer(network, 'device-b');
+    const c = await createPeer(network, 'device-c');
+    peers.push(a, b, c);
+    for (const p of [a, b, c]) await p.node.start();
+    const bReady = waitForState(b.node, 'ready');
+    network.connect('device-a', 'device-b');
+    await bReady;
+    network.disconnect('device-a', 'device-b');
+    // C's records reach A while B is away; B then catches up from A alone.
+    await writeMany(c, 'location', 5, (n) => ({ id: id('loc-c', n), data: locationData(n) }));
+    network.connect('device-a', 'device-c');
+    await eventually(async () => (await a.node.count('location')) === 5, 'A has C’s records');
+
+    const toB = new WireCounter(network, 'device-b');
+    const caughtUp = waitForState(b.node, 'ready');
+    network.connect('device-a', 'device-b');
+    await caughtUp;
+    await b.node.settle();
+    toB.stop();
+    // A holds C's stream but does not own it: those records come in a state page.
+    expect(toB.messages.get('state-response')).toBe(1);
+    expect(toB.changes).toBe(5);
+    expect(await dumpModel(b, 'location')).toEqual(await dumpModel(c, 'location'));
+  });
+
+  it('refuses inline changes a peer was not asked for, or did not mark, and stores none of them', async () => {
+    const network = createInProcessNetwork();
+    const a = await createPeer(network, 'device-a', { pageSize: 4 });
+    const b = await createPeer(network, 'device-b', { pageSize: 4 });
+    peers.push(a, b);
+    await a.node.start();
+    await b.node.start();
+    await writeMany(a, 'location', 3, (n) => ({ id: id('loc', n), data: locationData(n) }));
+    const ready = waitForState(b.node, 'ready');
+    network.connect('device-a', 'device-b');
+    await ready;
+
+    const change = (owner: string, n: number): WireChange => ({
+      model: 'location',
+      id: id(`loc-${owner}`, n),
+      owner,
+      hlc: formatHlc({ time: Date.now(), counter: n, deviceId: owner }),
+      op: 'upsert',
+      data: locationData(n),
+    });
+    const unmarked = new RawPeer(network, 'device-x');
+    unmarked.heads = [{ owner: 'device-x', resource: 'location', hlc: change('device-x', 1).hlc, count: 1 }];
+    unmarked.inlineChanges = [change('device-x', 1)];
+    const tooMany = new RawPeer(network, 'device-y');
+    const many = Array.from({ length: 5 }, (_, n) => change('device-y', n));
+    tooMany.heads = [{ owner: 'device-y', resource: 'location', hlc: many[4]!.hlc, count: 5, inline: true }];
+    tooMany.inlineChanges = many; // B asks for at most a page: 4
+    try {
+      for (const raw of [unmarked, tooMany]) {
+        // A pass runs (catching-up) and ends (ready) with A alone: the raw peer's exchange failed.
+        const states: SyncState[] = [];
+        const subscription = b.node.state$.subscribe((state) => states.push(state));
+        await raw.connect('device-b');
+        await eventually(() => states.lastIndexOf('ready') > states.indexOf('catching-up') && states.includes('catching-up'), 'a catch-up pass with the raw peer');
+        subscription.unsubscribe();
+        await b.node.settle();
+        expect(raw.received.some((m) => m.type === 'watermark-exchange-request' && m.inline === 4)).toBe(true);
+      }
+      expect(await dumpModel(b, 'location')).toEqual(await dumpModel(a, 'location'));
+      expect(await b.node.count('location')).toBe(3);
+    } finally {
+      await unmarked.stop();
+      await tooMany.stop();
+    }
   });
 
   it('catches shared tags up from the shared log: exactly the 10 new ones', async () => {

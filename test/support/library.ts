@@ -123,7 +123,7 @@ export class WireCounter {
     const message: SyncMessage = decodeMessage(jsonCodec, e.payload, LIBRARY_ID);
     this.messages.set(message.type, (this.messages.get(message.type) ?? 0) + 1);
     this.bytes += e.bytes;
-    if ('changes' in message) this.changes += message.changes.length;
+    if ('changes' in message) this.changes += message.changes?.length ?? 0;
     if (message.type === 'state-change') this.changes += 1;
   }
 

@@ -7,6 +7,7 @@ import {
   type InProcessTransport,
   type MessageBody,
   type SyncMessage,
+  type WireChange,
   type WireHead,
 } from '@highwater/core';
 import { LIBRARY_ID } from './library.js';
@@ -20,6 +21,8 @@ export class RawPeer {
   readonly received: SyncMessage[] = [];
   readonly transport: InProcessTransport;
   heads: WireHead[] = [];
+  /** Sent with the heads as inline changes, whatever was asked for. */
+  inlineChanges: WireChange[] = [];
 
   constructor(
     private readonly network: InProcessNetwork,
@@ -30,7 +33,8 @@ export class RawPeer {
       const message = decodeMessage(jsonCodec, inbound.payload, LIBRARY_ID);
       this.received.push(message);
       if (message.type === 'watermark-exchange-request') {
-        return this.encode({ type: 'watermark-exchange-response', requestId: message.requestId, heads: this.heads });
+        const inline = this.inlineChanges.length > 0 ? { changes: this.inlineChanges } : {};
+        return this.encode({ type: 'watermark-exchange-response', requestId: message.requestId, heads: this.heads, ...inline });
       }
       return undefined;
     });

@@ -72,8 +72,15 @@ const examples: { readonly [T in SyncMessageType]: Extract<SyncMessage, { type: 
       { owner: 'device-a', resource: 'entry', hlc: hlc('device-a'), count: 12 },
       { owner: 'device-b', resource: 'location', hlc: hlc('device-b'), count: 0 },
     ],
+    inline: 1000,
   },
-  'watermark-exchange-response': { ...envelope, type: 'watermark-exchange-response', requestId: 'req-3', heads: [] },
+  'watermark-exchange-response': {
+    ...envelope,
+    type: 'watermark-exchange-response',
+    requestId: 'req-3',
+    heads: [{ owner: 'device-a', resource: 'entry', hlc: hlc('device-a', 1_700_000_000_002), count: 2, inline: true }],
+    changes: [upsert(1, 'device-a'), upsert(2, 'device-a')],
+  },
   error: { ...envelope, type: 'error', requestId: null, code: 'HW_UNKNOWN_MODEL', message: 'Unknown model "nope"' },
 };
 
@@ -182,6 +189,17 @@ describe('valid messages', () => {
     const heads = tamper(examples['watermark-exchange-request']);
     heads.heads[1].extra = 'x';
     expect(parseSyncMessage(heads, LIB)).toStrictEqual(examples['watermark-exchange-request']);
+  });
+
+  it('carries a catch-up inline in a watermark exchange: the ask, the marked heads and their changes', () => {
+    const response = examples['watermark-exchange-response'];
+    expect(parseSyncMessage(tamper(response), LIB)).toStrictEqual(response);
+    expect(decodeMessage(jsonCodec, encodeMessage(jsonCodec, response), LIB)).toStrictEqual(response);
+    // Both fields are optional: a peer that asks for nothing inline, and one that sends nothing.
+    const { inline: _ask, ...plainRequest } = examples['watermark-exchange-request'] as Extract<SyncMessage, { type: 'watermark-exchange-request' }>;
+    expect(parseSyncMessage(plainRequest, LIB)).toStrictEqual(plainRequest);
+    const plainResponse = { ...envelope, type: 'watermark-exchange-response', requestId: 'r', heads: [] };
+    expect(parseSyncMessage(plainResponse, LIB)).toStrictEqual(plainResponse);
   });
 
   it('parses a state-response page of 1000 changes', () => {
@@ -314,6 +332,16 @@ describe('refused messages', () => {
     expectRefused({ ...examples['watermark-exchange-request'], heads }, 'HW_PROTOCOL_MALFORMED');
   });
 
+  it('HW_PROTOCOL_MALFORMED: inline asks and inline changes out of shape', () => {
+    const request = examples['watermark-exchange-request'];
+    expect(() => parseSyncMessage({ ...request, inline: -1 }, LIB)).toThrow(/inline: must not be negative/);
+    expect(() => parseSyncMessage({ ...request, inline: PROTOCOL_LIMITS.maxChangesPerMessage + 1 }, LIB)).toThrow(/inline: must be at most/);
+    const response = examples['watermark-exchange-response'] as Extract<SyncMessage, { type: 'watermark-exchange-response' }>;
+    expect(() => parseSyncMessage({ ...response, heads: [{ ...response.heads[0]!, inline: 'yes' }] }, LIB)).toThrow(/heads\[0\]\.inline/);
+    expect(() => parseSyncMessage({ ...response, changes: [upsert(1, 'device-a'), { ...upsert(2, 'device-a'), hlc: 'soon' }] }, LIB)).toThrow(/changes\[1\]\.hlc/);
+    expectRefused({ ...response, changes: [{ ...upsert(1, 'device-a'), owner: 'device-z' }] }, 'HW_FORGED_OWNER');
+  });
+
   it('HW_PROTOCOL_MALFORMED: limits, counts, ids and names out of range', () => {
     const request = examples['state-request'];
     expect(expectRefused({ ...request, limit: 0 }, 'HW_PROTOCOL_MALFORMED').message).toContain('limit');
@@ -407,8 +435,14 @@ const bodyArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   }),
   fc.record({ type: fc.constant('shared-change-response'), requestId: requestIdArb, changes: changesArb, hasMore: fc.boolean(), complete: fc.boolean() }),
   fc.record({ type: fc.constant('ack-shared-changes'), upTo: anyHlcArb }),
-  fc.record({ type: fc.constant('watermark-exchange-request'), requestId: requestIdArb, heads: fc.array(headArb, { maxLength: 4 }) }),
-  fc.record({ type: fc.constant('watermark-exchange-response'), requestId: requestIdArb, heads: fc.array(headArb, { maxLength: 4 }) }),
+  fc.record(
+    { type: fc.constant('watermark-exchange-request'), requestId: requestIdArb, heads: fc.array(headArb, { maxLength: 4 }), inline: fc.nat({ max: PROTOCOL_LIMITS.maxChangesPerMessage }) },
+    { requiredKeys: ['type', 'requestId', 'heads'] },
+  ),
+  fc.record(
+    { type: fc.constant('watermark-exchange-response'), requestId: requestIdArb, heads: fc.array(fc.record({ head: headArb, inline: fc.option(fc.boolean(), { nil: undefined }) }).map(({ head, inline }) => (inline === undefined ? head : { ...head, inline })), { maxLength: 4 }), changes: changesArb },
+    { requiredKeys: ['type', 'requestId', 'heads'] },
+  ),
   fc.record({
     type: fc.constant('error'),
     requestId: fc.option(requestIdArb),

@@ -148,10 +148,11 @@ export class SyncNode {
     const pruner = new SharedLogPruner(options.registry, syncStore, watermarks, options.members ?? [], options.deviceId, metrics, logger);
     await pruner.load();
     const inbox = new LiveInbox(applier, outbox, options.liveBufferLimit ?? 10_000, metrics, logger);
-    const server = new RequestServer(options.registry, recordStore, syncStore, watermarks, inbox, pruner, events, metrics);
+    const server = new RequestServer(options.deviceId, options.registry, recordStore, syncStore, watermarks, inbox, pruner, events, metrics);
     const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    const pageSize = options.pageSize ?? 1000;
     const puller = new ResourcePuller(options.registry, syncStore, watermarks, applier, messenger, options.transport, metrics, logger, {
-      pageSize: options.pageSize ?? 1000,
+      pageSize,
       requestTimeoutMs,
     });
     const runner = new SyncRunner(
@@ -169,6 +170,8 @@ export class SyncNode {
       wallClock,
       logger,
       requestTimeoutMs,
+      // A catch-up takes up to a page of each peer's own changes inline with its heads.
+      pageSize,
     );
     return new SyncNode(options, { container, watermarks, metrics, applier, outbox, runner, pruner, messenger, server, logger });
   }

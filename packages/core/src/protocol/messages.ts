@@ -61,6 +61,11 @@ export interface WireHead {
    * it will bring, for honest progress. Absent in requests.
    */
   readonly count?: number;
+  /**
+   * In a response: every change of this (owner, resource) after the requester's watermark is
+   * in the response's `changes`, so a catch-up of it needs no state request. Absent in requests.
+   */
+  readonly inline?: boolean;
 }
 
 /** A single live change of a device-owned record. */
@@ -141,12 +146,19 @@ export interface WatermarkExchangeRequestMessage extends MessageEnvelope {
   readonly type: 'watermark-exchange-request';
   readonly requestId: string;
   readonly heads: readonly WireHead[];
+  /**
+   * The most changes the requester takes inline in the response: the responder may send the
+   * new changes of streams it owns whole, within this many in all. Absent or 0: none.
+   */
+  readonly inline?: number;
 }
 
 export interface WatermarkExchangeResponseMessage extends MessageEnvelope {
   readonly type: 'watermark-exchange-response';
   readonly requestId: string;
   readonly heads: readonly WireHead[];
+  /** The changes of the heads marked `inline`, each stream in (HLC, id) order. */
+  readonly changes?: readonly WireChange[];
 }
 
 /** A refused message or failed request; `code` is a HighwaterError code. */

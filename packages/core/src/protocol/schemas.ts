@@ -269,6 +269,7 @@ export const wireHeadSchema = z.object({
   resource: resourceSchema,
   hlc: hlcTextSchema,
   count: countSchema.optional(),
+  inline: booleanSchema.optional(),
 });
 
 const changesSchema = z
@@ -361,6 +362,7 @@ export const watermarkExchangeRequestMessageSchema = z.object({
   type: z.literal('watermark-exchange-request'),
   requestId: requestIdSchema,
   heads: headsSchema,
+  inline: countSchema.max(PROTOCOL_LIMITS.maxChangesPerMessage, { error: `must be at most ${PROTOCOL_LIMITS.maxChangesPerMessage}` }).optional(),
 });
 
 export const watermarkExchangeResponseMessageSchema = z.object({
@@ -368,6 +370,7 @@ export const watermarkExchangeResponseMessageSchema = z.object({
   type: z.literal('watermark-exchange-response'),
   requestId: requestIdSchema,
   heads: headsSchema,
+  changes: changesSchema.optional(),
 });
 
 export const errorMessageSchema = z.object({

@@ -1,6 +1,6 @@
 import { compareHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
-import type { WireHead } from '../../protocol/messages.js';
+import type { WireChange, WireHead } from '../../protocol/messages.js';
 import type { WatermarkCache } from '../watermark-cache.js';
 
 /** What one peer holds, from its watermark exchange response. */
@@ -8,6 +8,8 @@ export interface PeerHeads {
   readonly peerId: string;
   readonly deviceId: string;
   readonly heads: readonly WireHead[];
+  /** Streams whose new changes came inline with the heads (all of them, in order), by `streamKey`. */
+  readonly inline?: ReadonlyMap<string, readonly WireChange[]>;
 }
 
 /** A peer able to serve one (owner, resource) up to `head`. */
@@ -16,7 +18,11 @@ export interface PullSource {
   readonly deviceId: string;
   readonly head: Hlc;
   readonly count: number;
+  /** Every change of the stream after this node's watermark, sent with the heads: no request needed. */
+  readonly inline?: readonly WireChange[];
 }
+
+export const streamKey = (owner: string, resource: string): string => `${owner}\u0000${resource}`;
 
 /** One (owner, resource) this node lacks something of, and who can serve it (best first). */
 export interface PullTask {
@@ -41,10 +47,11 @@ export function planPull(registry: ModelRegistry, watermarks: WatermarkCache, pe
       const head = parseHlc(h.hlc);
       const mine = watermarks.get(h.owner, h.resource);
       if (mine && compareHlc(head, mine) <= 0) continue;
-      const key = `${h.owner}\u0000${h.resource}`;
+      const key = streamKey(h.owner, h.resource);
       let entry = byKey.get(key);
       if (!entry) byKey.set(key, (entry = { owner: h.owner, resource: h.resource, sources: [] }));
-      entry.sources.push({ peerId: peer.peerId, deviceId: peer.deviceId, head, count: h.count ?? 0 });
+      const inline = peer.inline?.get(key);
+      entry.sources.push({ peerId: peer.peerId, deviceId: peer.deviceId, head, count: h.count ?? 0, ...(inline ? { inline } : {}) });
     }
   }
   const rank = (a: PullSource, b: PullSource, owner: string): number =>

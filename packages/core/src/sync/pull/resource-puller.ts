@@ -87,6 +87,17 @@ export class ResourcePuller {
   }
 
   private async pullState(task: PullTask, source: PullSource, backfill: boolean, onPage: PageListener): Promise<void> {
+    // A catch-up whose changes came inline with the source's heads applies them as its one page.
+    // (They are what follows the watermark this node sent, which is at most where it is now:
+    // at worst some are applied twice, which changes nothing.)
+    if (source.inline && !backfill) {
+      this.metrics.add('pagesFetched');
+      const changes = this.decodeStream(task, source.inline);
+      this.metrics.add('changesFetched', changes.length);
+      await this.applier.apply(changes, 'pull');
+      onPage(changes.length, source);
+      return;
+    }
     const checkpoint = backfill ? await this.syncStore.loadCheckpoint(task.owner, task.resource) : null;
     let cursor: RecordCursor | null = checkpoint && !checkpoint.completed ? checkpoint.cursor : null;
     // Without a checkpoint, start after the watermark (an HLC alone) — catch-up, or a

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { WallClock } from '../../ports/wall-clock.js';
 import type { SyncEvents } from '../../events/sync-events.js';
-import { HighwaterError } from '../../errors.js';
+import { HighwaterError, ProtocolError } from '../../errors.js';
+import type { WireChange, WireHead } from '../../protocol/messages.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import type { SyncStore } from '../../ports/sync-store.js';
 import type { Transport } from '../../ports/transport.js';
@@ -11,7 +12,7 @@ import type { Messenger } from '../messenger.js';
 import type { RequestServer } from '../serve/request-server.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
-import { planPull, type PeerHeads } from './pull-planner.js';
+import { planPull, streamKey, type PeerHeads } from './pull-planner.js';
 import { NoSourceError, type ResourcePuller } from './resource-puller.js';
 
 /** sync_state key set once the first full backfill finished; a restart then only catches up. */
@@ -49,6 +50,8 @@ export class SyncRunner {
     private readonly wallClock: WallClock,
     private readonly logger: Logger,
     private readonly requestTimeoutMs: number,
+    /** Changes a catch-up takes inline in each watermark exchange response (0: none). */
+    private readonly inlineLimit: number,
   ) {}
 
   /** Starts a pass, or schedules another one if a pass is running. Resolves when passes settle. */
@@ -97,7 +100,7 @@ export class SyncRunner {
   private async pass(): Promise<void> {
     const backfill = (await this.syncStore.getSyncState(BACKFILL_COMPLETED_AT)) === null;
     this.events.setState(backfill ? 'backfilling' : 'catching-up');
-    const peers = await this.exchangeWithPeers();
+    const peers = await this.exchangeWithPeers(backfill ? 0 : this.inlineLimit);
     if (peers.length === 0) return this.pauseIfAlone();
 
     const tasks = planPull(this.registry, this.watermarks, peers);
@@ -156,17 +159,21 @@ export class SyncRunner {
     this.events.setState(this.transport.connectedPeers().length > 0 ? 'ready' : 'paused');
   }
 
-  private async exchangeWithPeers(): Promise<PeerHeads[]> {
+  /**
+   * Asks every connected peer for its heads. A catch-up also takes up to `inline` changes in
+   * each response (streams the peer owns, whole), which spares it a state request for them.
+   */
+  private async exchangeWithPeers(inline: number): Promise<PeerHeads[]> {
     const heads = await this.server.heads();
     const results = await Promise.allSettled(
       this.transport.connectedPeers().map(async (peerId) => {
         const response = await this.messenger.request(
           peerId,
-          { type: 'watermark-exchange-request', requestId: this.messenger.newRequestId(), heads },
+          { type: 'watermark-exchange-request', requestId: this.messenger.newRequestId(), heads, ...(inline > 0 ? { inline } : {}) },
           'watermark-exchange-response',
           this.requestTimeoutMs,
         );
-        return { peerId, deviceId: response.deviceId, heads: response.heads };
+        return { peerId, deviceId: response.deviceId, heads: response.heads, inline: inlineStreams(response.heads, response.changes ?? [], inline) };
       }),
     );
     const peers: PeerHeads[] = [];
@@ -180,4 +187,23 @@ export class SyncRunner {
   private pauseIfAlone(): void {
     if (this.transport.connectedPeers().length === 0) this.events.setState('paused');
   }
+}
+
+/**
+ * The inline changes of a watermark exchange response, per stream. Refused whole (the exchange
+ * with that peer fails, and the pass goes on without it) when the peer sent more than was asked
+ * for, or a change of a stream it did not mark inline.
+ */
+function inlineStreams(heads: readonly WireHead[], changes: readonly WireChange[], asked: number): ReadonlyMap<string, WireChange[]> {
+  if (changes.length > asked) {
+    throw new ProtocolError('HW_PROTOCOL_MALFORMED', `A watermark exchange response carried ${changes.length} changes inline; ${asked} were asked for`);
+  }
+  const streams = new Map<string, WireChange[]>();
+  for (const h of heads) if (h.inline === true) streams.set(streamKey(h.owner, h.resource), []);
+  for (const c of changes) {
+    const stream = streams.get(streamKey(c.owner, c.model));
+    if (!stream) throw new ProtocolError('HW_PROTOCOL_MALFORMED', `A watermark exchange response carried a change of ${c.model}/${c.owner}, a stream it did not mark inline`);
+    stream.push(c);
+  }
+  return streams;
 }

@@ -9,6 +9,8 @@ import type {
   SharedChangeRequestMessage,
   StateRequestMessage,
   SyncMessage,
+  WatermarkExchangeRequestMessage,
+  WireChange,
   WireHead,
 } from '../../protocol/messages.js';
 import {
@@ -33,6 +35,8 @@ export class RequestServer {
   private readonly pages: StatePageReader;
 
   constructor(
+    /** This node's device: the owner of the streams it may send inline. */
+    private readonly deviceId: string,
     private readonly registry: ModelRegistry,
     private readonly records: RecordStore,
     private readonly syncStore: SyncStore,
@@ -48,7 +52,7 @@ export class RequestServer {
   async handle(message: SyncMessage, fromPeer: string): Promise<MessageBody | undefined> {
     switch (message.type) {
       case 'watermark-exchange-request':
-        return { type: 'watermark-exchange-response', requestId: message.requestId, heads: await this.heads(message.heads) };
+        return this.exchange(message);
       case 'state-request':
         return this.statePage(message);
       case 'shared-change-request':
@@ -96,6 +100,43 @@ export class RequestServer {
       heads.push({ ...head, count: await this.records.count(w.resource, w.owner, after === undefined ? null : parseHlc(after)) });
     }
     return heads;
+  }
+
+  /**
+   * The response to a watermark exchange. A requester that takes changes inline gets, for each
+   * stream this node owns whose new changes fit whole in what is left of its allowance, those
+   * changes in the response: its catch-up of them needs no further round trip. Only own streams
+   * go inline — the owner is every requester's first source for them — so a node connected to
+   * many peers does not receive the same changes from each.
+   */
+  private async exchange(req: WatermarkExchangeRequestMessage): Promise<MessageBody> {
+    const heads = await this.heads(req.heads);
+    let allowance = req.inline ?? 0;
+    if (allowance === 0) return { type: 'watermark-exchange-response', requestId: req.requestId, heads };
+    const theirs = new Map(req.heads.map((h) => [`${h.owner}\u0000${h.resource}`, h.hlc]));
+    const changes: WireChange[] = [];
+    const answered: WireHead[] = [];
+    for (const head of heads) {
+      const after = theirs.get(`${head.owner}\u0000${head.resource}`);
+      const fits =
+        allowance > 0 &&
+        head.owner === this.deviceId &&
+        this.registry.get(head.resource).ownership === 'device' &&
+        (after === undefined || after < head.hlc) &&
+        (head.count ?? 0) <= allowance; // records only: tombstones may still make it too long
+      if (fits) {
+        const page = await this.pages.readOnce({ model: head.resource, owner: head.owner, limit: allowance, ...(after !== undefined ? { afterHlc: parseHlc(after) } : {}) });
+        if (!page.hasMore) {
+          changes.push(...page.changes);
+          allowance -= page.changes.length;
+          answered.push({ ...head, inline: true });
+          this.metrics.add('pagesServed');
+          continue;
+        }
+      }
+      answered.push(head);
+    }
+    return { type: 'watermark-exchange-response', requestId: req.requestId, heads: answered, ...(changes.length > 0 ? { changes } : {}) };
   }
 
   private liveChanges(wire: Parameters<typeof changesFromWire>[1], ownership: 'device' | 'shared'): Change[] {

@@ -47,6 +47,11 @@ export class StatePageReader {
     return page;
   }
 
+  /** One page, without reading the next one ahead (for a page no follow-up request will continue). */
+  readOnce(query: PageQuery): Promise<StatePage> {
+    return this.readNow(query);
+  }
+
   private readAhead(query: PageQuery, cursor: WireCursor): void {
     const key = `${query.model}\u0000${query.owner}\u0000${query.limit}\u0000${cursor.hlc}\u0000${cursor.id}`;
     if (this.ahead.has(key)) return;
