@@ -7,6 +7,7 @@ import { ping, type Ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 import { frameStreamOptions } from './frames.js';
+import { noiseCrypto } from './noise-crypto.js';
 import type { Libp2pTransportConfig } from './init.js';
 import type { Membership } from './membership.js';
 
@@ -32,7 +33,7 @@ export async function createTransportNode(
     privateKey,
     addresses: { listen: [...config.listen] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [
       yamux({
         // Bytes that arrive before the sync handler reads them wait in the stream's buffer; it
