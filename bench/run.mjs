@@ -42,6 +42,11 @@ async function backfill({ transport, n, storage = 'sqlite' }) {
   const { a, b, idA, idB } = await pair(transport, receiverArgs);
   log(`generating ${n} entries on A`);
   await a.command('generate', { from: 0, count: n });
+  const sourcePath = join(a.dir, 'database.db');
+  // The floor runs right before and right after the backfill: this machine's speed drifts by a
+  // fifth within a minute, and the two together bracket the backfill's conditions.
+  const runFloor = () => (storage === 'postgres' ? postgresFloor(sourcePath, PAGE, PG_URL) : sqliteFloor(sourcePath, PAGE));
+  const floorBefore = await runFloor();
   log(`backfill ${n} over ${transport} into ${storage}`);
   await b.command('entryBatches'); // nothing yet, but start from empty
   const cpuBefore = (await b.command('status')).cpu;
@@ -56,8 +61,7 @@ async function backfill({ transport, n, storage = 'sqlite' }) {
   if (status.entries !== n) throw new Error(`B has ${status.entries} entries, expected ${n}`);
   const pace = warmUpSplit(started, await b.command('entryBatches'));
   const liveHeap = await b.command('liveHeap');
-  const sourcePath = join(a.dir, 'database.db');
-  const floor = storage === 'postgres' ? await postgresFloor(sourcePath, PAGE, PG_URL) : await sqliteFloor(sourcePath, PAGE);
+  const floor = combineFloors(floorBefore, await runFloor());
   results.push({
     what: `backfill → ${storage}`,
     transport,
@@ -66,10 +70,18 @@ async function backfill({ transport, n, storage = 'sqlite' }) {
     floor: floor.rate,
     rss: status.maxRssBytes,
     liveHeap,
-    note: `${seconds.toFixed(2)} s, receiver CPU ${Math.round(busy * 100)}% busy; floor ${floor.seconds.toFixed(2)} s${floor.readRate ? ` (plain page reads alone ${Math.round(floor.readRate)}/s)` : ''}${pace ? `; ${pace.describe(floor.rate)}` : ''}`,
+    note: `${seconds.toFixed(2)} s, receiver CPU ${Math.round(busy * 100)}% busy; floor ${floor.seconds.toFixed(2)} s (${floor.describe})${pace ? `; ${pace.describe(floor.rate)}` : ''}`,
   });
   log(`  ${Math.round(n / seconds)} records/s, floor ${Math.round(floor.rate)}/s, peak RSS ${mb(status.maxRssBytes)} MB`);
   return { a, b, idA, idB };
+}
+
+/** The floor of a backfill from its runs before and after: their records over their time. */
+function combineFloors(before, after) {
+  const seconds = (before.seconds + after.seconds) / 2;
+  const rate = (before.count + after.count) / (before.seconds + after.seconds);
+  const reads = before.readRate ? `; plain page reads alone ${Math.round((before.readRate + after.readRate) / 2)}/s` : '';
+  return { rate, seconds, describe: `${Math.round(before.rate)}/s before the backfill, ${Math.round(after.rate)}/s after${reads}` };
 }
 
 /**
@@ -201,7 +213,8 @@ checked by the engine. Each device is its own OS process with durable SQLite (WA
 synchronous=FULL, record store on the ${SQLITE_THREAD[1]} thread) unless the row says Postgres;
 pages of ${PAGE}. Floors run in the same run:
 a plain better-sqlite3 script reading the source's pages and writing the same rows into the
-same schema with the same page size and commit pattern; for Postgres, multi-row INSERTs of the
+same schema with the same page size and commit pattern, run right before and right after each
+backfill (the floor column is both runs together); for Postgres, multi-row INSERTs of the
 same pages.
 
 ${lines.join('\n')}
