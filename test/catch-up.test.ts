@@ -9,14 +9,23 @@ describe('incremental catch-up after reconnect', () => {
     for (const p of peers.splice(0)) await closePeer(p);
   });
 
-  async function syncedPair(): Promise<{ network: ReturnType<typeof createInProcessNetwork>; a: TestPeer; b: TestPeer }> {
+  async function syncedPair(options: { pageSize?: number } = {}): Promise<{ network: ReturnType<typeof createInProcessNetwork>; a: TestPeer; b: TestPeer }> {
     const network = createInProcessNetwork();
-    const a = await createPeer(network, 'device-a');
-    const b = await createPeer(network, 'device-b');
+    const a = await createPeer(network, 'device-a', options);
+    const b = await createPeer(network, 'device-b', options);
     peers.push(a, b);
     await a.node.start();
     await b.node.start();
     return { network, a, b };
+  }
+
+  /** A writes `count` locations and B gets them; then they are apart. */
+  async function syncedThenApart(network: ReturnType<typeof createInProcessNetwork>, a: TestPeer, b: TestPeer, count: number): Promise<void> {
+    await writeMany(a, 'location', count, (n) => ({ id: id('loc', n), data: locationData(n) }));
+    const ready = waitForState(b.node, 'ready');
+    network.connect('device-a', 'device-b');
+    await ready;
+    network.disconnect('device-a', 'device-b');
   }
 
   it('fetches exactly the 10 locations written while disconnected', async () => {
@@ -52,17 +61,8 @@ describe('incremental catch-up after reconnect', () => {
   });
 
   it('asks for pages when the new records do not fit in one', async () => {
-    const network = createInProcessNetwork();
-    const a = await createPeer(network, 'device-a', { pageSize: 8 });
-    const b = await createPeer(network, 'device-b', { pageSize: 8 });
-    peers.push(a, b);
-    await a.node.start();
-    await b.node.start();
-    await writeMany(a, 'location', 20, (n) => ({ id: id('loc', n), data: locationData(n) }));
-    const ready = waitForState(b.node, 'ready');
-    network.connect('device-a', 'device-b');
-    await ready;
-    network.disconnect('device-a', 'device-b');
+    const { network, a, b } = await syncedPair({ pageSize: 8 });
+    await syncedThenApart(network, a, b, 20);
     await writeMany(a, 'location', 20, (n) => ({ id: id('loc', n), data: locationData(n) }), 1000, 20);
 
     const toB = new WireCounter(network, 'device-b');
@@ -105,16 +105,11 @@ describe('incremental catch-up after reconnect', () => {
   });
 
   it('refuses inline changes a peer was not asked for, or did not mark, and stores none of them', async () => {
-    const network = createInProcessNetwork();
-    const a = await createPeer(network, 'device-a', { pageSize: 4 });
-    const b = await createPeer(network, 'device-b', { pageSize: 4 });
-    peers.push(a, b);
-    await a.node.start();
-    await b.node.start();
-    await writeMany(a, 'location', 3, (n) => ({ id: id('loc', n), data: locationData(n) }));
-    const ready = waitForState(b.node, 'ready');
+    const { network, a, b } = await syncedPair({ pageSize: 4 });
+    await syncedThenApart(network, a, b, 3);
+    const back = waitForState(b.node, 'ready');
     network.connect('device-a', 'device-b');
-    await ready;
+    await back;
 
     const change = (owner: string, n: number): WireChange => ({
       model: 'location',
