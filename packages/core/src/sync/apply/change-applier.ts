@@ -237,13 +237,18 @@ export class ChangeApplier {
       }
     }
     const present = new Map<string, Set<string>>();
+    let allPresent = true;
     for (const [target, ids] of wanted) {
       const list = [...ids];
       const found = new Set((await this.records.getMany(target, list)).map((r) => r.id));
       const missing = list.filter((id) => !found.has(id));
       if (missing.length > 0) for (const id of (await this.syncStore.getTombstones(target, missing)).keys()) found.add(id);
       present.set(target, found);
+      if (found.size < ids.size) allPresent = false;
     }
+    // Every reference outside the group is satisfied, so nothing waits (a record waits only for
+    // a missing record or for one of the group that waits): no need for the fixpoint below.
+    if (allPresent) return { ready: [...candidates], waiting: [] };
 
     // Fixpoint: a record whose in-group parent waits, waits too.
     const waitingIds = new Set<string>();
