@@ -55,7 +55,6 @@ export class RecordTable {
   /** Rows whose key is in a JSON array of ids: one statement for a whole page of lookups. */
   readonly getByIds: Statement<[string], unknown[]>;
   readonly countAll: Statement<[], { n: number }>;
-  readonly countOfOwner: Statement<[string], { n: number }>;
   /** `SELECT <key>, <fields…>, hw_owner, hw_hlc FROM <table>`, the row shape `fromRow` reads. */
   readonly selectColumns: string;
   private readonly fieldNames: readonly string[];
@@ -96,7 +95,6 @@ export class RecordTable {
     this.selectColumns = select;
     this.getByIds = db.prepare<[string], unknown[]>(`${select} WHERE ${key} IN (SELECT value FROM json_each(?))`).raw();
     this.countAll = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table}`);
-    this.countOfOwner = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM ${table} WHERE ${OWNER_COLUMN} = ?`);
   }
 
   /** Positional parameters of the single-row upsert. */
