@@ -19,6 +19,17 @@ describe('incremental catch-up after reconnect', () => {
     return { network, a, b };
   }
 
+  /** B comes back to A; what crossed the wire to B until B was ready again. */
+  async function reconnectCounting(network: ReturnType<typeof createInProcessNetwork>, b: TestPeer): Promise<WireCounter> {
+    const toB = new WireCounter(network, 'device-b');
+    const caughtUp = waitForState(b.node, 'ready');
+    network.connect('device-a', 'device-b');
+    await caughtUp;
+    await b.node.settle();
+    toB.stop();
+    return toB;
+  }
+
   /** A writes `count` locations and B gets them; then they are apart. */
   async function syncedThenApart(network: ReturnType<typeof createInProcessNetwork>, a: TestPeer, b: TestPeer, count: number): Promise<void> {
     await writeMany(a, 'location', count, (n) => ({ id: id('loc', n), data: locationData(n) }));
@@ -65,11 +76,7 @@ describe('incremental catch-up after reconnect', () => {
     await syncedThenApart(network, a, b, 20);
     await writeMany(a, 'location', 20, (n) => ({ id: id('loc', n), data: locationData(n) }), 1000, 20);
 
-    const toB = new WireCounter(network, 'device-b');
-    const caughtUp = waitForState(b.node, 'ready');
-    network.connect('device-a', 'device-b');
-    await caughtUp;
-    toB.stop();
+    const toB = await reconnectCounting(network, b);
     // 20 new records, pages of 8: nothing inline, three pages (8 + 8 + 4).
     expect(toB.changes).toBe(20);
     expect(toB.messages.get('state-response')).toBe(3);
@@ -92,12 +99,7 @@ describe('incremental catch-up after reconnect', () => {
     network.connect('device-a', 'device-c');
     await eventually(async () => (await a.node.count('location')) === 5, 'A has C’s records');
 
-    const toB = new WireCounter(network, 'device-b');
-    const caughtUp = waitForState(b.node, 'ready');
-    network.connect('device-a', 'device-b');
-    await caughtUp;
-    await b.node.settle();
-    toB.stop();
+    const toB = await reconnectCounting(network, b);
     // A holds C's stream but does not own it: those records come in a state page.
     expect(toB.messages.get('state-response')).toBe(1);
     expect(toB.changes).toBe(5);
@@ -156,11 +158,7 @@ describe('incremental catch-up after reconnect', () => {
     network.disconnect('device-a', 'device-b');
     await writeMany(a, 'tag', 10, (n) => ({ id: id('tag', n), data: { name: `tag ${n}`, color: 'red' } }), 1, 50);
 
-    const toB = new WireCounter(network, 'device-b');
-    const caughtUp = waitForState(b.node, 'ready');
-    network.connect('device-a', 'device-b');
-    await caughtUp;
-    toB.stop();
+    const toB = await reconnectCounting(network, b);
     expect(toB.changes).toBe(10);
     expect(toB.messages.get('shared-change-response')).toBe(1);
     expect(toB.messages.has('state-response')).toBe(false);
