@@ -1,7 +1,7 @@
 import { compareHlc, type Hlc } from '../clock/hlc.js';
 import type { SyncStore } from '../ports/sync-store.js';
 
-const key = (owner: string, resource: string): string => `${owner}\u0000${resource}`;
+import { streamKey as key } from './stream-key.js';
 
 /**
  * The node's per-(owner, resource) watermarks, read once from the SyncStore and kept in

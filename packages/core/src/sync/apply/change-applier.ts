@@ -9,6 +9,7 @@ import { SerialQueue } from '../serial-queue.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
 import { DependencyParking } from './dependency-parking.js';
+import { streamKey } from '../stream-key.js';
 
 export interface ApplyOutcome {
   /** Changes that changed the store. */
@@ -21,7 +22,6 @@ export interface ApplyOutcome {
   readonly novel: readonly Change[];
 }
 
-const streamKey = (owner: string, model: string): string => `${owner}\u0000${model}`;
 
 /**
  * Applies remote changes — live batches and catch-up/backfill pages alike — to the local

@@ -1,8 +1,8 @@
 import { compareHlc, type Hlc } from '../../clock/hlc.js';
 import type { Change } from '../change.js';
+import { streamKey } from '../stream-key.js';
 
 const recordKey = (model: string, id: string): string => `${model}\u0000${id}`;
-const streamKey = (owner: string, model: string): string => `${owner}\u0000${model}`;
 
 const NOTHING: readonly Change[] = Object.freeze([]);
 

@@ -2,6 +2,7 @@ import { compareHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import type { WireChange, WireHead } from '../../protocol/messages.js';
 import type { WatermarkCache } from '../watermark-cache.js';
+import { streamKey } from '../stream-key.js';
 
 /** What one peer holds, from its watermark exchange response. */
 export interface PeerHeads {
@@ -21,8 +22,6 @@ export interface PullSource {
   /** Every change of the stream after this node's watermark, sent with the heads: no request needed. */
   readonly inline?: readonly WireChange[];
 }
-
-export const streamKey = (owner: string, resource: string): string => `${owner}\u0000${resource}`;
 
 /** One (owner, resource) this node lacks something of, and who can serve it (best first). */
 export interface PullTask {

@@ -12,7 +12,8 @@ import type { Messenger } from '../messenger.js';
 import type { RequestServer } from '../serve/request-server.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
-import { planPull, streamKey, type PeerHeads } from './pull-planner.js';
+import { planPull, type PeerHeads } from './pull-planner.js';
+import { streamKey } from '../stream-key.js';
 import { NoSourceError, type ResourcePuller } from './resource-puller.js';
 
 /** sync_state key set once the first full backfill finished; a restart then only catches up. */

@@ -24,6 +24,7 @@ import type { LiveInbox } from '../live/live-inbox.js';
 import type { SharedLogPruner } from '../shared/shared-log-pruner.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
+import { streamKey } from '../stream-key.js';
 import { StatePageReader } from './state-page-reader.js';
 
 /**
@@ -82,17 +83,21 @@ export class RequestServer {
    * counts the records after the requester's watermark — an index range over what is new, so a
    * catch-up after a million synced records counts ten, not a million.
    */
-  async heads(requesterHeads?: readonly WireHead[]): Promise<WireHead[]> {
-    const theirs = new Map((requesterHeads ?? []).map((h) => [`${h.owner}\u0000${h.resource}`, h.hlc]));
+  heads(requesterHeads?: readonly WireHead[]): Promise<WireHead[]> {
+    return this.headsAgainst(requesterHeads ? hlcByStream(requesterHeads) : undefined);
+  }
+
+  /** `heads` against the requester's head HLC per `streamKey`, if answering one. */
+  private async headsAgainst(theirs: ReadonlyMap<string, string> | undefined): Promise<WireHead[]> {
     const heads: WireHead[] = [];
     for (const w of this.watermarks.all()) {
       if (!this.registry.has(w.resource)) continue;
       const head: WireHead = { owner: w.owner, resource: w.resource, hlc: formatHlc(w.hlc) };
-      if (!requesterHeads) {
+      if (!theirs) {
         heads.push(head);
         continue;
       }
-      const after = theirs.get(`${w.owner}\u0000${w.resource}`);
+      const after = theirs.get(streamKey(w.owner, w.resource));
       if (after !== undefined && after >= head.hlc) {
         heads.push({ ...head, count: 0 });
         continue;
@@ -110,14 +115,14 @@ export class RequestServer {
    * many peers does not receive the same changes from each.
    */
   private async exchange(req: WatermarkExchangeRequestMessage): Promise<MessageBody> {
-    const heads = await this.heads(req.heads);
+    const theirs = hlcByStream(req.heads);
+    const heads = await this.headsAgainst(theirs);
     let allowance = req.inline ?? 0;
     if (allowance === 0) return { type: 'watermark-exchange-response', requestId: req.requestId, heads };
-    const theirs = new Map(req.heads.map((h) => [`${h.owner}\u0000${h.resource}`, h.hlc]));
     const changes: WireChange[] = [];
     const answered: WireHead[] = [];
     for (const head of heads) {
-      const after = theirs.get(`${head.owner}\u0000${head.resource}`);
+      const after = theirs.get(streamKey(head.owner, head.resource));
       const fits =
         allowance > 0 &&
         head.owner === this.deviceId &&
@@ -176,4 +181,8 @@ export class RequestServer {
       complete: true,
     };
   }
+}
+
+function hlcByStream(heads: readonly WireHead[]): Map<string, string> {
+  return new Map(heads.map((h) => [streamKey(h.owner, h.resource), h.hlc]));
 }
