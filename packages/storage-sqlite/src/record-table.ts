@@ -33,78 +33,38 @@ const FROM_COLUMN: Record<FieldType, FromColumn> = {
 };
 
 /**
- * One model's table in database.db: DDL, prepared statements and value conversion, built once
- * per model so the hot paths (bulk apply, keyset paging) run prepared statements over
- * positional rows only.
+ * How one model's records map to positional SQLite rows — key, fields, owner, HLC — and back.
+ * Needs no database: a WorkerRecordStore lays out rows on the calling thread and hands the
+ * worker flat arrays of values, which cross threads far cheaper than record objects.
  */
-export class RecordTable {
-  readonly upsert: Statement<unknown[]>;
-  /**
-   * The same upsert over `chunkRows` rows at once (parameters: `chunkRows` rows of
-   * `columnCount`, laid out by `writeRow`). A statement's fixed cost (binding, stepping,
-   * resetting, the result object) is most of the difference between one row and a hundred:
-   * applying a page of 1000 this way took ~20% less time. SQLite applies the ON CONFLICT
-   * clause row by row, in order, so a key named twice in one chunk ends as it would after
-   * two single-row statements.
-   */
-  readonly upsertChunk: Statement<unknown[]>;
-  readonly chunkRows: number;
-  /** Parameters per row of the upsert: key, fields, owner, HLC. */
+export class RowLayout {
+  /** Values per row: key, fields, owner, HLC. */
   readonly columnCount: number;
-  readonly remove: Statement<[string, string, string]>;
-  /** Rows whose key is in a JSON array of ids: one statement for a whole page of lookups. */
-  readonly getByIds: Statement<[string], unknown[]>;
-  readonly countAll: Statement<[], { n: number }>;
-  /** `SELECT <key>, <fields…>, hw_owner, hw_hlc FROM <table>`, the row shape `fromRow` reads. */
-  readonly selectColumns: string;
   private readonly fieldNames: readonly string[];
   private readonly toColumn: readonly ToColumn[];
   private readonly fromColumn: readonly FromColumn[];
 
-  constructor(
-    db: SqliteDatabase,
-    readonly model: RegisteredModel,
-  ) {
+  constructor(readonly model: RegisteredModel) {
     this.fieldNames = Object.keys(model.fields);
     const types = this.fieldNames.map((f) => model.fields[f]!.type);
     this.toColumn = types.map((t) => TO_COLUMN[t]);
     this.fromColumn = types.map((t) => FROM_COLUMN[t]);
-    ensureTable(db, model, this.fieldNames);
-
-    const table = quoteIdentifier(model.table);
-    const key = quoteIdentifier(model.key);
-    const fields = this.fieldNames.map(quoteIdentifier);
-    const columns = [key, ...fields, OWNER_COLUMN, HLC_COLUMN];
-    const select = `SELECT ${columns.join(', ')} FROM ${table}`;
-    // Last writer wins by HLC; a device-owned record also keeps its owner forever, so a peer
-    // cannot take over another device's record by naming itself owner with a later clock.
-    const deviceOwned = model.ownership === 'device';
-    const sameOwner = deviceOwned ? ` AND excluded.${OWNER_COLUMN} = ${table}.${OWNER_COLUMN}` : '';
-    const rowParams = `(${columns.map(() => '?').join(', ')})`;
-    const upsertOf = (rows: number): string =>
-      `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${Array.from({ length: rows }, () => rowParams).join(', ')}
-       ON CONFLICT (${key}) DO UPDATE SET ${[...fields, OWNER_COLUMN, HLC_COLUMN].map((c) => `${c} = excluded.${c}`).join(', ')}
-       WHERE excluded.${HLC_COLUMN} > ${table}.${HLC_COLUMN}${sameOwner}`;
-    this.columnCount = columns.length;
-    this.chunkRows = Math.max(1, Math.min(MAX_CHUNK_ROWS, Math.floor(MAX_PARAMETERS / columns.length)));
-    this.upsert = db.prepare(upsertOf(1));
-    this.upsertChunk = db.prepare(upsertOf(this.chunkRows));
-    this.remove = db.prepare<[string, string, string]>(
-      `DELETE FROM ${table} WHERE ${key} = ? AND ${HLC_COLUMN} < ?${deviceOwned ? ` AND ${OWNER_COLUMN} = ?` : ' AND ? IS NOT NULL'}`,
-    );
-    this.selectColumns = select;
-    this.getByIds = db.prepare<[string], unknown[]>(`${select} WHERE ${key} IN (SELECT value FROM json_each(?))`).raw();
-    this.countAll = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table}`);
+    this.columnCount = this.fieldNames.length + 3;
   }
 
-  /** Positional parameters of the single-row upsert. */
+  /** The model's fields in column order (after the key). */
+  get fields(): readonly string[] {
+    return this.fieldNames;
+  }
+
+  /** Positional values of one record. */
   toRow(record: SyncRecord): unknown[] {
     const row = new Array<unknown>(this.columnCount);
     this.writeRow(record, row, 0);
     return row;
   }
 
-  /** Writes `record`'s upsert parameters into `params` from `offset` (one row of a chunk). */
+  /** Writes `record`'s values into `params` from `offset` (one row of a chunk or of a flat batch). */
   writeRow(record: SyncRecord, params: unknown[], offset: number): void {
     params[offset] = record.id;
     const n = this.fieldNames.length;
@@ -116,11 +76,71 @@ export class RecordTable {
     params[offset + n + 2] = formatHlc(record.hlc);
   }
 
+  /** `records`' values one row after another: what `SqliteRecordStore.applyRows` takes. */
+  flatRows(records: readonly SyncRecord[]): unknown[] {
+    const flat = new Array<unknown>(records.length * this.columnCount);
+    for (let i = 0; i < records.length; i++) this.writeRow(records[i]!, flat, i * this.columnCount);
+    return flat;
+  }
+
   fromRow(row: unknown[]): SyncRecord {
     const data: RecordData = {};
     const n = this.fieldNames.length;
     for (let i = 0; i < n; i++) data[this.fieldNames[i]!] = this.fromColumn[i]!(row[i + 1]);
     return { id: row[0] as string, ownerDeviceId: row[n + 1] as string, hlc: parseHlc(row[n + 2] as string), data };
+  }
+}
+
+/**
+ * One model's table in database.db: DDL and prepared statements, built once per model so the
+ * hot paths (bulk apply, keyset paging) run prepared statements over positional rows only.
+ */
+export class RecordTable extends RowLayout {
+  readonly upsert: Statement<unknown[]>;
+  /**
+   * The same upsert over `chunkRows` rows at once (parameters: `chunkRows` rows of
+   * `columnCount`, laid out by `writeRow`). A statement's fixed cost (binding, stepping,
+   * resetting, the result object) is most of the difference between one row and a hundred:
+   * applying a page of 1000 this way took ~20% less time. SQLite applies the ON CONFLICT
+   * clause row by row, in order, so a key named twice in one chunk ends as it would after
+   * two single-row statements.
+   */
+  readonly upsertChunk: Statement<unknown[]>;
+  readonly chunkRows: number;
+  readonly remove: Statement<[string, string, string]>;
+  /** Rows whose key is in a JSON array of ids: one statement for a whole page of lookups. */
+  readonly getByIds: Statement<[string], unknown[]>;
+  readonly countAll: Statement<[], { n: number }>;
+  /** `SELECT <key>, <fields…>, hw_owner, hw_hlc FROM <table>`, the row shape `fromRow` reads. */
+  readonly selectColumns: string;
+
+  constructor(db: SqliteDatabase, model: RegisteredModel) {
+    super(model);
+    ensureTable(db, model, this.fields);
+
+    const table = quoteIdentifier(model.table);
+    const key = quoteIdentifier(model.key);
+    const fields = this.fields.map(quoteIdentifier);
+    const columns = [key, ...fields, OWNER_COLUMN, HLC_COLUMN];
+    const select = `SELECT ${columns.join(', ')} FROM ${table}`;
+    // Last writer wins by HLC; a device-owned record also keeps its owner forever, so a peer
+    // cannot take over another device's record by naming itself owner with a later clock.
+    const deviceOwned = model.ownership === 'device';
+    const sameOwner = deviceOwned ? ` AND excluded.${OWNER_COLUMN} = ${table}.${OWNER_COLUMN}` : '';
+    const rowParams = `(${columns.map(() => '?').join(', ')})`;
+    const upsertOf = (rows: number): string =>
+      `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${Array.from({ length: rows }, () => rowParams).join(', ')}
+       ON CONFLICT (${key}) DO UPDATE SET ${[...fields, OWNER_COLUMN, HLC_COLUMN].map((c) => `${c} = excluded.${c}`).join(', ')}
+       WHERE excluded.${HLC_COLUMN} > ${table}.${HLC_COLUMN}${sameOwner}`;
+    this.chunkRows = Math.max(1, Math.min(MAX_CHUNK_ROWS, Math.floor(MAX_PARAMETERS / columns.length)));
+    this.upsert = db.prepare(upsertOf(1));
+    this.upsertChunk = db.prepare(upsertOf(this.chunkRows));
+    this.remove = db.prepare<[string, string, string]>(
+      `DELETE FROM ${table} WHERE ${key} = ? AND ${HLC_COLUMN} < ?${deviceOwned ? ` AND ${OWNER_COLUMN} = ?` : ' AND ? IS NOT NULL'}`,
+    );
+    this.selectColumns = select;
+    this.getByIds = db.prepare<[string], unknown[]>(`${select} WHERE ${key} IN (SELECT value FROM json_each(?))`).raw();
+    this.countAll = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table}`);
   }
 }
 

@@ -6,6 +6,7 @@ import {
   type ModelRegistry,
   type PageQuery,
   type RecordBatch,
+  type RecordDeletion,
   type RecordStore,
   type SyncRecord,
 } from '@highwater/core';
@@ -23,6 +24,13 @@ export interface SqliteRecordStoreOptions extends SqliteOpenOptions {
 }
 
 const DEFAULT_COUNT_SLICE_ROWS = 50_000;
+
+/** A delete as `applyRows` takes it: key, HLC in text form, owner. */
+export type DeletionRow = readonly [id: string, hlc: string, owner: string];
+
+export function deletionRow(d: RecordDeletion): DeletionRow {
+  return [d.id, formatHlc(d.hlc), d.ownerDeviceId];
+}
 
 // Version 1: model tables carry hw_owner and hw_hlc with keyset indexes (created per model by
 // RecordTable, since tables follow the registry rather than a fixed schema).
@@ -50,24 +58,29 @@ export class SqliteRecordStore implements RecordStore {
 
   async applyBatch(model: string, batch: RecordBatch): Promise<ApplyResult> {
     const table = this.table(model);
-    const upserts = batch.upserts ?? [];
-    const deletes = batch.deletes ?? [];
+    return this.applyRows(model, table.flatRows(batch.upserts ?? []), (batch.deletes ?? []).map(deletionRow));
+  }
+
+  /**
+   * `applyBatch` over rows already laid out by the model's `RowLayout`: `rows` holds each
+   * upsert's values one after another (`flatRows`), `deletes` each delete as [key, HLC text,
+   * owner]. What a WorkerRecordStore sends its worker.
+   */
+  applyRows(model: string, rows: readonly unknown[], deletes: readonly DeletionRow[]): ApplyResult {
+    const table = this.table(model);
+    const { chunkRows, columnCount } = table;
+    const upserts = rows.length / columnCount;
     try {
       return this.db.transaction(() => {
         let upserted = 0;
         let deleted = 0;
         let next = 0;
-        const { chunkRows, columnCount } = table;
-        if (upserts.length >= chunkRows) {
-          const params = new Array<unknown>(chunkRows * columnCount);
-          for (; next + chunkRows <= upserts.length; next += chunkRows) {
-            for (let j = 0; j < chunkRows; j++) table.writeRow(upserts[next + j]!, params, j * columnCount);
-            upserted += table.upsertChunk.run(params).changes;
-          }
+        for (; next + chunkRows <= upserts; next += chunkRows) {
+          upserted += table.upsertChunk.run(rows.slice(next * columnCount, (next + chunkRows) * columnCount)).changes;
         }
-        for (; next < upserts.length; next++) upserted += table.upsert.run(table.toRow(upserts[next]!)).changes;
-        for (const d of deletes) deleted += table.remove.run(d.id, formatHlc(d.hlc), d.ownerDeviceId).changes;
-        return { upserted, deleted, unchanged: upserts.length + deletes.length - upserted - deleted };
+        for (; next < upserts; next++) upserted += table.upsert.run(rows.slice(next * columnCount, (next + 1) * columnCount)).changes;
+        for (const [id, hlc, owner] of deletes) deleted += table.remove.run(id, hlc, owner).changes;
+        return { upserted, deleted, unchanged: upserts + deletes.length - upserted - deleted };
       })();
     } catch (cause) {
       throw new StorageError(`Applying a batch of ${model} failed and was rolled back: ${(cause as Error).message}`, { cause });
@@ -75,6 +88,12 @@ export class SqliteRecordStore implements RecordStore {
   }
 
   async page(model: string, query: PageQuery): Promise<SyncRecord[]> {
+    const table = this.table(model);
+    return this.pageRows(model, query).map((row) => table.fromRow(row));
+  }
+
+  /** `page` as positional rows (`RowLayout.fromRow` reads them). */
+  pageRows(model: string, query: PageQuery): unknown[][] {
     const table = this.table(model);
     const key = quoteIdentifier(table.model.key);
     const where: string[] = [];
@@ -87,16 +106,19 @@ export class SqliteRecordStore implements RecordStore {
     where.push(bound.sql);
     params.push(...bound.params);
     const sql = `${table.selectColumns} WHERE ${where.join(' AND ')} ORDER BY ${HLC_COLUMN}, ${key} LIMIT ?`;
-    return this.statements
-      .getRaw(sql)
-      .all(...params, query.limit)
-      .map((row) => table.fromRow(row));
+    return this.statements.getRaw(sql).all(...params, query.limit);
   }
 
   async getMany(model: string, ids: readonly string[]): Promise<SyncRecord[]> {
     const table = this.table(model);
+    return this.getManyRows(model, ids).map((row) => table.fromRow(row));
+  }
+
+  /** `getMany` as positional rows. */
+  getManyRows(model: string, ids: readonly string[]): unknown[][] {
+    const table = this.table(model);
     if (ids.length === 0) return [];
-    return table.getByIds.all(JSON.stringify(ids)).map((row) => table.fromRow(row));
+    return table.getByIds.all(JSON.stringify(ids));
   }
 
   /**

@@ -13,7 +13,8 @@ import {
   type SyncRecord,
 } from '@highwater/core';
 import type { RecordStoreWorkerData, SerializedError, WorkerCall, WorkerReply } from './record-store-worker.js';
-import type { SqliteRecordStoreOptions } from './sqlite-record-store.js';
+import { deletionRow, type SqliteRecordStoreOptions } from './sqlite-record-store.js';
+import { RowLayout } from './record-table.js';
 
 // The compiled worker. From src/ (tests) and from dist/ alike this resolves to dist/, which
 // `tsc -b` (part of `npm test` and `npm run build`) produces.
@@ -24,7 +25,8 @@ const WORKER_URL = new URL('../dist/record-store-worker.js', import.meta.url);
  * every page written blocks the event loop, so a node cannot receive and decode the next page
  * while it writes this one. Here the writes run on the worker, and the main thread keeps
  * serving the transport meanwhile — on a 2-core machine the two overlap. Same semantics as
- * SqliteRecordStore (calls run one at a time, in order); records cross by structured clone.
+ * SqliteRecordStore (calls run one at a time, in order); records cross as flat arrays of
+ * column values, laid out on this side by the model's RowLayout.
  */
 export class WorkerRecordStore implements RecordStore {
   private readonly worker: Worker;
@@ -32,8 +34,12 @@ export class WorkerRecordStore implements RecordStore {
   private nextId = 1;
   private closed = false;
   private failure: Error | null = null;
+  private readonly registry: ModelRegistry;
+  private readonly layouts = new Map<string, RowLayout>();
 
   constructor(options: SqliteRecordStoreOptions) {
+    this.registry = options.registry;
+    for (const model of options.registry.all()) this.layouts.set(model.name, new RowLayout(model));
     const models: ModelDefinition[] = options.registry.all().map((m) => ({
       name: m.name,
       ownership: m.ownership,
@@ -67,15 +73,26 @@ export class WorkerRecordStore implements RecordStore {
   }
 
   applyBatch(model: string, batch: RecordBatch): Promise<ApplyResult> {
-    return this.call('applyBatch', [model, batch]) as Promise<ApplyResult>;
+    // Laid out here, so the worker receives flat arrays of values (see record-store-worker.ts).
+    let rows: unknown[];
+    try {
+      rows = this.layout(model).flatRows(batch.upserts ?? []);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.call('applyRows', [model, rows, (batch.deletes ?? []).map(deletionRow)]) as Promise<ApplyResult>;
   }
 
-  page(model: string, query: PageQuery): Promise<SyncRecord[]> {
-    return this.call('page', [model, query]) as Promise<SyncRecord[]>;
+  async page(model: string, query: PageQuery): Promise<SyncRecord[]> {
+    const layout = this.layout(model);
+    const rows = (await this.call('pageRows', [model, query])) as unknown[][];
+    return rows.map((row) => layout.fromRow(row));
   }
 
-  getMany(model: string, ids: readonly string[]): Promise<SyncRecord[]> {
-    return this.call('getMany', [model, ids]) as Promise<SyncRecord[]>;
+  async getMany(model: string, ids: readonly string[]): Promise<SyncRecord[]> {
+    const layout = this.layout(model);
+    const rows = (await this.call('getManyRows', [model, ids])) as unknown[][];
+    return rows.map((row) => layout.fromRow(row));
   }
 
   count(model: string, owner?: string, afterHlc?: Hlc | null): Promise<number> {
@@ -97,6 +114,12 @@ export class WorkerRecordStore implements RecordStore {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ id, method, args } satisfies WorkerCall);
     });
+  }
+
+  private layout(model: string): RowLayout {
+    const layout = this.layouts.get(model);
+    if (!layout) this.registry.get(model); // throws UnknownModelError
+    return layout!;
   }
 
   private fail(error: Error): void {
