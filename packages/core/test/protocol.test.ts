@@ -398,6 +398,21 @@ const changeArb: fc.Arbitrary<WireChange> = fc
     hlcArb(owner).map((h): WireChange => (op === 'upsert' ? { ...rest, owner, hlc: h, op, data } : { ...rest, owner, hlc: h, op })),
   );
 const changesArb = fc.array(changeArb, { maxLength: 6 });
+/** A state-response page as rows can carry it: one model and owner, every upsert's data exactly `fields`. */
+const rowsPageArb = fc
+  .record({ model: modelArb, owner: deviceIdArb, fields: fc.uniqueArray(fc.string({ minLength: 1, maxLength: 8 }).filter((f) => f !== '__proto__'), { minLength: 1, maxLength: 4 }) })
+  .chain(({ model, owner, fields }) =>
+    fc
+      .array(fc.record({ id: recordIdArb, hlc: hlcArb(owner), del: fc.boolean(), values: fc.array(fc.jsonValue({ maxDepth: 2 }), { minLength: fields.length, maxLength: fields.length }) }), { maxLength: 6 })
+      .map((rows) => ({
+        model,
+        owner,
+        fields,
+        changes: rows.map(({ id, hlc: h, del: isDelete, values }) =>
+          isDelete ? { model, id, owner, hlc: h, op: 'delete' } : { model, id, owner, hlc: h, op: 'upsert', data: Object.fromEntries(fields.map((f, i) => [f, values[i]])) },
+        ),
+      })),
+  );
 const cursorArb = fc.record({ hlc: anyHlcArb, id: recordIdArb });
 const headArb = fc.record({ owner: deviceIdArb, resource: modelArb, hlc: anyHlcArb, count: fc.maxSafeNat() });
 const limitArb = fc.integer({ min: 1, max: PROTOCOL_LIMITS.maxPageSize });
@@ -414,7 +429,11 @@ const bodyArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
     after: fc.option(cursorArb),
     afterHlc: fc.option(anyHlcArb),
     limit: limitArb,
+    rows: fc.boolean(),
   }),
+  fc
+    .record({ type: fc.constant('state-response'), requestId: requestIdArb, page: rowsPageArb, next: fc.option(cursorArb), hasMore: fc.boolean() })
+    .map(({ page, ...rest }) => ({ ...rest, ...page })),
   fc.record({
     type: fc.constant('state-response'),
     requestId: requestIdArb,
@@ -662,6 +681,64 @@ describe('json codec lines', () => {
     const longest = Math.max(...text(bytes).split('\n').map((l) => l.length));
     expect(bytes.byteLength).toBeGreaterThan(100_000);
     expect(longest).toBeLessThan(1_000);
+  });
+
+  const rowsPage = (changes: WireChange[], fields = ['name', 'size', 'tags']): SyncMessage =>
+    ({ ...examples['state-response'], changes, fields }) as SyncMessage;
+
+  it('sends a state-response that names its fields as rows: [id, hlc] or [id, hlc, ...values], and reads back the same changes', () => {
+    const message = rowsPage([upsert(10), del(11), upsert(12)]);
+    const bytes = jsonCodec.encode(message);
+    const lines = text(bytes).split('\n');
+    expect(lines).toHaveLength(4);
+    const head = JSON.parse(lines[0]!);
+    expect(head).toMatchObject({ type: 'state-response', rows: 3, fields: ['name', 'size', 'tags'], model: 'entry', owner: 'device-b' });
+    expect(head).not.toHaveProperty('changes');
+    expect(lines.slice(1).map((l) => JSON.parse(l))).toEqual([
+      ['entry-10', upsert(10).hlc, 'file 10', 10, ['a', { nested: null }]],
+      ['entry-11', del(11).hlc],
+      ['entry-12', upsert(12).hlc, 'file 12', 12, ['a', { nested: null }]],
+    ]);
+    const decoded = decodeMessage(jsonCodec, bytes, LIB);
+    expect(decoded).toStrictEqual(parseSyncMessage(message, LIB));
+    // Smaller than the same page as objects.
+    expect(bytes.byteLength).toBeLessThan(jsonCodec.encode({ ...message, fields: undefined } as SyncMessage).byteLength * 0.8);
+  });
+
+  it('sends the page as objects when a row could not carry one of its changes exactly', () => {
+    const asObjects = (message: SyncMessage) => expect(JSON.parse(text(jsonCodec.encode(message)).split('\n')[0]!)).toMatchObject({ changes: 2 });
+    const { tags: _tags, ...withoutTags } = upsert(2).data!;
+    asObjects(rowsPage([upsert(1), { ...upsert(2), data: withoutTags }])); // a field missing
+    asObjects(rowsPage([upsert(1), { ...upsert(2), data: { ...upsert(2).data, extra: 1 } }])); // a key not in fields
+    asObjects(rowsPage([upsert(1), { ...upsert(2), data: { ...upsert(2).data, size: undefined } }])); // undefined is not null
+    asObjects(rowsPage([upsert(1), upsert(2, 'device-c')])); // another owner than the envelope's
+    asObjects(rowsPage([upsert(1), { ...upsert(2), model: 'other' }])); // another model
+    asObjects(rowsPage([upsert(1), upsert(2)], [])); // no fields: an upsert's row would read as a delete
+    asObjects(rowsPage([upsert(1), upsert(2)], ['name', 'name', 'size'])); // duplicate fields
+    // Other message types never go as rows, fields or not.
+    expect(JSON.parse(text(jsonCodec.encode({ ...examples['state-batch'], fields: ['name', 'size', 'tags'] } as SyncMessage)).split('\n')[0]!)).toMatchObject({ changes: 3 });
+  });
+
+  it('refuses rows out of shape as undecodable, and rows with bad values as the same changes would be', () => {
+    const whole = text(jsonCodec.encode(rowsPage([upsert(1), del(2)])));
+    const [head, ...rows] = whole.split('\n');
+    const withHead = (h: object) => [JSON.stringify(h), ...rows].join('\n');
+    const withRow = (row: unknown) => [head, rows[0], JSON.stringify(row)].join('\n');
+    const decodeCode = (t: string) => refusal(() => decodeMessage(jsonCodec, utf8(t), LIB)).code;
+    const h = JSON.parse(head!);
+    expect(decodeCode(withRow(['entry-2']))).toBe('HW_PROTOCOL_DECODE'); // too short
+    expect(decodeCode(withRow(['entry-2', del(2).hlc, 'x']))).toBe('HW_PROTOCOL_DECODE'); // neither 2 nor 2 + fields
+    expect(decodeCode(withRow({ id: 'entry-2' }))).toBe('HW_PROTOCOL_DECODE'); // not an array
+    expect(decodeCode(withHead({ ...h, fields: undefined }))).toBe('HW_PROTOCOL_DECODE');
+    expect(decodeCode(withHead({ ...h, fields: ['name', 'name', 'tags'] }))).toBe('HW_PROTOCOL_DECODE');
+    expect(decodeCode(withHead({ ...h, fields: ['__proto__', 'size', 'tags'] }))).toBe('HW_PROTOCOL_DECODE');
+    expect(decodeCode(withHead({ ...h, fields: 'name' }))).toBe('HW_PROTOCOL_DECODE');
+    expect(decodeCode(withHead({ ...h, changes: 2 }))).toBe('HW_PROTOCOL_DECODE'); // both counts
+    expect(decodeCode(withHead({ ...h, rows: 3 }))).toBe('HW_PROTOCOL_DECODE');
+    // Well-formed rows with bad values: refused by validation, as the change objects would be.
+    expect(decodeCode(withRow(['', del(2).hlc]))).toBe('HW_PROTOCOL_MALFORMED');
+    expect(decodeCode(withRow(['entry-2', 'not an hlc']))).toBe('HW_PROTOCOL_MALFORMED');
+    expect(decodeCode(withRow(['entry-2', hlc('device-x')]))).toBe('HW_FORGED_OWNER'); // the clock of another device than the envelope's owner
   });
 
   it('refuses a message whose lines do not match the announced count, or whose first line counts nothing', () => {

@@ -5,7 +5,7 @@
  */
 import { Buffer, isUtf8 } from 'node:buffer';
 import { ProtocolError } from '../errors.js';
-import type { SyncMessage } from './messages.js';
+import { PROTOCOL_LIMITS, type SyncMessage, type WireChange } from './messages.js';
 import { parseSyncMessage } from './schemas.js';
 
 export interface MessageCodec {
@@ -51,14 +51,23 @@ function parseJson(text: string, where: string): unknown {
  * V8 large object, reclaimed only by a major GC; a backfill makes one per page on each side, and
  * peak RSS then rose and fell by ~100 MB with V8's major-GC schedule. Lines of one change each
  * stay small and die young. Decoding costs the same.
+ *
+ * Rows: a state-response that lists its model's `fields` (the requester asked for rows) counts
+ * `"rows"` instead, and each change is a line `[id, hlc]` (delete) or `[id, hlc, ...values in
+ * fields order]` (upsert); model and owner are the envelope's. Without the keys each object
+ * repeats, a page is ~25-40% smaller and parses in about half the time. Decoding rebuilds the
+ * very change objects the object lines would have given. Only a page every change of which a
+ * row carries exactly is sent so (see `rowOf`).
  */
 export const jsonCodec: MessageCodec = {
   name: 'json',
   encode(message: SyncMessage): Uint8Array {
     const changes = (message as { changes?: unknown }).changes;
     if (!Array.isArray(changes) || changes.length === 0) return encoder.encode(JSON.stringify(message));
-    const lines = [JSON.stringify({ ...message, changes: changes.length })];
-    for (const change of changes) lines.push(JSON.stringify(change));
+    const rows = rowsOf(message, changes as readonly WireChange[]);
+    const lines = rows
+      ? [JSON.stringify({ ...message, changes: undefined, rows: rows.length }), ...rows.map((row) => JSON.stringify(row))]
+      : [JSON.stringify({ ...message, changes: changes.length }), ...changes.map((change) => JSON.stringify(change))];
     let size = lines.length - 1;
     for (const line of lines) size += Buffer.byteLength(line);
     const bytes = Buffer.allocUnsafe(size);
@@ -74,22 +83,103 @@ export const jsonCodec: MessageCodec = {
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let end = text.indexOf(NEWLINE);
     if (end < 0) return parseJson(text.toString('utf8'), '');
-    const head = parseJson(text.toString('utf8', 0, end), ' on line 1');
-    const count = (head as { changes?: unknown } | null)?.changes;
-    if (typeof head !== 'object' || head === null || !Number.isSafeInteger(count) || (count as number) < 1) {
-      throw decodeError('a message of several lines must start with an object whose "changes" counts the lines after it');
+    const head = parseJson(text.toString('utf8', 0, end), ' on line 1') as Record<string, unknown> | null;
+    const asRows = typeof head === 'object' && head !== null && !Array.isArray(head) && Object.hasOwn(head, 'rows');
+    const count = asRows ? head['rows'] : (head as { changes?: unknown } | null)?.changes;
+    if (typeof head !== 'object' || head === null || !Number.isSafeInteger(count) || (count as number) < 1 || (asRows && Object.hasOwn(head, 'changes'))) {
+      throw decodeError('a message of several lines must start with an object whose "changes" (or "rows") counts the lines after it');
     }
-    const changes: unknown[] = [];
+    const lines: unknown[] = [];
     for (let start = end + 1; end >= 0; start = end + 1) {
-      if (changes.length === count) throw decodeError(`more lines than the ${count} changes announced`);
+      if (lines.length === count) throw decodeError(`more lines than the ${count} announced`);
       end = text.indexOf(NEWLINE, start);
-      changes.push(parseJson(text.toString('utf8', start, end < 0 ? text.length : end), ` on line ${changes.length + 2}`));
+      lines.push(parseJson(text.toString('utf8', start, end < 0 ? text.length : end), ` on line ${lines.length + 2}`));
     }
-    if (changes.length !== count) throw decodeError(`${changes.length} lines of changes, ${String(count)} announced`);
-    (head as { changes: unknown }).changes = changes;
+    if (lines.length !== count) throw decodeError(`${lines.length} lines of changes, ${String(count)} announced`);
+    if (asRows) {
+      head['changes'] = changesOfRows(head, lines);
+      delete head['rows'];
+    } else {
+      head['changes'] = lines;
+    }
     return head;
   },
 };
+
+/**
+ * The rows of a state-response's changes, or null when it lists no usable `fields` or some
+ * change a row cannot carry exactly: another model or owner than the envelope's, or upsert
+ * data whose own keys are not exactly `fields`, each with a defined value.
+ */
+function rowsOf(message: SyncMessage, changes: readonly WireChange[]): unknown[][] | null {
+  if (message.type !== 'state-response' || message.fields === undefined || !usableFields(message.fields)) return null;
+  const { model, owner, fields } = message;
+  const rows: unknown[][] = new Array(changes.length);
+  for (let i = 0; i < changes.length; i++) {
+    const row = rowOf(changes[i]!, model, owner, fields);
+    if (row === null) return null;
+    rows[i] = row;
+  }
+  return rows;
+}
+
+function rowOf(change: WireChange, model: string, owner: string, fields: readonly string[]): unknown[] | null {
+  if (change.model !== model || change.owner !== owner) return null;
+  if (change.op === 'delete') return change.data === undefined ? [change.id, change.hlc] : null;
+  const data = change.data;
+  if (change.op !== 'upsert' || typeof data !== 'object' || data === null) return null;
+  let keys = 0;
+  for (const _ in data) keys++;
+  if (keys !== fields.length) return null;
+  const row = new Array<unknown>(fields.length + 2);
+  row[0] = change.id;
+  row[1] = change.hlc;
+  for (let i = 0; i < fields.length; i++) {
+    const value = data[fields[i]!];
+    if (value === undefined || !Object.hasOwn(data, fields[i]!)) return null;
+    row[i + 2] = value;
+  }
+  return row;
+}
+
+/**
+ * Field names rows can stand for: at least one (else an upsert's row would read as a delete's),
+ * distinct, and never `__proto__` (assigning it would set the data object's prototype).
+ */
+function usableFields(fields: unknown): fields is readonly string[] {
+  if (!Array.isArray(fields) || fields.length === 0 || fields.length > PROTOCOL_LIMITS.maxFields) return false;
+  const seen = new Set<string>();
+  for (const f of fields) {
+    if (typeof f !== 'string' || f === '__proto__' || seen.has(f)) return false;
+    seen.add(f);
+  }
+  return true;
+}
+
+/** The change objects of decoded rows (model and owner from the envelope), for validation. */
+function changesOfRows(head: Record<string, unknown>, rows: readonly unknown[]): unknown[] {
+  const fields = head['fields'];
+  if (!usableFields(fields)) {
+    throw decodeError('rows need "fields": 1 to 1000 distinct field names, none "__proto__"');
+  }
+  const { model, owner } = head;
+  const upsertLength = fields.length + 2;
+  const changes = new Array<unknown>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    if (!Array.isArray(row) || (row.length !== 2 && row.length !== upsertLength)) {
+      throw decodeError(`row ${i + 1} is not [id, hlc] or [id, hlc, ...${fields.length} values]`);
+    }
+    if (row.length === 2) {
+      changes[i] = { model, id: row[0], owner, hlc: row[1], op: 'delete' };
+      continue;
+    }
+    const data: Record<string, unknown> = {};
+    for (let f = 0; f < fields.length; f++) data[fields[f]!] = row[f + 2];
+    changes[i] = { model, id: row[0], owner, hlc: row[1], op: 'upsert', data };
+  }
+  return changes;
+}
 
 /**
  * Decodes and validates an inbound message of library `expectedLibraryId`. Throws only

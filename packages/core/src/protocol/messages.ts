@@ -17,6 +17,8 @@ export const PROTOCOL_LIMITS = {
   maxChangesPerMessage: 10_000,
   /** Page size a requester may ask for. */
   maxPageSize: 10_000,
+  /** Field names a state-response may list for its rows. */
+  maxFields: 1_000,
   /** Heads in a watermark exchange. */
   maxHeads: 100_000,
   maxIdLength: 256,
@@ -93,6 +95,12 @@ export interface StateRequestMessage extends MessageEnvelope {
   readonly after: WireCursor | null;
   readonly afterHlc: string | null;
   readonly limit: number;
+  /**
+   * The requester reads the page as rows: the responder names the model's `fields` in its
+   * response, and a codec may then send each change as a row of values in that order
+   * (the JSON codec does). Responders that do not know it send changes as objects.
+   */
+  readonly rows?: boolean;
 }
 
 /** A page of upserts and deletes (tombstones) merged in (HLC, id) order. */
@@ -102,6 +110,15 @@ export interface StateResponseMessage extends MessageEnvelope {
   readonly model: string;
   readonly owner: string;
   readonly changes: readonly WireChange[];
+  /**
+   * The model's fields in the order of the page's rows, when the request asked for rows. On the
+   * wire the JSON codec then writes each change of this model and owner as a row — `[id, hlc]`
+   * for a delete, `[id, hlc, ...values]` for an upsert — and decoding restores the change
+   * objects, so validation sees what it would have seen. A change that a row cannot carry
+   * exactly (another model or owner, data with other keys or an undefined value) makes the
+   * codec send the whole page as objects.
+   */
+  readonly fields?: readonly string[];
   /** Resume token after this page (the last change), or null for an empty page. */
   readonly next: WireCursor | null;
   readonly hasMore: boolean;

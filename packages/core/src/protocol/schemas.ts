@@ -313,7 +313,12 @@ export const stateRequestMessageSchema = z.object({
   after: wireCursorSchema.nullable(),
   afterHlc: hlcTextSchema.nullable(),
   limit: limitSchema,
+  rows: booleanSchema.optional(),
 });
+
+const fieldNamesSchema = z
+  .array(boundedString('a field name', 1, PROTOCOL_LIMITS.maxNameLength), { error: expected('an array of field names') })
+  .max(PROTOCOL_LIMITS.maxFields, { error: `more than ${PROTOCOL_LIMITS.maxFields} fields` });
 
 export const stateResponseMessageSchema = z.object({
   ...envelopeFields,
@@ -322,6 +327,7 @@ export const stateResponseMessageSchema = z.object({
   model: modelNameSchema,
   owner: deviceIdSchema,
   changes: changesSchema,
+  fields: fieldNamesSchema.optional(),
   next: wireCursorSchema.nullable(),
   hasMore: booleanSchema,
 });

@@ -117,6 +117,8 @@ export class ResourcePuller {
           after: after ? cursorToWire(after) : null,
           afterHlc: after ? null : afterHlc ? formatHlc(afterHlc) : null,
           limit: this.settings.pageSize,
+          // Pages as rows of values: a third fewer bytes, decoded faster (see the JSON codec).
+          rows: true,
         },
         'state-response',
         this.settings.requestTimeoutMs,

@@ -156,11 +156,13 @@ export class RequestServer {
 
   /** Upserts and tombstones of one (owner, model) merged in (HLC, id) order. */
   private async statePage(req: StateRequestMessage): Promise<MessageBody> {
-    this.registry.get(req.model);
+    const model = this.registry.get(req.model);
     const bound = req.after ? { after: cursorFromWire(req.after) } : req.afterHlc ? { afterHlc: parseHlc(req.afterHlc) } : {};
     const page = await this.pages.read({ model: req.model, owner: req.owner, limit: req.limit, ...bound });
     this.metrics.add('pagesServed');
-    return { type: 'state-response', requestId: req.requestId, model: req.model, owner: req.owner, ...page };
+    // Asked for rows: naming the fields lets the codec send each change as a row of values.
+    const fields = req.rows === true ? Object.keys(model.fields) : [];
+    return { type: 'state-response', requestId: req.requestId, model: req.model, owner: req.owner, ...page, ...(fields.length > 0 ? { fields } : {}) };
   }
 
   private async sharedPage(req: SharedChangeRequestMessage): Promise<MessageBody> {
