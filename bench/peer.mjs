@@ -1,6 +1,9 @@
-// One benchmark device in its own process: durable SQLite (WAL, synchronous=FULL) and a real
-// transport, driven over IPC by bench/run.mjs. Commands mirror examples/sync-peer (which
-// carries the demo's models); this one carries the benchmark's entries and measures.
+// One benchmark process: durable SQLite (WAL, synchronous=FULL) and a real transport, driven
+// over IPC by bench/run.mjs. Commands mirror examples/sync-peer (which carries the demo's
+// models); this one carries the benchmark's entries and measures. The process starts with one
+// device; `addDevice` opens another in the same process (its own library folder, storage and
+// transport), which is how the bench measures a backfill into a process whose code V8 has
+// already optimised. Commands name their device with `device` (default: the first).
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ModelRegistry, SyncNode } from '@highwater/core';
@@ -22,52 +25,70 @@ const { values: args } = parseArgs({
   },
 });
 const registry = new ModelRegistry(benchModels);
-const storage =
-  args.storage === 'postgres'
-    ? await createPostgresStorage({ connectionString: args['pg-url'], schema: args.schema, registry })
-    : createSqliteStorage({ directory: args.dir, registry, synchronous: 'full', recordStoreThread: args['record-thread'] });
-const latencies = [];
-// When each batch of entries was stored and how many it held: how a backfill's pace changes
-// from its first pages (a fresh process, code not yet optimised) to the rest.
-const entryBatches = [];
-// Live latency is taken where the record becomes durable: right after the store applied it.
-const recordStore = new Proxy(storage.recordStore, {
-  get(target, prop) {
-    if (prop !== 'applyBatch') return Reflect.get(target, prop).bind(target);
-    return async (model, batch) => {
-      const result = await target.applyBatch(model, batch);
-      if (model === 'probe') for (const r of batch.upserts ?? []) latencies.push(nowMs() - r.data.sentAt);
-      else if (model === 'entry') entryBatches.push([nowMs(), batch.upserts?.length ?? 0]);
-      return result;
-    };
-  },
-});
-const peer = await openPeerTransport(args.transport, { keyPath: join(args.dir, `${args.transport}.key`), host: '127.0.0.1', port: 0 });
-const node = await SyncNode.create({
-  libraryId: 'bench',
-  deviceId: args.device,
-  registry,
-  storage: { syncStore: storage.syncStore, recordStore },
-  transport: peer.transport,
-  pageSize: Number(args['page-size']),
-  metricsIntervalMs: 0,
-});
-node.state$.subscribe((state) => process.send({ event: 'state', state, at: nowMs() }));
-await node.start();
+
+async function openDevice(deviceId, dir, schema) {
+  const storage =
+    args.storage === 'postgres'
+      ? await createPostgresStorage({ connectionString: args['pg-url'], schema, registry })
+      : createSqliteStorage({ directory: dir, registry, synchronous: 'full', recordStoreThread: args['record-thread'] });
+  const latencies = [];
+  // When each batch of entries was stored and how many it held: how a backfill's pace changes
+  // from its first pages (a fresh process, code not yet optimised) to the rest.
+  const entryBatches = [];
+  // Live latency is taken where the record becomes durable: right after the store applied it.
+  const recordStore = new Proxy(storage.recordStore, {
+    get(target, prop) {
+      if (prop !== 'applyBatch') return Reflect.get(target, prop).bind(target);
+      return async (model, batch) => {
+        const result = await target.applyBatch(model, batch);
+        if (model === 'probe') for (const r of batch.upserts ?? []) latencies.push(nowMs() - r.data.sentAt);
+        else if (model === 'entry') entryBatches.push([nowMs(), batch.upserts?.length ?? 0]);
+        return result;
+      };
+    },
+  });
+  const peer = await openPeerTransport(args.transport, { keyPath: join(dir, `${args.transport}.key`), host: '127.0.0.1', port: 0 });
+  const node = await SyncNode.create({
+    libraryId: 'bench',
+    deviceId,
+    registry,
+    storage: { syncStore: storage.syncStore, recordStore },
+    transport: peer.transport,
+    pageSize: Number(args['page-size']),
+    metricsIntervalMs: 0,
+  });
+  node.state$.subscribe((state) => process.send({ event: 'state', device: deviceId, state, at: nowMs() }));
+  await node.start();
+  return { storage, node, peer, latencies, entryBatches };
+}
+
+const devices = new Map([[args.device, await openDevice(args.device, args.dir, args.schema)]]);
 
 const commands = {
-  identity: () => peer.identity(),
-  members: (m) => peer.setMembers(m.peers),
-  connect: (m) => peer.connect(m.peer),
-  disconnect: (m) => peer.disconnect(m.peerId),
-  async generate({ from, count }) {
+  async addDevice(_, { name }) {
+    if (devices.has(name)) throw new Error(`${name} is already open`);
+    devices.set(name, await openDevice(name, join(args.dir, name), args.schema && `${args.schema}_${name}`));
+    return devices.get(name).peer.identity();
+  },
+  async closeDevice(_, { name }) {
+    const device = devices.get(name);
+    if (!device || name === args.device) throw new Error(`cannot close ${name}`);
+    devices.delete(name);
+    await device.node.stop();
+    await device.storage.close();
+  },
+  identity: ({ peer }) => peer.identity(),
+  members: ({ peer }, m) => peer.setMembers(m.peers),
+  connect: ({ peer }, m) => peer.connect(m.peer),
+  disconnect: ({ peer }, m) => peer.disconnect(m.peerId),
+  async generate({ node }, { from, count }) {
     for (let start = from; start < from + count; start += 5000) {
       const inputs = [];
       for (let n = start; n < Math.min(from + count, start + 5000); n++) inputs.push({ id: entryKey(n), data: entryData(n) });
       await node.write('entry', inputs);
     }
   },
-  async probes({ count, intervalMs }) {
+  async probes({ node, latencies }, { count, intervalMs }) {
     latencies.length = 0;
     for (let i = 0; i < count; i++) {
       const due = nowMs() + intervalMs;
@@ -76,25 +97,31 @@ const commands = {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
   },
-  latencies: async () => [...latencies],
-  entryBatches: async () => entryBatches.splice(0),
+  latencies: async ({ latencies }) => [...latencies],
+  entryBatches: async ({ entryBatches }) => entryBatches.splice(0),
   // What stays reachable after a full GC: the heap a node keeps, as opposed to garbage waiting
   // for V8's next major GC (which peak RSS includes).
   liveHeap: async () => {
     globalThis.gc();
     return process.memoryUsage().heapUsed;
   },
-  status: async () => ({ state: node.state, metrics: node.metrics(), maxRssBytes: process.resourceUsage().maxRSS * 1024, entries: await node.count('entry'), cpu: process.cpuUsage() }),
-  async stop({ dropSchema }) {
-    await node.stop();
-    if (dropSchema && storage.dropSchema) await storage.dropSchema();
-    else await storage.close();
+  status: async ({ node }) => ({ state: node.state, metrics: node.metrics(), maxRssBytes: process.resourceUsage().maxRSS * 1024, entries: await node.count('entry'), cpu: process.cpuUsage() }),
+  async stop(_, { dropSchema }) {
+    for (const { node, storage } of [...devices.values()].reverse()) {
+      await node.stop();
+      if (dropSchema && storage.dropSchema) await storage.dropSchema();
+      else await storage.close();
+    }
     setImmediate(() => process.exit(0));
   },
 };
 process.on('message', (m) => {
   Promise.resolve()
-    .then(() => commands[m.cmd](m))
+    .then(() => {
+      const device = devices.get(m.device ?? args.device);
+      if (!device && m.cmd !== 'addDevice' && m.cmd !== 'closeDevice') throw new Error(`no device ${m.device}`);
+      return commands[m.cmd](device, m);
+    })
     .then(
       (result) => process.send({ id: m.id, ok: true, result }),
       (error) => process.send({ id: m.id, ok: false, error: String(error?.stack ?? error) }),

@@ -53,8 +53,9 @@ export class BenchPeer {
     });
   }
 
-  nextState(state) {
-    return this.next((m) => m.event === 'state' && m.state === state);
+  /** The next time `device` (default: any device of this process) enters `state`. */
+  nextState(state, device) {
+    return this.next((m) => m.event === 'state' && m.state === state && (device === undefined || m.device === device));
   }
 
   async stop(args = {}) {

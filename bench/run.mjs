@@ -39,41 +39,62 @@ async function pair(transport, receiverArgs = []) {
 
 async function backfill({ transport, n, storage = 'sqlite' }) {
   const receiverArgs = storage === 'postgres' ? ['--storage', 'postgres', '--schema', `hw_bench_${process.pid}_${n}`, '--pg-url', PG_URL] : [];
-  const { a, b, idA, idB } = await pair(transport, receiverArgs);
+  const peers = await pair(transport, receiverArgs);
   log(`generating ${n} entries on A`);
-  await a.command('generate', { from: 0, count: n });
+  await peers.a.command('generate', { from: 0, count: n });
+  await measureBackfill(peers, { transport, n, storage, device: 'device-b', what: `backfill → ${storage}` });
+  return peers;
+}
+
+/**
+ * The same backfill again into a second device opened in the receiving process, after that
+ * process (and the sender) ran the first: how much of a backfill's pace is a fresh process's.
+ */
+async function warmBackfill(peers, { transport, n }) {
+  const { a, b, idB } = peers;
+  const idC = await b.command('addDevice', { name: 'device-c' });
+  const measured = measureBackfill(peers, { transport, n, storage: 'sqlite', device: 'device-c', what: 'backfill → sqlite, warm processes', warm: true });
+  // Over HTTP a member list connects at once; the measurement is already listening.
+  await a.command('members', { peers: [idB, idC] });
+  await measured;
+  await b.command('disconnect', { device: 'device-c', peerId: peers.idA.peerId });
+  await b.command('closeDevice', { name: 'device-c' });
+  await a.command('members', { peers: [idB] });
+}
+
+/** Device `device` of B's process connects to A and backfills its n entries: the result row. */
+async function measureBackfill({ a, b, idA }, { transport, n, storage, device, what, warm = false }) {
   const sourcePath = join(a.dir, 'database.db');
   // The floor runs right before and right after the backfill: this machine's speed drifts by a
   // fifth within a minute, and the two together bracket the backfill's conditions.
   const runFloor = () => (storage === 'postgres' ? postgresFloor(sourcePath, PAGE, PG_URL) : sqliteFloor(sourcePath, PAGE));
   const floorBefore = await runFloor();
-  log(`backfill ${n} over ${transport} into ${storage}`);
-  await b.command('entryBatches'); // nothing yet, but start from empty
-  const cpuBefore = (await b.command('status')).cpu;
-  const catching = b.nextState('backfilling');
-  const ready = b.nextState('ready');
-  await b.command('connect', { peer: idA });
+  log(`backfill ${n} over ${transport} into ${storage}${warm ? ' (warm processes)' : ''}`);
+  await b.command('entryBatches', { device }); // nothing yet, but start from empty
+  const cpuBefore = (await b.command('status', { device })).cpu;
+  const catching = b.nextState('backfilling', device);
+  const ready = b.nextState('ready', device);
+  await b.command('connect', { peer: idA, device });
   const started = (await catching).at;
   const seconds = ((await ready).at - started) / 1000;
-  const status = await b.command('status');
+  const status = await b.command('status', { device });
   // How busy the receiver's one thread was: near 100% means it, not the wire, sets the pace.
   const busy = (status.cpu.user - cpuBefore.user + status.cpu.system - cpuBefore.system) / 1e6 / seconds;
-  if (status.entries !== n) throw new Error(`B has ${status.entries} entries, expected ${n}`);
-  const pace = warmUpSplit(started, await b.command('entryBatches'));
-  const liveHeap = await b.command('liveHeap');
+  if (status.entries !== n) throw new Error(`${device} has ${status.entries} entries, expected ${n}`);
+  const pace = warmUpSplit(started, await b.command('entryBatches', { device }));
+  const liveHeap = warm ? undefined : await b.command('liveHeap');
   const floor = combineFloors(floorBefore, await runFloor());
   results.push({
-    what: `backfill → ${storage}`,
+    what,
     transport,
     n,
     rate: n / seconds,
     floor: floor.rate,
-    rss: status.maxRssBytes,
+    rss: warm ? undefined : status.maxRssBytes,
     liveHeap,
     note: `${seconds.toFixed(2)} s, receiver CPU ${Math.round(busy * 100)}% busy; floor ${floor.seconds.toFixed(2)} s (${floor.describe})${pace ? `; ${pace.describe(floor.rate)}` : ''}`,
   });
-  log(`  ${Math.round(n / seconds)} records/s, floor ${Math.round(floor.rate)}/s, peak RSS ${mb(status.maxRssBytes)} MB`);
-  return { a, b, idA, idB };
+  log(`  ${Math.round(n / seconds)} records/s, floor ${Math.round(floor.rate)}/s${warm ? '' : `, peak RSS ${mb(status.maxRssBytes)} MB`}`);
 }
 
 /** The floor of a backfill from its runs before and after: their records over their time. */
@@ -152,6 +173,7 @@ async function liveLatency({ a, b }, transport, count) {
 for (const transport of plan.transports) {
   for (const [i, n] of plan.sizes.entries()) {
     const peers = await backfill({ transport, n });
+    if (i === 0) await warmBackfill(peers, { transport, n });
     await catchUp(peers, transport, n);
     if (i === 0 && transport === 'libp2p') await liveLatency(peers, transport, plan.probes);
     await Promise.all([peers.a.stop(), peers.b.stop()]);
@@ -199,7 +221,7 @@ const lines = [
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
   ...results.map((r) =>
     r.what.startsWith('backfill')
-      ? `| ${r.what} | ${r.transport} | ${fmt(r.n)} | ${fmt(r.rate)} | ${fmt(r.floor)} | ${(r.rate / r.floor).toFixed(2)} | ${mb(r.rss)} MB | ${r.note} |`
+      ? `| ${r.what} | ${r.transport} | ${fmt(r.n)} | ${fmt(r.rate)} | ${fmt(r.floor)} | ${(r.rate / r.floor).toFixed(2)} | ${r.rss === undefined ? '' : `${mb(r.rss)} MB`} | ${r.note} |`
       : `| ${r.what} | ${r.transport} | ${fmt(r.n)} | | | | | ${r.note} |`,
   ),
 ];
