@@ -194,7 +194,7 @@ const stageLines = [
   `| store write: \`applyBatch\` of 1000 records (last-writer-wins upsert, one transaction) | ${stages.store.toFixed(2)} |`,
   `| (the floor's plain \`INSERT OR REPLACE\` of the same rows) | ${stages.floor.toFixed(2)} |`,
   `| (the floor's plain read of a page of them) | ${stages.floorRead.toFixed(2)} |`,
-  `| decode: \`decodeMessage\` of a ${Math.round(stages.bytes / 1024)} KiB state-response (UTF-8, JSON, protocol checks) | ${stages.decode.toFixed(2)} |`,
+  `| decode: \`decodeMessage\` of a ${Math.round(stages.bytes / 1024)} KiB state-response as rows (UTF-8, JSON, protocol checks) | ${stages.decode.toFixed(2)} |`,
   `| data checks: the model's validation of 1000 records | ${stages.checks.toFixed(2)} |`,
   `| transport: receiving a ${Math.round(stages.bytes / 1024)} KiB response from another process, libp2p | ${stages.transport.libp2p.toFixed(2)} |`,
   `| transport: the same over HTTP | ${stages.transport.http.toFixed(2)} |`,

@@ -3,7 +3,7 @@
 //   store write   — SqliteRecordStore.applyBatch of 1000 records (the last-writer-wins upsert)
 //   floor write   — the floor's plain INSERT OR REPLACE of the same rows, same schema and commits
 //   floor read    — the floor's plain read of a page (keyset, raw rows) from the store just written
-//   decode        — decodeMessage of a real state-response page (UTF-8, JSON, protocol checks)
+//   decode        — decodeMessage of a real state-response page as rows (UTF-8, JSON, protocol checks)
 //   data checks   — the model's validation of each record's data
 //   transport     — receiving a response of the page's size from another process, CPU per response
 import { fork } from 'node:child_process';
@@ -79,6 +79,8 @@ function pageBytes(page) {
     changes,
     next: { hlc: changes.at(-1).hlc, id: changes.at(-1).id },
     hasMore: true,
+    // As a node answers a request for rows: each change goes as a row of these fields' values.
+    fields: Object.keys(benchModels[0].fields),
   });
 }
 
