@@ -98,7 +98,7 @@ describe('state pages as rows', () => {
       await ready;
       expect(old.received.some((m) => m.type === 'state-request' && m.rows === true)).toBe(true);
       expect(await b.node.count('location')).toBe(3);
-      expect((await dumpModel(b, 'location')).map((r) => r.id)).toEqual(changes.map((c) => c.id));
+      expect((await dumpModel(b, 'location')).map((r) => (r as { id: string }).id)).toEqual(changes.map((c) => c.id));
     } finally {
       await old.stop();
     }
