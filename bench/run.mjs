@@ -71,15 +71,20 @@ async function measureBackfill({ a, b, idA }, { transport, n, storage, device, w
   const floorBefore = await runFloor();
   log(`backfill ${n} over ${transport} into ${storage}${warm ? ' (warm processes)' : ''}`);
   await b.command('entryBatches', { device }); // nothing yet, but start from empty
-  const cpuBefore = (await b.command('status', { device })).cpu;
+  const [cpuBefore, senderCpuBefore] = await Promise.all([b.command('cpu'), a.command('cpu')]);
   const catching = b.nextState('backfilling', device);
   const ready = b.nextState('ready', device);
   await b.command('connect', { peer: idA, device });
   const started = (await catching).at;
   const seconds = ((await ready).at - started) / 1000;
+  const [cpuAfter, senderCpuAfter] = await Promise.all([b.command('cpu'), a.command('cpu')]);
   const status = await b.command('status', { device });
-  // How busy the receiver's one thread was: near 100% means it, not the wire, sets the pace.
-  const busy = (status.cpu.user - cpuBefore.user + status.cpu.system - cpuBefore.system) / 1e6 / seconds;
+  // How busy the receiver was: near 100% means its main thread, not the wire, sets the pace.
+  // Both processes' CPU per 1000 records (all threads): on two cores their sum over two bounds
+  // the pace however well the two overlap.
+  const cpuMs = (before, after) => (after.user - before.user + after.system - before.system) / 1000;
+  const busy = cpuMs(cpuBefore, cpuAfter) / 1000 / seconds;
+  const perThousand = (ms) => (ms / (n / 1000)).toFixed(1);
   if (status.entries !== n) throw new Error(`${device} has ${status.entries} entries, expected ${n}`);
   const pace = warmUpSplit(started, await b.command('entryBatches', { device }));
   const liveHeap = warm ? undefined : await b.command('liveHeap');
@@ -92,7 +97,7 @@ async function measureBackfill({ a, b, idA }, { transport, n, storage, device, w
     floor: floor.rate,
     rss: warm ? undefined : status.maxRssBytes,
     liveHeap,
-    note: `${seconds.toFixed(2)} s, receiver CPU ${Math.round(busy * 100)}% busy; floor ${floor.seconds.toFixed(2)} s (${floor.describe})${pace ? `; ${pace.describe(floor.rate)}` : ''}`,
+    note: `${seconds.toFixed(2)} s, receiver CPU ${Math.round(busy * 100)}% busy; CPU per 1000 records: receiver ${perThousand(cpuMs(cpuBefore, cpuAfter))} ms, sender ${perThousand(cpuMs(senderCpuBefore, senderCpuAfter))} ms; floor ${floor.seconds.toFixed(2)} s (${floor.describe})${pace ? `; ${pace.describe(floor.rate)}` : ''}`,
   });
   log(`  ${Math.round(n / seconds)} records/s, floor ${Math.round(floor.rate)}/s${warm ? '' : `, peak RSS ${mb(status.maxRssBytes)} MB`}`);
 }
