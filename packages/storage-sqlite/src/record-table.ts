@@ -57,14 +57,7 @@ export class RowLayout {
     return this.fieldNames;
   }
 
-  /** Positional values of one record. */
-  toRow(record: SyncRecord): unknown[] {
-    const row = new Array<unknown>(this.columnCount);
-    this.writeRow(record, row, 0);
-    return row;
-  }
-
-  /** Writes `record`'s values into `params` from `offset` (one row of a chunk or of a flat batch). */
+  /** Writes `record`'s values into `params` from `offset` (one row of a flat batch). */
   writeRow(record: SyncRecord, params: unknown[], offset: number): void {
     params[offset] = record.id;
     const n = this.fieldNames.length;

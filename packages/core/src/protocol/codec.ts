@@ -112,7 +112,7 @@ export const jsonCodec: MessageCodec = {
  * data whose own keys are not exactly `fields`, each with a defined value.
  */
 function rowsOf(message: SyncMessage, changes: readonly WireChange[]): unknown[][] | null {
-  if (message.type !== 'state-response' || message.fields === undefined || !usableFields(message.fields)) return null;
+  if (message.type !== 'state-response' || !usableFields(message.fields)) return null;
   const { model, owner, fields } = message;
   const rows: unknown[][] = new Array(changes.length);
   for (let i = 0; i < changes.length; i++) {
