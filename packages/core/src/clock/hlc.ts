@@ -81,6 +81,11 @@ export function maxHlc(a: Hlc, b: Hlc): Hlc {
  * as strings gives the same order as `compareHlc`.
  */
 export function formatHlc(h: Hlc): string {
+  // A clock read from text is formatted back to that very text (every text `parseHlc` accepts
+  // is one `formatHlc` writes): a page read from a store and sent, or received and stored,
+  // would otherwise turn each stamp into text a second time.
+  const text = ParsedHlc.textOf(h);
+  if (text !== undefined) return text;
   assertHlc(h);
   // Hex by byte lookup: Number#toString(16) and padStart cost ~5x more, once per record stored
   // or sent.
@@ -118,7 +123,7 @@ export function parseHlc(text: string): Hlc {
 export function parseCheckedHlcText(text: string): Hlc {
   const time = Number.parseInt(text.slice(0, TIME_DIGITS), 16);
   const counter = Number.parseInt(text.slice(TIME_DIGITS + 1, TIME_DIGITS + 1 + COUNTER_DIGITS), 16);
-  return new ParsedHlc(time, counter, text.slice(TIME_DIGITS + 1 + COUNTER_DIGITS + 1));
+  return new ParsedHlc(time, counter, text.slice(TIME_DIGITS + 1 + COUNTER_DIGITS + 1), text);
 }
 
 /**
@@ -128,11 +133,23 @@ export function parseCheckedHlcText(text: string): Hlc {
  * with garbage (peak RSS +100 MB in some runs). Objects made by `new` are not subject to it.
  */
 class ParsedHlc implements Hlc {
+  // Private: not a property of the clock (equality, JSON and spreading see time, counter and
+  // deviceId only).
+  readonly #text: string;
+
   constructor(
     readonly time: number,
     readonly counter: number,
     readonly deviceId: string,
-  ) {}
+    text: string,
+  ) {
+    this.#text = text;
+  }
+
+  /** The text `h` was parsed from, if it was. */
+  static textOf(h: Hlc): string | undefined {
+    return #text in h ? h.#text : undefined;
+  }
 }
 
 /** Names the first thing wrong with a text, for an error message a human can act on. */

@@ -65,23 +65,16 @@ export const jsonCodec: MessageCodec = {
     const changes = (message as { changes?: unknown }).changes;
     if (!Array.isArray(changes) || changes.length === 0) return encoder.encode(JSON.stringify(message));
     const rows = rowsOf(message, changes as readonly WireChange[]);
-    const lines = rows
-      ? [JSON.stringify({ ...message, changes: undefined, rows: rows.length }), ...rows.map((row) => JSON.stringify(row))]
-      : [JSON.stringify({ ...message, changes: changes.length }), ...changes.map((change) => JSON.stringify(change))];
-    let size = lines.length - 1;
-    for (const line of lines) size += Buffer.byteLength(line);
-    const bytes = Buffer.allocUnsafe(size);
-    let offset = 0;
-    for (const [i, line] of lines.entries()) {
-      if (i > 0) bytes[offset++] = NEWLINE;
-      offset += bytes.write(line, offset);
-    }
-    return bytes;
+    // The per-change loops are in small helpers: a hot loop makes V8 optimise the function it
+    // is in, and this one was compiled twice, ~12 ms of a core each, in a backfill's first pages.
+    return rows
+      ? joinLines(JSON.stringify({ ...message, changes: undefined, rows: rows.length }), rows)
+      : joinLines(JSON.stringify({ ...message, changes: changes.length }), changes);
   },
   decode(bytes: Uint8Array): unknown {
     if (!isUtf8(bytes)) throw decodeError('not valid UTF-8');
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let end = text.indexOf(NEWLINE);
+    const end = text.indexOf(NEWLINE);
     if (end < 0) return parseJson(text.toString('utf8'), '');
     const head = parseJson(text.toString('utf8', 0, end), ' on line 1') as Record<string, unknown> | null;
     const asRows = typeof head === 'object' && head !== null && !Array.isArray(head) && Object.hasOwn(head, 'rows');
@@ -89,13 +82,7 @@ export const jsonCodec: MessageCodec = {
     if (typeof head !== 'object' || head === null || !Number.isSafeInteger(count) || (count as number) < 1 || (asRows && Object.hasOwn(head, 'changes'))) {
       throw decodeError('a message of several lines must start with an object whose "changes" (or "rows") counts the lines after it');
     }
-    const lines: unknown[] = [];
-    for (let start = end + 1; end >= 0; start = end + 1) {
-      if (lines.length === count) throw decodeError(`more lines than the ${count} announced`);
-      end = text.indexOf(NEWLINE, start);
-      lines.push(parseJson(text.toString('utf8', start, end < 0 ? text.length : end), ` on line ${lines.length + 2}`));
-    }
-    if (lines.length !== count) throw decodeError(`${lines.length} lines of changes, ${String(count)} announced`);
+    const lines = parseLines(text, end + 1, count as number);
     if (asRows) {
       head['changes'] = changesOfRows(head, lines);
       delete head['rows'];
@@ -105,6 +92,36 @@ export const jsonCodec: MessageCodec = {
     return head;
   },
 };
+
+/** The `count` JSON lines of `text` from `start` on (a helper for the reason `joinLines` is). */
+function parseLines(text: Buffer, start: number, count: number): unknown[] {
+  const lines: unknown[] = [];
+  for (let end = start - 1; end >= 0; start = end + 1) {
+    if (lines.length === count) throw decodeError(`more lines than the ${count} announced`);
+    end = text.indexOf(NEWLINE, start);
+    lines.push(parseJson(text.toString('utf8', start, end < 0 ? text.length : end), ` on line ${lines.length + 2}`));
+  }
+  if (lines.length !== count) throw decodeError(`${lines.length} lines of changes, ${String(count)} announced`);
+  return lines;
+}
+
+/** `head`, then each of `values` as JSON, a line each, as UTF-8. */
+function joinLines(head: string, values: readonly unknown[]): Uint8Array {
+  const lines = new Array<string>(values.length);
+  let size = Buffer.byteLength(head) + values.length;
+  for (let i = 0; i < values.length; i++) {
+    const line = JSON.stringify(values[i]);
+    lines[i] = line;
+    size += Buffer.byteLength(line);
+  }
+  const bytes = Buffer.allocUnsafe(size);
+  let offset = bytes.write(head, 0);
+  for (const line of lines) {
+    bytes[offset++] = NEWLINE;
+    offset += bytes.write(line, offset);
+  }
+  return bytes;
+}
 
 /**
  * The rows of a state-response's changes, or null when it lists no usable `fields` or some
