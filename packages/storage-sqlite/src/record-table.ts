@@ -104,6 +104,9 @@ export class RecordTable extends RowLayout {
   /** Rows whose key is in a JSON array of ids: one statement for a whole page of lookups. */
   readonly getByIds: Statement<[string], unknown[]>;
   readonly countAll: Statement<[], { n: number }>;
+  /** The least and the greatest owner of any row (one step each along the owner index). */
+  readonly firstOwner: Statement<[], string>;
+  readonly lastOwner: Statement<[], string>;
   /** `SELECT <key>, <fields…>, hw_owner, hw_hlc FROM <table>`, the row shape `fromRow` reads. */
   readonly selectColumns: string;
 
@@ -134,6 +137,8 @@ export class RecordTable extends RowLayout {
     this.selectColumns = select;
     this.getByIds = db.prepare<[string], unknown[]>(`${select} WHERE ${key} IN (SELECT value FROM json_each(?))`).raw();
     this.countAll = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table}`);
+    this.firstOwner = db.prepare<[], string>(`SELECT ${OWNER_COLUMN} FROM ${table} ORDER BY ${OWNER_COLUMN} LIMIT 1`).pluck();
+    this.lastOwner = db.prepare<[], string>(`SELECT ${OWNER_COLUMN} FROM ${table} ORDER BY ${OWNER_COLUMN} DESC LIMIT 1`).pluck();
   }
 }
 

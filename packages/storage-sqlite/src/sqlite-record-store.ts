@@ -128,11 +128,15 @@ export class SqliteRecordStore implements RecordStore {
    * `countSliceRows` along the (hlc, key) order, letting the event loop run between them
    * (stepping to a slice's edge costs more than counting: ~1.5x in all, for a longest stall of
    * 8 ms instead of 90 at a million). (A count taken while writes land may include some of them, as any
-   * count of a library in use may.) A whole-table count uses SQLite's own b-tree count.
+   * count of a library in use may.) A whole-table count uses SQLite's own b-tree count (~0.05 ms
+   * for 100k rows), and so does one owner's whole count when that owner holds every row — the
+   * common first backfill from the only device that wrote: a peer's first exchange then
+   * waits for two index steps, not ~10 ms of counting per 100k.
    */
   async count(model: string, owner?: string, afterHlc?: Hlc | null): Promise<number> {
     const table = this.table(model);
     if (owner === undefined && !afterHlc) return table.countAll.get()!.n;
+    if (!afterHlc && this.ownsEveryRow(table, owner!)) return table.countAll.get()!.n;
     const key = quoteIdentifier(table.model.key);
     const from = `FROM ${quoteIdentifier(table.model.table)} WHERE ${owner === undefined ? '' : `${OWNER_COLUMN} = ? AND `}`;
     const ownerParams = owner === undefined ? [] : [owner];
@@ -149,6 +153,11 @@ export class SqliteRecordStore implements RecordStore {
       bound = { sql: `(${HLC_COLUMN}, ${key}) > (?, ?)`, params: [edge[0], edge[1]] };
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  /** Whether every row of `table` is `owner`'s (false when it holds none). */
+  private ownsEveryRow(table: RecordTable, owner: string): boolean {
+    return table.firstOwner.get() === owner && table.lastOwner.get() === owner;
   }
 
   async close(): Promise<void> {

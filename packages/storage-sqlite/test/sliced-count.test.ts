@@ -61,4 +61,20 @@ describe('SqliteRecordStore sliced counts', () => {
     expect(await store.count('entry')).toBe(60);
     expect(turns).toBe(before);
   });
+
+  it("counts an owner holding every row with SQLite's own count, in no slices", async () => {
+    const mine = records.map((r, i) => entryRecord(i, hlc(Math.floor(i / 3), 0, 'device-a'), 'device-a'));
+    const store = await storeWith(mine, 7);
+    let turns = 0;
+    const tick = (): void => {
+      turns++;
+      if (turns < 100) setImmediate(tick);
+    };
+    setImmediate(tick);
+    expect(await store.count('entry', 'device-a')).toBe(60);
+    expect(turns).toBe(0);
+    // After a watermark it still counts in slices (only what is newer).
+    expect(await store.count('entry', 'device-a', hlc(2, 0, 'device-a'))).toBe(51);
+    expect(turns).toBeGreaterThanOrEqual(7);
+  });
 });

@@ -90,6 +90,21 @@ export function runRecordStoreConformance(
       expect((await readAll(current.store, 'entry', 10)).map((r) => r.id)).toEqual(['entry-000001']);
     });
 
+    it("counts an owner's records when that owner holds every row, and after another's arrive", async () => {
+      expect(await current.store.count('entry', DEVICE_A)).toBe(0);
+      await current.store.applyBatch('entry', { upserts: Array.from({ length: 12 }, (_, i) => entryRecord(i, hlc(i))) });
+      expect(await current.store.count('entry', DEVICE_A)).toBe(12);
+      expect(await current.store.count('entry', DEVICE_A, hlc(8))).toBe(3);
+      expect(await current.store.count('entry', DEVICE_B)).toBe(0);
+      // Owners sorting before and after DEVICE_A: it no longer holds every row.
+      await current.store.applyBatch('entry', { upserts: [entryRecord(50, hlc(1, 0, DEVICE_B), DEVICE_B)] });
+      await current.store.applyBatch('entry', { upserts: [entryRecord(51, hlc(1, 0, 'a-first'), 'a-first')] });
+      expect(await current.store.count('entry', DEVICE_A)).toBe(12);
+      expect(await current.store.count('entry', DEVICE_B)).toBe(1);
+      expect(await current.store.count('entry', 'a-first')).toBe(1);
+      expect(await current.store.count('entry')).toBe(14);
+    });
+
     it('pages by (HLC, id) through ties without gaps or repeats, per owner', async () => {
       // 3 HLC values shared by many records: the cursor must break ties by id.
       const mine = Array.from({ length: 25 }, (_, i) => entryRecord(i, hlc(Math.floor(i / 10), 0, DEVICE_A)));
