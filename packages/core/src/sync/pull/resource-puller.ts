@@ -126,16 +126,9 @@ export class ResourcePuller {
 
     let next: Promise<StateResponseMessage> | null = fetch(cursor);
     while (next) {
-      const page: StateResponseMessage = await next;
-      this.metrics.add('pagesFetched');
-      if (page.model !== task.resource || page.owner !== task.owner) {
-        throw new ProtocolError('HW_PROTOCOL_MALFORMED', `Asked for ${task.resource}/${task.owner}, got ${page.model}/${page.owner}`);
-      }
-      const changes = this.decodeStream(task, page.changes);
-      this.metrics.add('changesFetched', changes.length);
-      const pageCursor = page.next ? cursorFromWire(page.next) : cursor;
+      const { changes, pageCursor, hasMore } = await this.receivePage(task, next, cursor);
       // Pipelining: ask for the next page before applying this one.
-      next = page.hasMore && pageCursor ? fetch(pageCursor) : null;
+      next = hasMore && pageCursor ? fetch(pageCursor) : null;
       next?.catch(() => undefined);
       // One turn of the event loop lets that request reach the wire: applying blocks the loop
       // (a synchronous store), and a request still queued behind it would leave only after.
@@ -156,6 +149,26 @@ export class ResourcePuller {
       }
       onPage(changes.length, source);
     }
+  }
+
+  /**
+   * A state page, decoded. Its own function so that nothing of the wire message (a change
+   * object per record) stays referenced while the page is applied: young-generation GCs
+   * during the apply copy whatever is still alive, and would copy those too.
+   */
+  private async receivePage(
+    task: PullTask,
+    response: Promise<StateResponseMessage>,
+    cursor: RecordCursor | null,
+  ): Promise<{ changes: Change[]; pageCursor: RecordCursor | null; hasMore: boolean }> {
+    const page = await response;
+    this.metrics.add('pagesFetched');
+    if (page.model !== task.resource || page.owner !== task.owner) {
+      throw new ProtocolError('HW_PROTOCOL_MALFORMED', `Asked for ${task.resource}/${task.owner}, got ${page.model}/${page.owner}`);
+    }
+    const changes = this.decodeStream(task, page.changes);
+    this.metrics.add('changesFetched', changes.length);
+    return { changes, pageCursor: page.next ? cursorFromWire(page.next) : cursor, hasMore: page.hasMore };
   }
 
   /** Returns false when the peer's log no longer reaches back to our watermark. */
