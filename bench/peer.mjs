@@ -4,6 +4,7 @@
 // device; `addDevice` opens another in the same process (its own library folder, storage and
 // transport), which is how the bench measures a backfill into a process whose code V8 has
 // already optimised. Commands name their device with `device` (default: the first).
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ModelRegistry, SyncNode } from '@highwater/core';
@@ -26,6 +27,29 @@ const { values: args } = parseArgs({
 });
 const registry = new ModelRegistry(benchModels);
 
+/**
+ * CPU time (ms) of this process's main thread and of its other threads (V8's compiler and GC
+ * helpers, SQLite's worker when used), and how long the main thread waited for a core: from
+ * Linux's per-thread schedstat (undefined elsewhere). Read at a backfill's first, 21st and last
+ * page, it shows where a fresh process's first pages go on a two-core machine.
+ */
+function threadTimes() {
+  try {
+    const tasks = readdirSync('/proc/self/task');
+    let mainRun = 0;
+    let mainWait = 0;
+    let otherRun = 0;
+    for (const task of tasks) {
+      const [run, wait] = readFileSync(`/proc/self/task/${task}/schedstat`, 'utf8').split(' ').map(Number);
+      if (Number(task) === process.pid) [mainRun, mainWait] = [run, wait];
+      else otherRun += run;
+    }
+    return { mainRun: mainRun / 1e6, mainWait: mainWait / 1e6, otherRun: otherRun / 1e6 };
+  } catch {
+    return undefined;
+  }
+}
+
 async function openDevice(deviceId, dir, schema) {
   const storage =
     args.storage === 'postgres'
@@ -35,6 +59,8 @@ async function openDevice(deviceId, dir, schema) {
   // When each batch of entries was stored and how many it held: how a backfill's pace changes
   // from its first pages (a fresh process, code not yet optimised) to the rest.
   const entryBatches = [];
+  // threadTimes() when the first and the 21st batch of entries were stored.
+  const batchThreads = [];
   // Live latency is taken where the record becomes durable: right after the store applied it.
   const recordStore = new Proxy(storage.recordStore, {
     get(target, prop) {
@@ -42,7 +68,10 @@ async function openDevice(deviceId, dir, schema) {
       return async (model, batch) => {
         const result = await target.applyBatch(model, batch);
         if (model === 'probe') for (const r of batch.upserts ?? []) latencies.push(nowMs() - r.data.sentAt);
-        else if (model === 'entry') entryBatches.push([nowMs(), batch.upserts?.length ?? 0]);
+        else if (model === 'entry') {
+          entryBatches.push([nowMs(), batch.upserts?.length ?? 0]);
+          if (entryBatches.length === 1 || entryBatches.length === 21) batchThreads.push(threadTimes());
+        }
         return result;
       };
     },
@@ -59,7 +88,7 @@ async function openDevice(deviceId, dir, schema) {
   });
   node.state$.subscribe((state) => process.send({ event: 'state', device: deviceId, state, at: nowMs() }));
   await node.start();
-  return { storage, node, peer, latencies, entryBatches };
+  return { storage, node, peer, latencies, entryBatches, batchThreads };
 }
 
 const devices = new Map([[args.device, await openDevice(args.device, args.dir, args.schema)]]);
@@ -98,7 +127,7 @@ const commands = {
     }
   },
   latencies: async ({ latencies }) => [...latencies],
-  entryBatches: async ({ entryBatches }) => entryBatches.splice(0),
+  entryBatches: async ({ entryBatches, batchThreads }) => ({ batches: entryBatches.splice(0), threads: [...batchThreads.splice(0), threadTimes()] }),
   // What stays reachable after a full GC: the heap a node keeps, as opposed to garbage waiting
   // for V8's next major GC (which peak RSS includes).
   liveHeap: async () => {

@@ -10,8 +10,10 @@ export class BenchPeer {
   constructor(device, transport, extraArgs = []) {
     this.device = device;
     this.dir = mkdtempSync(join(tmpdir(), `hw-bench-${device}-`));
-    // HW_BENCH_CPU_PROF=<dir> profiles every peer process (node --cpu-prof), for finding hot spots.
-    const profile = process.env.HW_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HW_BENCH_CPU_PROF}`, `--cpu-prof-name=${device}.cpuprofile`] : [];
+    // HW_BENCH_CPU_PROF=<dir> profiles every peer process (node --cpu-prof), for finding hot spots;
+    // HW_BENCH_CPU_PROF_INTERVAL=<µs> samples more often than the default 1000 µs.
+    const interval = process.env.HW_BENCH_CPU_PROF_INTERVAL ? [`--cpu-prof-interval=${process.env.HW_BENCH_CPU_PROF_INTERVAL}`] : [];
+    const profile = process.env.HW_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HW_BENCH_CPU_PROF}`, `--cpu-prof-name=${device}.cpuprofile`, ...interval] : [];
     this.child = fork(script, ['--dir', this.dir, '--device', device, '--transport', transport, ...extraArgs], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // --expose-gc: only the `liveHeap` command calls gc(), after the measurements it would disturb.

@@ -86,7 +86,8 @@ async function measureBackfill({ a, b, idA }, { transport, n, storage, device, w
   const busy = cpuMs(cpuBefore, cpuAfter) / 1000 / seconds;
   const perThousand = (ms) => (ms / (n / 1000)).toFixed(1);
   if (status.entries !== n) throw new Error(`${device} has ${status.entries} entries, expected ${n}`);
-  const pace = warmUpSplit(started, await b.command('entryBatches', { device }));
+  const { batches, threads } = await b.command('entryBatches', { device });
+  const pace = warmUpSplit(started, batches, threads);
   const liveHeap = warm ? undefined : await b.command('liveHeap');
   const floor = combineFloors(floorBefore, await runFloor());
   results.push({
@@ -115,8 +116,15 @@ function combineFloors(before, after) {
  * (a fresh process runs unoptimised code; the floor's script has little JavaScript to warm up)
  * and the rest, from when each page was stored on the receiver.
  */
-function warmUpSplit(started, batches, warmPages = 20) {
+function warmUpSplit(started, batches, threads, warmPages = 20) {
   if (batches.length <= warmPages + 10) return null;
+  // From the receiver's main thread's schedstat at pages 1, 21 and the last (Linux only).
+  const [t1, t21, tEnd] = threads;
+  const perPage = (from, to, key, pages) => ((to[key] - from[key]) / pages).toFixed(1);
+  const cores =
+    t1 && t21 && tEnd
+      ? `; per page, receiver main thread ran ${perPage(t1, t21, 'mainRun', warmPages)} ms and waited for a core ${perPage(t1, t21, 'mainWait', warmPages)} ms in the next ${warmPages} (its other threads, V8's compiler and GC, ran ${perPage(t1, t21, 'otherRun', warmPages)} ms), then ${perPage(t21, tEnd, 'mainRun', batches.length - warmPages - 1)}, ${perPage(t21, tEnd, 'mainWait', batches.length - warmPages - 1)} and ${perPage(t21, tEnd, 'otherRun', batches.length - warmPages - 1)} ms`
+      : '';
   const first = batches[0][0] - started;
   const warm = batches[warmPages][0] - batches[0][0];
   const rest = batches.at(-1)[0] - batches[warmPages][0];
@@ -124,7 +132,7 @@ function warmUpSplit(started, batches, warmPages = 20) {
   const restRate = restRecords / (rest / 1000);
   return {
     describe: (floorRate) =>
-      `first page stored after ${first.toFixed(0)} ms, the next ${warmPages} at ${(warm / warmPages).toFixed(1)} ms each, the remaining ${batches.length - warmPages - 1} at ${(rest / (batches.length - warmPages - 1)).toFixed(1)} ms each (${Math.round(restRate)}/s, ${(restRate / floorRate).toFixed(2)}× the floor)`,
+      `first page stored after ${first.toFixed(0)} ms, the next ${warmPages} at ${(warm / warmPages).toFixed(1)} ms each, the remaining ${batches.length - warmPages - 1} at ${(rest / (batches.length - warmPages - 1)).toFixed(1)} ms each (${Math.round(restRate)}/s, ${(restRate / floorRate).toFixed(2)}× the floor)${cores}`,
   };
 }
 
