@@ -476,6 +476,15 @@ function malformed(what: string, issues: readonly z.core.$ZodIssue[], first: z.c
   return new ProtocolError('HW_PROTOCOL_MALFORMED', `Malformed ${what}: ${summary}${more}`, summary);
 }
 
+/**
+ * `jitless`: zod compiles an object schema's fast path with `new Function` on its first parse
+ * in a process, ~1 ms per message type. A sync's first exchange and first page parse four or
+ * five types on each side, one after the other, so that compiling sat on a first sync's
+ * critical path; without it a parse costs ~1 µs more, which a process would win back only
+ * after about a thousand messages of one type.
+ */
+const parseOptions = { error: fallbackErrorMap, jitless: true } as const;
+
 function parseChecked(value: unknown, expectedLibraryId: string): SyncMessage {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ProtocolError('HW_PROTOCOL_MALFORMED', `Malformed message: expected an object, got ${describeValue(value)}`);
@@ -488,7 +497,7 @@ function parseChecked(value: unknown, expectedLibraryId: string): SyncMessage {
       `Unsupported protocol version ${describeValue(v)}: this node speaks version ${PROTOCOL_VERSION}`,
     );
   }
-  const envelope = messageEnvelopeSchema.safeParse(value, { error: fallbackErrorMap });
+  const envelope = messageEnvelopeSchema.safeParse(value, parseOptions);
   if (!envelope.success) {
     const issues = envelope.error.issues;
     throw malformed('message envelope', issues, issues[0]!);
@@ -506,11 +515,11 @@ function parseChecked(value: unknown, expectedLibraryId: string): SyncMessage {
   }
   const fast = fastSchemaByType.get(type);
   if (fast !== undefined && isCleanChangeArray(fields['changes'])) {
-    const quick = fast.safeParse(value, { error: fallbackErrorMap });
+    const quick = fast.safeParse(value, parseOptions);
     if (quick.success) return quick.data as SyncMessage;
     // Some other field is wrong: the full schema below words the refusal.
   }
-  const result = schema.safeParse(value, { error: fallbackErrorMap });
+  const result = schema.safeParse(value, parseOptions);
   if (result.success) {
     // Sound: SchemaOutputIsSyncMessage (a compile-time assertion above) proves every schema's output is a SyncMessage.
     return result.data as SyncMessage;
