@@ -71,7 +71,9 @@ export class RowLayout {
 
   /** `records`' values one row after another: what `SqliteRecordStore.applyRows` takes. */
   flatRows(records: readonly SyncRecord[]): unknown[] {
-    const flat = new Array<unknown>(records.length * this.columnCount);
+    // Filled first: the array then has its final elements kind, and writeRow's optimised code
+    // does not meet a fresh array of a kind it has not seen (which deoptimised it once a process).
+    const flat = new Array<unknown>(records.length * this.columnCount).fill(null);
     for (let i = 0; i < records.length; i++) this.writeRow(records[i]!, flat, i * this.columnCount);
     return flat;
   }
