@@ -58,6 +58,11 @@ export function changeToWire(c: Change): WireChange {
     : { model: c.model, id: c.id, owner: c.owner, hlc: formatHlc(c.hlc), op: 'delete' };
 }
 
+/** `changeToWire(changeFromRecord(model, r))` without the change in between. */
+export function recordToWire(model: string, r: SyncRecord): WireChange {
+  return { model, id: r.id, owner: r.ownerDeviceId, hlc: formatHlc(r.hlc), op: 'upsert', data: r.data };
+}
+
 export function changeFromRecord(model: string, r: SyncRecord): Change {
   return { model, id: r.id, owner: r.ownerDeviceId, hlc: r.hlc, op: 'upsert', data: r.data };
 }

@@ -1,7 +1,7 @@
 import type { RecordCursor, RecordStore } from '../../ports/record-store.js';
 import type { SyncStore } from '../../ports/sync-store.js';
 import { formatHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
-import { changeFromRecord, changeFromTombstone, changeToWire, compareChanges, cursorToWire } from '../change.js';
+import { changeFromRecord, changeFromTombstone, changeToWire, compareChanges, cursorToWire, recordToWire } from '../change.js';
 import type { WireChange, WireCursor } from '../../protocol/messages.js';
 
 /** One page of an (owner, model) stream as it goes on the wire. */
@@ -72,6 +72,15 @@ export class StatePageReader {
     const bound = query.after ? { after: query.after } : query.afterHlc ? { afterHlc: query.afterHlc } : {};
     const q = { owner: query.owner, limit, ...bound };
     const [records, tombstones] = await Promise.all([this.records.page(model, q), this.syncStore.tombstonesAfter(model, q)]);
+    if (tombstones.length === 0) {
+      // Nearly always: the records alone, already in (HLC, id) order and within the limit.
+      const last = records.at(-1);
+      return {
+        changes: records.map((r) => recordToWire(model, r)),
+        next: last ? cursorToWire({ hlc: last.hlc, id: last.id }) : null,
+        hasMore: records.length === limit,
+      };
+    }
     const merged = [...records.map((r) => changeFromRecord(model, r)), ...tombstones.map(changeFromTombstone)];
     if (tombstones.length > 0) merged.sort(compareChanges);
     const page = merged.slice(0, limit);
