@@ -5,8 +5,9 @@
  * accepted; anything that would silently not sync (dates, embedded objects, hidden foreign
  * key columns, renamed columns) is rejected with a message saying what to do instead.
  */
+import { createRequire } from 'node:module';
 import 'reflect-metadata';
-import { getMetadataArgsStorage } from 'typeorm';
+import type { getMetadataArgsStorage as GetMetadataArgsStorage } from 'typeorm';
 import { ModelDefinitionError } from '../errors.js';
 import type { FieldDefinition, FieldType, ModelDefinition, Ownership } from './model-definition.js';
 
@@ -21,6 +22,19 @@ export interface SyncableOptions {
 }
 
 const SYNCABLE_METADATA_KEY = Symbol.for('highwater:syncable');
+
+const require = createRequire(import.meta.url);
+let metadataArgsStorage: typeof GetMetadataArgsStorage | undefined;
+
+/**
+ * TypeORM's decorator metadata, loading TypeORM on first use: importing it cost every process
+ * ~70 ms of startup and 6 MB of heap, also where no entity is used. (Its metadata storage is
+ * global, so the entities' own import of TypeORM, ESM or CommonJS, registers into the same one.)
+ */
+function typeormMetadata(): ReturnType<typeof GetMetadataArgsStorage> {
+  metadataArgsStorage ??= (require('typeorm') as { getMetadataArgsStorage: typeof GetMetadataArgsStorage }).getMetadataArgsStorage;
+  return metadataArgsStorage();
+}
 
 /** Marks a TypeORM entity class as a Syncable model. Use together with `@Entity()`. */
 export function Syncable(options: SyncableOptions): ClassDecorator {
@@ -89,7 +103,7 @@ export function modelFromEntity(entity: Function): ModelDefinition {
     );
   }
   const where = `Entity ${entity.name} (model "${options.name}")`;
-  const storage = getMetadataArgsStorage();
+  const storage = typeormMetadata();
   const tree = inheritanceTree(entity);
   // Same filter TypeORM's EntityMetadataBuilder uses, so we see the columns it would create.
   const columns = storage.filterColumns(tree);
@@ -206,7 +220,7 @@ function rejectEmbeddeds(where: string, embeddeds: readonly { propertyName: stri
  */
 function rejectHiddenForeignKeys(
   where: string,
-  storage: ReturnType<typeof getMetadataArgsStorage>,
+  storage: ReturnType<typeof GetMetadataArgsStorage>,
   tree: Function[],
   declared: ReadonlySet<string>,
 ): void {
