@@ -11,6 +11,9 @@ import type { WatermarkCache } from '../watermark-cache.js';
 import { DependencyParking } from './dependency-parking.js';
 import { streamKey } from '../stream-key.js';
 
+/** A change that waits for records it references, and which. */
+type Waiting = { change: Change; missing: { model: string; id: string }[] };
+
 export interface ApplyOutcome {
   /** Changes that changed the store. */
   readonly applied: number;
@@ -164,7 +167,7 @@ export class ChangeApplier {
     return { applied: changed, stale, parked: waiting.length, novel: parkedKeys.size === 0 ? novel : novel.filter((c) => !parkedKeys.has(c)) };
   }
 
-  private park(waiting: readonly { change: Change; missing: { model: string; id: string }[] }[]): void {
+  private park(waiting: readonly Waiting[]): void {
     for (const w of waiting) this.parking.park(w.change, w.missing);
   }
 
@@ -201,7 +204,7 @@ export class ChangeApplier {
   private async splitByDependencies(
     model: string,
     candidates: readonly Change[],
-  ): Promise<{ ready: Change[]; waiting: { change: Change; missing: { model: string; id: string }[] }[] }> {
+  ): Promise<{ ready: Change[]; waiting: Waiting[] }> {
     const def = this.registry.get(model);
     const refs = Object.entries(def.fields).filter(([, f]) => f.references !== undefined) as [string, { references: string }][];
     const upserts = candidates.filter((c) => c.op === 'upsert');
@@ -231,7 +234,6 @@ export class ChangeApplier {
   }
 }
 
-type Waiting = { change: Change; missing: { model: string; id: string }[] };
 
 /** Ids referenced per target model by `upserts`, other than records of this very group. */
 function referencedOutside(model: string, upserts: readonly Change[], refs: readonly [string, { references: string }][], inGroup: ReadonlySet<string>): Map<string, Set<string>> {
