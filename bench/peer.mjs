@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ModelRegistry, SyncNode } from '@highwater/core';
+import { createInProcessNetwork, ModelRegistry, SyncNode } from '@highwater/core';
 import { createPostgresStorage } from '@highwater/storage-postgres';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
 import { openPeerTransport } from '../examples/dist/peer-transports.js';
@@ -76,7 +76,7 @@ async function openDevice(deviceId, dir, schema) {
       };
     },
   });
-  const peer = await openPeerTransport(args.transport, { keyPath: join(dir, `${args.transport}.key`), host: '127.0.0.1', port: 0 });
+  const peer = inProcessNetwork ? inProcessPeer(deviceId) : await openPeerTransport(args.transport, { keyPath: join(dir, `${args.transport}.key`), host: '127.0.0.1', port: 0 });
   const node = await SyncNode.create({
     libraryId: 'bench',
     deviceId,
@@ -89,6 +89,20 @@ async function openDevice(deviceId, dir, schema) {
   node.state$.subscribe((state) => process.send({ event: 'state', device: deviceId, state, at: nowMs() }));
   await node.start();
   return { storage, node, peer, latencies, entryBatches, batchThreads };
+}
+
+// `--transport in-process`: the devices of this process reach each other over the in-process
+// transport (the bench's reference without a network stack or a second process).
+const inProcessNetwork = args.transport === 'in-process' ? createInProcessNetwork() : null;
+
+function inProcessPeer(deviceId) {
+  return {
+    transport: inProcessNetwork.transport(deviceId),
+    identity: async () => ({ peerId: deviceId }),
+    setMembers: async () => undefined,
+    connect: async (peer) => inProcessNetwork.connect(deviceId, peer.peerId),
+    disconnect: async (peerId) => inProcessNetwork.disconnect(deviceId, peerId),
+  };
 }
 
 const devices = new Map([[args.device, await openDevice(args.device, args.dir, args.schema)]]);

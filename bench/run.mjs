@@ -92,6 +92,8 @@ async function measureBackfill({ a, b, idA }, { transport, n, storage, device, w
   const floorBefore = await runFloor();
   log(`backfill ${n} over ${transport} into ${storage}${warm ? ' (warm processes)' : ''}`);
   await b.command('entryBatches', { device }); // nothing yet, but start from empty
+  // The in-process reference hosts both devices in one process (a and b are the same peer).
+  const oneProcess = a === b;
   const [cpuBefore, senderCpuBefore] = await Promise.all([b.command('cpu'), a.command('cpu')]);
   const catching = b.nextState('backfilling', device);
   const ready = b.nextState('ready', device);
@@ -119,7 +121,7 @@ async function measureBackfill({ a, b, idA }, { transport, n, storage, device, w
     floor: floor.rate,
     rss: warm ? undefined : status.maxRssBytes,
     liveHeap,
-    note: `${seconds.toFixed(2)} s, receiver CPU ${Math.round(busy * 100)}% busy; CPU per 1000 records: receiver ${perThousand(cpuMs(cpuBefore, cpuAfter))} ms, sender ${perThousand(cpuMs(senderCpuBefore, senderCpuAfter))} ms; floor ${floor.seconds.toFixed(2)} s (${floor.describe})${pace ? `; ${pace.describe(floor.rate)}` : ''}`,
+    note: `${seconds.toFixed(2)} s, ${oneProcess ? 'the process' : 'receiver'} CPU ${Math.round(busy * 100)}% busy; CPU per 1000 records: ${oneProcess ? `the process (both devices) ${perThousand(cpuMs(cpuBefore, cpuAfter))} ms` : `receiver ${perThousand(cpuMs(cpuBefore, cpuAfter))} ms, sender ${perThousand(cpuMs(senderCpuBefore, senderCpuAfter))} ms`}; floor ${floor.seconds.toFixed(2)} s (${floor.describe})${pace ? `; ${pace.describe(floor.rate)}` : ''}`,
   };
   log(`  ${Math.round(n / seconds)} records/s, floor ${Math.round(floor.rate)}/s (${(n / seconds / floor.rate).toFixed(2)})${warm ? '' : `, peak RSS ${mb(status.maxRssBytes)} MB`}`);
   return result;
@@ -131,6 +133,22 @@ function combineFloors(before, after) {
   const rate = (before.count + after.count) / (before.seconds + after.seconds);
   const reads = before.readRate ? `; plain page reads alone ${Math.round((before.readRate + after.readRate) / 2)}/s` : '';
   return { rate, seconds, describe: `${Math.round(before.rate)}/s before the backfill, ${Math.round(after.rate)}/s after${reads}` };
+}
+
+/**
+ * The reference: both devices in one process, over the in-process transport (no network stack,
+ * no second process; messages are still encoded and decoded), durable SQLite on both sides.
+ */
+async function inProcessBackfill(n) {
+  const a = new BenchPeer('device-a', 'in-process', ['--page-size', String(PAGE), ...SQLITE_THREAD]);
+  await a.ready;
+  const idA = await a.command('identity');
+  log(`generating ${n} entries on A (in-process reference)`);
+  await a.command('generate', { from: 0, count: n });
+  await a.command('addDevice', { name: 'device-b' });
+  const peers = { a, b: a, idA };
+  results.push(await measureBackfill(peers, { transport: 'in-process', n, storage: 'sqlite', device: 'device-b', what: 'backfill → sqlite, one process' }));
+  await a.stop();
 }
 
 /**
@@ -214,6 +232,7 @@ for (const transport of plan.transports) {
     await Promise.all([peers.a.stop(), peers.b.stop()]);
   }
 }
+for (const n of plan.sizes) await inProcessBackfill(n);
 for (const n of plan.postgres) {
   const peers = await backfill({ transport: 'libp2p', n, storage: 'postgres' });
   await Promise.all([peers.a.stop(), peers.b.stop({ dropSchema: true })]);
