@@ -287,6 +287,8 @@ Data: file entries of about 250 bytes of JSON on the wire (uuid, parent, name, s
 kind, owner device, HLC) with time-ordered (UUIDv7-shaped) keys; every parent reference is
 checked by the engine. Each device is its own OS process with durable SQLite (WAL,
 synchronous=FULL, record store on the ${SQLITE_THREAD[1]} thread) unless the row says Postgres;
+the "one process" rows are the in-process reference, both devices in one process over the
+in-process transport (their peak RSS is that process's, which also generated the entries);
 pages of ${PAGE}. Floors run in the same run:
 a plain better-sqlite3 script reading the source's pages and writing the same rows into the
 same schema with the same page size and commit pattern, run right before and right after each
