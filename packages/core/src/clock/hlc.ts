@@ -107,44 +107,60 @@ export function isHlcText(text: unknown): text is string {
   return typeof text === 'string' && text.length <= MAX_TEXT_LENGTH && HLC_TEXT_PATTERN.test(text);
 }
 
-/** The exact inverse of `formatHlc`; anything else throws `HlcParseError`. */
-export function parseHlc(text: string): Hlc {
-  if (typeof text !== 'string') {
-    throw new HlcParseError(`<${text === null ? 'null' : typeof text}>`, 'not a string');
-  }
-  if (!isHlcText(text)) throw new HlcParseError(text, describeParseFailure(text));
-  return parseCheckedHlcText(text);
-}
-
-const DEVICE_ID_START = TIME_DIGITS + 1 + COUNTER_DIGITS + 1;
-
-/** Value of each lowercase hex digit by character code (the text is checked before). */
-const HEX_DIGIT_VALUE: readonly number[] = Array.from({ length: 128 }, (_, code) => {
-  const c = String.fromCharCode(code);
-  return /[0-9a-f]/.test(c) ? Number.parseInt(c, 16) : 0;
-});
-
-// The device id of the last stamp parsed: a page's stamps are nearly all one device's, and
-// sharing its string saves a substring per stamp.
-let lastDeviceId = '';
-
 /**
- * `parseHlc` for text that already passed `isHlcText` (the protocol schema checks every HLC on
- * the wire), so a page of changes runs the pattern once per stamp, not twice.
+ * The exact inverse of `formatHlc`; anything else throws `HlcParseError`. Checks as it parses,
+ * digit by digit (no substrings per stamp), and shares the last device id's string: a page's
+ * stamps are nearly all one device's.
  */
-export function parseCheckedHlcText(text: string): Hlc {
-  // Digit by digit rather than parseInt of slices: no substrings for each stamp of a page.
+export function parseHlc(text: string): Hlc {
+  if (typeof text !== 'string' || text.length <= DEVICE_ID_START || text.length > MAX_TEXT_LENGTH) return failParse(text);
   let time = 0;
-  for (let i = 0; i < TIME_DIGITS; i++) time = time * 16 + HEX_DIGIT_VALUE[text.charCodeAt(i)]!;
+  let invalid = 0;
+  for (let i = 0; i < TIME_DIGITS; i++) {
+    const digit = hexDigit(text.charCodeAt(i));
+    invalid |= digit;
+    time = time * 16 + digit;
+  }
   let counter = 0;
-  for (let i = TIME_DIGITS + 1; i < DEVICE_ID_START - 1; i++) counter = counter * 16 + HEX_DIGIT_VALUE[text.charCodeAt(i)]!;
+  for (let i = TIME_DIGITS + 1; i < DEVICE_ID_START - 1; i++) {
+    const digit = hexDigit(text.charCodeAt(i));
+    invalid |= digit;
+    counter = counter * 16 + digit;
+  }
+  if (invalid < 0 || text.charCodeAt(TIME_DIGITS) !== DASH || text.charCodeAt(DEVICE_ID_START - 1) !== DASH) return failParse(text);
   return new ParsedHlc(time, counter, deviceIdOf(text), text);
 }
 
+/** `parseHlc`, under the name the wire's decoding used when it skipped the checks (it no longer does). */
+export const parseCheckedHlcText: (text: string) => Hlc = parseHlc;
+
+const DEVICE_ID_START = TIME_DIGITS + 1 + COUNTER_DIGITS + 1;
+const DASH = 0x2d;
+
+/** Value of each lowercase hex digit by character code, -1 for any other character. */
+const HEX_DIGIT_VALUE = Int8Array.from({ length: 128 }, (_, code) => {
+  const c = String.fromCharCode(code);
+  return /[0-9a-f]/.test(c) ? Number.parseInt(c, 16) : -1;
+});
+
+function hexDigit(code: number): number {
+  return code < 128 ? HEX_DIGIT_VALUE[code]! : -1;
+}
+
+// The device id of the last stamp parsed (checked when it was first seen).
+let lastDeviceId = '';
+
 function deviceIdOf(text: string): string {
   if (text.length - DEVICE_ID_START === lastDeviceId.length && text.endsWith(lastDeviceId)) return lastDeviceId;
-  lastDeviceId = text.slice(DEVICE_ID_START);
-  return lastDeviceId;
+  const deviceId = text.slice(DEVICE_ID_START);
+  if (!isDeviceId(deviceId)) return failParse(text);
+  lastDeviceId = deviceId;
+  return deviceId;
+}
+
+function failParse(text: unknown): never {
+  if (typeof text !== 'string') throw new HlcParseError(`<${text === null ? 'null' : typeof text}>`, 'not a string');
+  throw new HlcParseError(text, describeParseFailure(text));
 }
 
 /**

@@ -1,4 +1,4 @@
-import { compareHlc, formatHlc, parseCheckedHlcText, parseHlc, type Hlc } from '../clock/hlc.js';
+import { compareHlc, formatHlc, parseHlc, type Hlc } from '../clock/hlc.js';
 import type { RecordData } from '../models/model-definition.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import type { RecordCursor, SyncRecord } from '../ports/record-store.js';
@@ -31,7 +31,7 @@ export function compareChanges(a: { hlc: Hlc; id: string }, b: { hlc: Hlc; id: s
  */
 export function changesFromWire(registry: ModelRegistry, wire: readonly WireChange[]): Change[] {
   return wire.map((w) => {
-    const hlc = parseCheckedHlcText(w.hlc);
+    const hlc = parseHlc(w.hlc);
     if (w.op === 'delete') {
       registry.get(w.model);
       return new DecodedChange(w.model, w.id, w.owner, hlc, 'delete', null);
