@@ -28,7 +28,7 @@ let metadataArgsStorage: typeof GetMetadataArgsStorage | undefined;
 
 /**
  * TypeORM's decorator metadata, loading TypeORM on first use: importing it cost every process
- * ~70 ms of startup and 6 MB of heap, also where no entity is used. (Its metadata storage is
+ * ~130 ms of startup and 6 MB of heap, also where no entity is used. (Its metadata storage is
  * global, so the entities' own import of TypeORM, ESM or CommonJS, registers into the same one.)
  */
 function typeormMetadata(): ReturnType<typeof GetMetadataArgsStorage> {
