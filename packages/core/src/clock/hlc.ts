@@ -26,8 +26,6 @@ export const DEVICE_ID_PATTERN = /^[0-9A-Za-z._:-]{1,128}$/;
 
 const TIME_DIGITS = 12;
 const COUNTER_DIGITS = 6;
-/** The whole text form; `$` without the `m` flag only matches at the very end in JS. */
-const HLC_TEXT_PATTERN = /^[0-9a-f]{12}-[0-9a-f]{6}-[0-9A-Za-z._:-]{1,128}$/;
 const MAX_TEXT_LENGTH = TIME_DIGITS + 1 + COUNTER_DIGITS + 1 + 128;
 const DEFAULT_MAX_DRIFT_MS = 60_000;
 
@@ -102,37 +100,25 @@ export function formatHlc(h: Hlc): string {
 /** Two lowercase hex digits per byte value. */
 const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
 
-/** Whether `text` is exactly the text form `formatHlc` produces. */
-export function isHlcText(text: unknown): text is string {
-  return typeof text === 'string' && text.length <= MAX_TEXT_LENGTH && HLC_TEXT_PATTERN.test(text);
-}
-
 /**
- * The exact inverse of `formatHlc`; anything else throws `HlcParseError`. Checks as it parses,
- * digit by digit (no substrings per stamp), and shares the last device id's string: a page's
- * stamps are nearly all one device's.
+ * Whether `text` is exactly the text form `formatHlc` produces:
+ * `^[0-9a-f]{12}-[0-9a-f]{6}-[0-9A-Za-z._:-]{1,128}$`, checked character by character (the same
+ * check `parseHlc` makes, without a regular expression or a substring per stamp).
  */
-export function parseHlc(text: string): Hlc {
-  if (typeof text !== 'string' || text.length <= DEVICE_ID_START || text.length > MAX_TEXT_LENGTH) return failParse(text);
-  let time = 0;
-  let invalid = 0;
-  for (let i = 0; i < TIME_DIGITS; i++) {
-    const digit = hexDigit(text.charCodeAt(i));
-    invalid |= digit;
-    time = time * 16 + digit;
-  }
-  let counter = 0;
-  for (let i = TIME_DIGITS + 1; i < DEVICE_ID_START - 1; i++) {
-    const digit = hexDigit(text.charCodeAt(i));
-    invalid |= digit;
-    counter = counter * 16 + digit;
-  }
-  if (invalid < 0 || text.charCodeAt(TIME_DIGITS) !== DASH || text.charCodeAt(DEVICE_ID_START - 1) !== DASH) return failParse(text);
-  return new ParsedHlc(time, counter, deviceIdOf(text), text);
+export function isHlcText(text: unknown): text is string {
+  return typeof text === 'string' && hasFixedPart(text) && deviceIdOf(text) !== undefined;
 }
 
-/** `parseHlc`, under the name the wire's decoding used when it skipped the checks (it no longer does). */
-export const parseCheckedHlcText: (text: string) => Hlc = parseHlc;
+/** The exact inverse of `formatHlc`; anything else throws `HlcParseError`. */
+export function parseHlc(text: string): Hlc {
+  const deviceId = typeof text === 'string' && hasFixedPart(text) ? deviceIdOf(text) : undefined;
+  if (deviceId === undefined) return failParse(text);
+  let time = 0;
+  for (let i = 0; i < TIME_DIGITS; i++) time = time * 16 + HEX_DIGIT_VALUE[text.charCodeAt(i)]!;
+  let counter = 0;
+  for (let i = TIME_DIGITS + 1; i < DEVICE_ID_START - 1; i++) counter = counter * 16 + HEX_DIGIT_VALUE[text.charCodeAt(i)]!;
+  return new ParsedHlc(time, counter, deviceId, text);
+}
 
 const DEVICE_ID_START = TIME_DIGITS + 1 + COUNTER_DIGITS + 1;
 const DASH = 0x2d;
@@ -143,17 +129,27 @@ const HEX_DIGIT_VALUE = Int8Array.from({ length: 128 }, (_, code) => {
   return /[0-9a-f]/.test(c) ? Number.parseInt(c, 16) : -1;
 });
 
-function hexDigit(code: number): number {
-  return code < 128 ? HEX_DIGIT_VALUE[code]! : -1;
+/** A length that leaves room for a 1-128 character device id, then the digits and dashes before it. */
+function hasFixedPart(text: string): boolean {
+  if (text.length <= DEVICE_ID_START || text.length > MAX_TEXT_LENGTH) return false;
+  if (text.charCodeAt(TIME_DIGITS) !== DASH || text.charCodeAt(DEVICE_ID_START - 1) !== DASH) return false;
+  for (let i = 0; i < DEVICE_ID_START - 1; i++) {
+    if (i === TIME_DIGITS) continue;
+    const code = text.charCodeAt(i);
+    if (code >= 128 || HEX_DIGIT_VALUE[code]! < 0) return false;
+  }
+  return true;
 }
 
-// The device id of the last stamp parsed (checked when it was first seen).
+// The device id of the last stamp read (checked when it was first seen): a page's stamps are
+// nearly all one device's, and they then share its string.
 let lastDeviceId = '';
 
-function deviceIdOf(text: string): string {
+/** The device id after a well-formed fixed part, or undefined if it is not one. */
+function deviceIdOf(text: string): string | undefined {
   if (text.length - DEVICE_ID_START === lastDeviceId.length && text.endsWith(lastDeviceId)) return lastDeviceId;
   const deviceId = text.slice(DEVICE_ID_START);
-  if (!isDeviceId(deviceId)) return failParse(text);
+  if (!isDeviceId(deviceId)) return undefined;
   lastDeviceId = deviceId;
   return deviceId;
 }
