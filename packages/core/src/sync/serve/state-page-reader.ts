@@ -72,23 +72,14 @@ export class StatePageReader {
     const bound = query.after ? { after: query.after } : query.afterHlc ? { afterHlc: query.afterHlc } : {};
     const q = { owner: query.owner, limit, ...bound };
     const [records, tombstones] = await Promise.all([this.records.page(model, q), this.syncStore.tombstonesAfter(model, q)]);
-    if (tombstones.length === 0) {
-      // Nearly always: the records alone, already in (HLC, id) order and within the limit.
-      const last = records.at(-1);
-      return {
-        changes: records.map((r) => recordToWire(model, r)),
-        next: last ? cursorToWire({ hlc: last.hlc, id: last.id }) : null,
-        hasMore: records.length === limit,
-      };
-    }
-    const merged = [...records.map((r) => changeFromRecord(model, r)), ...tombstones.map(changeFromTombstone)];
-    if (tombstones.length > 0) merged.sort(compareChanges);
+    // Nearly always no tombstones: the records alone are the page, in order and within the limit.
+    if (tombstones.length === 0) return pageOf(records.map((r) => recordToWire(model, r)), records.at(-1), records.length === limit);
+    const merged = [...records.map((r) => changeFromRecord(model, r)), ...tombstones.map(changeFromTombstone)].sort(compareChanges);
     const page = merged.slice(0, limit);
-    const last = page.at(-1);
-    return {
-      changes: page.map(changeToWire),
-      next: last ? cursorToWire({ hlc: last.hlc, id: last.id }) : null,
-      hasMore: merged.length > limit || records.length === limit || tombstones.length === limit,
-    };
+    return pageOf(page.map(changeToWire), page.at(-1), merged.length > limit || records.length === limit || tombstones.length === limit);
   }
+}
+
+function pageOf(changes: WireChange[], last: { hlc: Hlc; id: string } | undefined, hasMore: boolean): StatePage {
+  return { changes, next: last ? cursorToWire({ hlc: last.hlc, id: last.id }) : null, hasMore };
 }
