@@ -19,6 +19,8 @@ const { values: args } = parseArgs({
     device: { type: 'string' },
     transport: { type: 'string', default: 'libp2p' },
     'page-size': { type: 'string', default: '1000' },
+    // Pages a pull asks for per request, at most (SyncNode's pagesPerRequest; default 4).
+    'pages-per-request': { type: 'string' },
     storage: { type: 'string', default: 'sqlite' },
     'record-thread': { type: 'string', default: 'main' },
     schema: { type: 'string' },
@@ -84,6 +86,7 @@ async function openDevice(deviceId, dir, schema) {
     storage: { syncStore: storage.syncStore, recordStore },
     transport: peer.transport,
     pageSize: Number(args['page-size']),
+    ...(args['pages-per-request'] ? { pagesPerRequest: Number(args['pages-per-request']) } : {}),
     metricsIntervalMs: 0,
   });
   node.state$.subscribe((state) => process.send({ event: 'state', device: deviceId, state, at: nowMs() }));

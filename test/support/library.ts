@@ -66,19 +66,21 @@ export class ManualClock implements WallClock {
 export async function createPeer(
   network: InProcessNetwork,
   deviceId: string,
-  options: Partial<SyncNodeOptions> & { directory?: string } = {},
+  options: Partial<SyncNodeOptions> & { directory?: string; wrapStorage?: (storage: SyncNodeOptions['storage']) => SyncNodeOptions['storage'] } = {},
 ): Promise<TestPeer> {
-  const directory = options.directory ?? mkdtempSync(join(tmpdir(), `hw-${deviceId}-`));
+  const { directory: given, wrapStorage, ...nodeOptions } = options;
+  const directory = given ?? mkdtempSync(join(tmpdir(), `hw-${deviceId}-`));
   const storage = createSqliteStorage({ directory, registry, synchronous: 'normal' });
   const transport = network.transport(deviceId);
   const node = await SyncNode.create({
     libraryId: LIBRARY_ID,
     deviceId,
     registry,
-    storage,
+    // wrapStorage: a test watching or failing what the node asks of its stores.
+    storage: wrapStorage ? wrapStorage(storage) : storage,
     transport,
     metricsIntervalMs: 0,
-    ...options,
+    ...nodeOptions,
   });
   return { deviceId, directory, storage, transport, node };
 }

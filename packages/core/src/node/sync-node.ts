@@ -11,6 +11,7 @@ import type { RecordStore, SyncRecord } from '../ports/record-store.js';
 import type { SyncStore } from '../ports/sync-store.js';
 import type { Transport } from '../ports/transport.js';
 import { jsonCodec, type MessageCodec } from '../protocol/codec.js';
+import { PROTOCOL_LIMITS } from '../protocol/messages.js';
 import { ChangeApplier } from '../sync/apply/change-applier.js';
 import { changeToShared, type Change } from '../sync/change.js';
 import { LiveInbox } from '../sync/live/live-inbox.js';
@@ -37,8 +38,19 @@ export interface SyncNodeOptions {
    * of them; without a list it is never pruned.
    */
   readonly members?: readonly string[];
-  /** Records per backfill/catch-up page. Default 1000. */
+  /**
+   * Records per backfill/catch-up page: each page is applied in one transaction and moves the
+   * checkpoint. Default 1000; at most `PROTOCOL_LIMITS.maxPageSize`.
+   */
   readonly pageSize?: number;
+  /**
+   * Pages a backfill or catch-up asks a peer for in one request, at most. A pull starts with
+   * one page per request and doubles up to this, so the first page comes as soon as one
+   * page can, and later ones share a request and a response between several pages (each is
+   * still applied and checkpointed on its own). Default 4; lowered where more would exceed
+   * `PROTOCOL_LIMITS.maxPageSize` records per request.
+   */
+  readonly pagesPerRequest?: number;
   /**
    * How long local writes gather before they are pushed. Default 0: what is written in one
    * turn of the event loop goes out together, with no added latency.
@@ -150,9 +162,14 @@ export class SyncNode {
     const inbox = new LiveInbox(applier, outbox, options.liveBufferLimit ?? 10_000, metrics, logger);
     const server = new RequestServer(options.deviceId, options.registry, recordStore, syncStore, watermarks, inbox, pruner, events, metrics);
     const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
-    const pageSize = options.pageSize ?? 1000;
+    const pageSize = wholeNumberOption('pageSize', options.pageSize, 1000, PROTOCOL_LIMITS.maxPageSize);
+    const pagesPerRequest = Math.min(
+      wholeNumberOption('pagesPerRequest', options.pagesPerRequest, 4, PROTOCOL_LIMITS.maxPageSize),
+      Math.floor(PROTOCOL_LIMITS.maxPageSize / pageSize),
+    );
     const puller = new ResourcePuller(options.registry, syncStore, watermarks, applier, messenger, options.transport, metrics, logger, {
       pageSize,
+      pagesPerRequest,
       requestTimeoutMs,
     });
     const runner = new SyncRunner(
@@ -323,3 +340,11 @@ export class SyncNode {
   }
 }
 
+/** An integer option within [1, max], or its default when absent; anything else is refused at once. */
+function wholeNumberOption(name: string, value: number | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new HighwaterError('HW_INVALID_OPTION', `SyncNode option ${name} must be an integer from 1 to ${max}, got ${String(value)}`);
+  }
+  return value;
+}

@@ -16,7 +16,9 @@ export interface SyncMetricsSnapshot {
   messagesReceived: number;
   bytesSent: number;
   bytesReceived: number;
+  /** Pages of pulled changes received (`pageSize` changes each; one response may hold several). */
   pagesFetched: number;
+  /** Pull requests answered (state pages and shared-log pages). */
   pagesServed: number;
   backfillsCompleted: number;
   catchUpsCompleted: number;

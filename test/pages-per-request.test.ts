@@ -1,0 +1,188 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import {
+  createInProcessNetwork,
+  decodeMessage,
+  formatHlc,
+  jsonCodec,
+  PROTOCOL_LIMITS,
+  SyncNode,
+  type BackfillCheckpointInput,
+  type InProcessNetwork,
+  type RecordBatch,
+  type SyncMessage,
+} from '@highwater/core';
+import { createSqliteStorage } from '@highwater/storage-sqlite';
+import { closePeer, createPeer, dumpModel, entryData, id, LIBRARY_ID, locationData, registry, waitForState, writeMany, type TestPeer } from './support/library.js';
+
+const PAGE = 100;
+const ENTRIES = 2_600;
+
+/** What a puller asked for and got for one model: each state-request, and the changes of each state-response. */
+function watchPulls(network: InProcessNetwork, requester: string, model: string) {
+  const seen = { requests: [] as Extract<SyncMessage, { type: 'state-request' }>[], changes: 0 };
+  const sub = network.wire$.subscribe((e) => {
+    const m = decodeMessage(jsonCodec, e.payload, LIBRARY_ID);
+    if (m.type === 'state-request' && e.from === requester && m.model === model) seen.requests.push(m);
+    if (m.type === 'state-response' && e.to === requester && m.model === model) seen.changes += m.changes.length;
+  });
+  return { seen, stop: () => sub.unsubscribe() };
+}
+
+describe('several pages per request', () => {
+  const peers: TestPeer[] = [];
+  afterEach(async () => {
+    for (const p of peers.splice(0)) await closePeer(p);
+  });
+
+  async function source(network: InProcessNetwork, entries = ENTRIES, pageSize = PAGE): Promise<TestPeer> {
+    const a = await createPeer(network, 'device-a', { pageSize });
+    peers.push(a);
+    await a.node.start();
+    await writeMany(a, 'location', 10, (n) => ({ id: id('loc', n), data: locationData(n) }));
+    await writeMany(a, 'entry', entries, (n) => ({ id: id('ent', n), data: entryData(n, 10) }));
+    return a;
+  }
+
+  it('asks for one page, then two, then pagesPerRequest, and applies and checkpoints every page on its own', async () => {
+    const network = createInProcessNetwork();
+    const a = await source(network);
+    const checkpoints: BackfillCheckpointInput[] = [];
+    const batches: number[] = [];
+    const b = await createPeer(network, 'device-b', {
+      pageSize: PAGE,
+      pagesPerRequest: 4,
+      wrapStorage: ({ syncStore, recordStore }) => ({
+        syncStore: new Proxy(syncStore, {
+          get: (target, prop) =>
+            prop === 'saveCheckpoint'
+              ? (c: BackfillCheckpointInput) => (c.resourceType === 'entry' && checkpoints.push(c), target.saveCheckpoint(c))
+              : Reflect.get(target, prop).bind(target),
+        }),
+        recordStore: new Proxy(recordStore, {
+          get: (target, prop) =>
+            prop === 'applyBatch'
+              ? (model: string, batch: RecordBatch) => (model === 'entry' && batches.push(batch.upserts?.length ?? 0), target.applyBatch(model, batch))
+              : Reflect.get(target, prop).bind(target),
+        }),
+      }),
+    });
+    peers.push(b);
+    const pulls = watchPulls(network, 'device-b', 'entry');
+    await b.node.start();
+    const ready = waitForState(b.node, 'ready');
+    network.connect('device-a', 'device-b');
+    await ready;
+    pulls.stop();
+
+    // 100 + 200 + 400 × 5 = 2300 records in seven requests; the eighth brings the last 300.
+    expect(pulls.seen.requests.map((r) => r.limit)).toEqual([100, 200, 400, 400, 400, 400, 400, 400]);
+    expect(pulls.seen.changes).toBe(ENTRIES);
+    // Every checkpoint is a page boundary, also inside a response, and only the last completes.
+    expect(checkpoints.map((c) => c.recordsApplied)).toEqual(Array.from({ length: ENTRIES / PAGE }, (_, i) => (i + 1) * PAGE));
+    expect(checkpoints.map((c) => c.completed)).toEqual([...Array<boolean>(ENTRIES / PAGE - 1).fill(false), true]);
+    const order = (await a.storage.recordStore.page('entry', { limit: ENTRIES })).map((r) => ({ hlc: formatHlc(r.hlc), id: r.id }));
+    expect(checkpoints.map((c) => c.cursor && { hlc: formatHlc(c.cursor.hlc), id: c.cursor.id })).toEqual(order.filter((_, i) => (i + 1) % PAGE === 0));
+    // No store batch spans two pages (entries referencing entries may split a page in two).
+    expect(batches.every((n) => n <= PAGE)).toBe(true);
+    expect(batches.reduce((sum, n) => sum + n, 0)).toBe(ENTRIES);
+    expect(await dumpModel(b, 'entry')).toEqual(await dumpModel(a, 'entry'));
+  });
+
+  it('resumes after a crash from the last page applied inside a response', async () => {
+    const network = createInProcessNetwork();
+    const a = await source(network);
+    // The fifth page of entries is the second page of the third response (100, 200, 400): the
+    // process "dies" there, its store never finishing that page's batch.
+    let entryCheckpoints = 0;
+    let hung = false;
+    const crashed = await createPeer(network, 'device-b', {
+      pageSize: PAGE,
+      pagesPerRequest: 4,
+      wrapStorage: ({ syncStore, recordStore }) => ({
+        syncStore: new Proxy(syncStore, {
+          get: (target, prop) =>
+            prop === 'saveCheckpoint'
+              ? (c: BackfillCheckpointInput) => (c.resourceType === 'entry' && (entryCheckpoints += 1), target.saveCheckpoint(c))
+              : Reflect.get(target, prop).bind(target),
+        }),
+        recordStore: new Proxy(recordStore, {
+          get: (target, prop) =>
+            prop === 'applyBatch'
+              ? (model: string, batch: RecordBatch) => {
+                  if (model !== 'entry' || entryCheckpoints < 4) return target.applyBatch(model, batch);
+                  hung = true;
+                  return new Promise(() => undefined);
+                }
+              : Reflect.get(target, prop).bind(target),
+        }),
+      }),
+    });
+    await crashed.node.start();
+    network.connect('device-a', 'device-b');
+    const deadline = Date.now() + 30_000;
+    while (!hung && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(hung).toBe(true);
+    await crashed.transport.stop();
+    await crashed.storage.close(); // the files stay, as on process exit
+
+    const probe = await createPeer(createInProcessNetwork(), 'device-b', { directory: crashed.directory });
+    const checkpoint = await probe.storage.syncStore.loadCheckpoint('device-a', 'entry');
+    await probe.storage.close();
+    const order = (await a.storage.recordStore.page('entry', { limit: 4 * PAGE })).map((r) => ({ hlc: formatHlc(r.hlc), id: r.id }));
+    expect(checkpoint).toMatchObject({ completed: false, recordsApplied: 4 * PAGE });
+    expect({ hlc: formatHlc(checkpoint!.cursor!.hlc), id: checkpoint!.cursor!.id }).toEqual(order.at(-1));
+
+    const resumed = await createPeer(network, 'device-b', { directory: crashed.directory, pageSize: PAGE, pagesPerRequest: 4 });
+    peers.push(resumed);
+    const pulls = watchPulls(network, 'device-b', 'entry');
+    await resumed.node.start();
+    const ready = waitForState(resumed.node, 'ready');
+    network.connect('device-a', 'device-b');
+    await ready;
+    pulls.stop();
+    // It continues after the checkpoint's page, ramping up again (2200 records: 100 + 200 +
+    // 400 × 4, then the last 200), and fetches nothing twice.
+    expect(pulls.seen.requests[0]!.after).toEqual(order.at(-1));
+    expect(pulls.seen.requests.map((r) => r.limit)).toEqual([100, 200, 400, 400, 400, 400, 400]);
+    expect(pulls.seen.changes).toBe(ENTRIES - 4 * PAGE);
+    expect(await resumed.node.count('entry')).toBe(ENTRIES);
+    expect(await dumpModel(resumed, 'entry')).toEqual(await dumpModel(a, 'entry'));
+  });
+
+  it('keeps a request within the protocol page limit', async () => {
+    const network = createInProcessNetwork();
+    const pageSize = 3_000;
+    const a = await source(network, 9_001, pageSize);
+    const b = await createPeer(network, 'device-b', { pageSize, pagesPerRequest: 8 });
+    peers.push(b);
+    const pulls = watchPulls(network, 'device-b', 'entry');
+    await b.node.start();
+    const ready = waitForState(b.node, 'ready');
+    network.connect('device-a', 'device-b');
+    await ready;
+    pulls.stop();
+    // 10 000 records at most per request: three pages of 3000, not four or eight.
+    expect(PROTOCOL_LIMITS.maxPageSize).toBe(10_000);
+    expect(pulls.seen.requests.map((r) => r.limit)).toEqual([3_000, 6_000, 9_000]);
+    expect(await b.node.count('entry')).toBe(9_001);
+    expect(await dumpModel(b, 'entry')).toEqual(await dumpModel(a, 'entry'));
+  });
+
+  it('refuses a page size or pages per request it cannot use', async () => {
+    const network = createInProcessNetwork();
+    const dir = mkdtempSync(join(tmpdir(), 'hw-options-'));
+    const storage = createSqliteStorage({ directory: dir, registry, synchronous: 'normal' });
+    try {
+      for (const bad of [{ pagesPerRequest: 0 }, { pagesPerRequest: 2.5 }, { pageSize: 0 }, { pageSize: PROTOCOL_LIMITS.maxPageSize + 1 }]) {
+        const created = SyncNode.create({ libraryId: LIBRARY_ID, deviceId: 'device-x', registry, storage, transport: network.transport('device-x'), ...bad });
+        await expect(created).rejects.toMatchObject({ code: 'HW_INVALID_OPTION', message: expect.stringMatching(/must be an integer from 1 to 10000, got/) });
+      }
+    } finally {
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
