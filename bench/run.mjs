@@ -289,7 +289,9 @@ checked by the engine. Each device is its own OS process with durable SQLite (WA
 synchronous=FULL, record store on the ${SQLITE_THREAD[1]} thread) unless the row says Postgres;
 the "one process" rows are the in-process reference, both devices in one process over the
 in-process transport (their peak RSS is that process's, which also generated the entries);
-pages of ${PAGE}. Floors run in the same run:
+pages of ${PAGE}, each applied in one transaction and then checkpointed, as the floor commits
+them; a pull asks for one page, then two, then four per request (\`pagesPerRequest\`, default 4).
+Floors run in the same run:
 a plain better-sqlite3 script reading the source's pages and writing the same rows into the
 same schema with the same page size and commit pattern, run right before and right after each
 backfill (the floor column is both runs together); for Postgres, multi-row INSERTs of the

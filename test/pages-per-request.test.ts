@@ -152,6 +152,54 @@ describe('several pages per request', () => {
     expect(await dumpModel(resumed, 'entry')).toEqual(await dumpModel(a, 'entry'));
   });
 
+  it('ramps the shared log catch-up the same way, applying page by page', async () => {
+    const network = createInProcessNetwork();
+    const a = await createPeer(network, 'device-a', { pageSize: 10, pagesPerRequest: 4 });
+    const batches: number[] = [];
+    const b = await createPeer(network, 'device-b', {
+      pageSize: 10,
+      pagesPerRequest: 4,
+      wrapStorage: ({ syncStore, recordStore }) => ({
+        syncStore,
+        recordStore: new Proxy(recordStore, {
+          get: (target, prop) =>
+            prop === 'applyBatch'
+              ? (model: string, batch: RecordBatch) => (model === 'tag' && batches.push(batch.upserts?.length ?? 0), target.applyBatch(model, batch))
+              : Reflect.get(target, prop).bind(target),
+        }),
+      }),
+    });
+    peers.push(a, b);
+    await a.node.start();
+    await b.node.start();
+    const tag = (n: number) => ({ id: id('tag', n), data: { name: `tag ${n}`, color: null } });
+    await writeMany(a, 'tag', 5, tag);
+    const synced = waitForState(b.node, 'ready');
+    network.connect('device-a', 'device-b');
+    await synced;
+    network.disconnect('device-a', 'device-b');
+    await writeMany(a, 'tag', 75, tag, 25, 5);
+    batches.length = 0;
+
+    const requests: number[] = [];
+    let changes = 0;
+    const sub = network.wire$.subscribe((e) => {
+      const m = decodeMessage(jsonCodec, e.payload, LIBRARY_ID);
+      if (m.type === 'shared-change-request' && e.from === 'device-b') requests.push(m.limit);
+      if (m.type === 'shared-change-response' && e.to === 'device-b') changes += m.changes.length;
+    });
+    const caughtUp = waitForState(b.node, 'ready');
+    network.connect('device-a', 'device-b');
+    await caughtUp;
+    await b.node.settle();
+    sub.unsubscribe();
+    // 10 + 20 + 40 = 70 in three requests; the fourth brings the last 5.
+    expect(requests).toEqual([10, 20, 40, 40]);
+    expect(changes).toBe(75);
+    expect(batches).toEqual([10, 10, 10, 10, 10, 10, 10, 5]);
+    expect(await dumpModel(b, 'tag')).toEqual(await dumpModel(a, 'tag'));
+  });
+
   it('keeps a request within the protocol page limit', async () => {
     const network = createInProcessNetwork();
     const pageSize = 3_000;

@@ -39,7 +39,7 @@ export type PageListener = (processed: number, source: PullSource) => void;
  * records the checkpoint stays before them (they exist only in memory).
  * Catch-up: starts after the watermark; the applier moves the watermark page by page.
  * Shared resources catch up from the shared log, falling back to state pages when the
- * serving peer has pruned the log past our position.
+ * serving peer has pruned the log past our position; its requests ramp up the same way.
  * The next request goes out before the current response is applied, so the wire and the disk
  * work at the same time. A request asks for one page, then two, then up to `pagesPerRequest`:
  * the first page comes as soon as one page can, and later ones share a request, a response and
@@ -111,11 +111,9 @@ export class ResourcePuller {
     let applied = checkpoint && !checkpoint.completed ? checkpoint.recordsApplied : 0;
     let savedCursor = cursor;
 
-    let pagesAsked = 1;
-    const fetch = (after: RecordCursor | null): Promise<StateResponseMessage> => {
-      const limit = this.settings.pageSize * pagesAsked;
-      pagesAsked = Math.min(pagesAsked * 2, this.settings.pagesPerRequest);
-      return this.messenger.request(
+    const ramp = this.pageRamp();
+    const fetch = (after: RecordCursor | null): Promise<StateResponseMessage> =>
+      this.messenger.request(
         source.peerId,
         {
           type: 'state-request',
@@ -124,14 +122,13 @@ export class ResourcePuller {
           owner: task.owner,
           after: after ? cursorToWire(after) : null,
           afterHlc: after ? null : afterHlc ? formatHlc(afterHlc) : null,
-          limit,
+          limit: ramp.nextLimit(),
           // Pages as rows of values: a third fewer bytes, decoded faster (see the JSON codec).
           rows: true,
         },
         'state-response',
         this.settings.requestTimeoutMs,
       );
-    };
 
     let next: Promise<StateResponseMessage> | null = fetch(cursor);
     while (next) {
@@ -176,7 +173,7 @@ export class ResourcePuller {
     cursor: RecordCursor | null,
   ): Promise<{ changes: Change[]; pageCursor: RecordCursor | null; hasMore: boolean }> {
     const page = await response;
-    this.metrics.add('pagesFetched', Math.max(1, Math.ceil(page.changes.length / this.settings.pageSize)));
+    this.countPages(page.changes.length);
     if (page.model !== task.resource || page.owner !== task.owner) {
       throw new ProtocolError('HW_PROTOCOL_MALFORMED', `Asked for ${task.resource}/${task.owner}, got ${page.model}/${page.owner}`);
     }
@@ -188,8 +185,9 @@ export class ResourcePuller {
   /** Returns false when the peer's log no longer reaches back to our watermark. */
   private async pullSharedLog(task: PullTask, source: PullSource, onPage: PageListener): Promise<boolean> {
     let after: Hlc | null = this.watermarks.get(task.owner, task.resource);
+    const ramp = this.pageRamp();
     for (;;) {
-      const page = await this.messenger.request(
+      const response = await this.messenger.request(
         source.peerId,
         {
           type: 'shared-change-request',
@@ -197,21 +195,33 @@ export class ResourcePuller {
           model: task.resource,
           origin: task.owner,
           afterHlc: after ? formatHlc(after) : null,
-          limit: this.settings.pageSize,
+          limit: ramp.nextLimit(),
         },
         'shared-change-response',
         this.settings.requestTimeoutMs,
       );
-      this.metrics.add('pagesFetched');
-      if (!page.complete) return false;
-      const changes = this.decodeStream(task, page.changes);
+      this.countPages(response.changes.length);
+      if (!response.complete) return false;
+      const changes = this.decodeStream(task, response.changes);
       this.metrics.add('changesFetched', changes.length);
-      await this.applier.apply(changes, 'pull');
-      onPage(changes.length, source);
+      for (const page of pagesOf(changes, this.settings.pageSize)) {
+        await this.applier.apply(page, 'pull');
+        onPage(page.length, source);
+      }
       const last = changes.at(-1);
-      if (!page.hasMore || !last) return true;
+      if (!response.hasMore || !last) return true;
       after = last.hlc;
     }
+  }
+
+  /** Requests of one page, then two, then up to `pagesPerRequest`. */
+  private pageRamp(): PageRamp {
+    return new PageRamp(this.settings.pageSize, this.settings.pagesPerRequest);
+  }
+
+  /** A response of `changes` counts as that many pages (an empty one as one). */
+  private countPages(changes: number): void {
+    this.metrics.add('pagesFetched', Math.max(1, Math.ceil(changes / this.settings.pageSize)));
   }
 
   /** A page must hold only the stream asked for, in order; anything else is refused whole. */
@@ -226,6 +236,22 @@ export class ResourcePuller {
       prev = c;
     }
     return changes;
+  }
+}
+
+/** The limit of each next request: one page, then twice as many each time, up to `maxPages`. */
+class PageRamp {
+  private pages = 1;
+
+  constructor(
+    private readonly pageSize: number,
+    private readonly maxPages: number,
+  ) {}
+
+  nextLimit(): number {
+    const limit = this.pageSize * this.pages;
+    this.pages = Math.min(this.pages * 2, this.maxPages);
+    return limit;
   }
 }
 
