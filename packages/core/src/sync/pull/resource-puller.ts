@@ -133,7 +133,7 @@ export class ResourcePuller {
     let next: Promise<StateResponseMessage> | null = fetch(cursor);
     while (next) {
       const { changes, pageCursor, hasMore } = await this.receivePage(task, next, cursor);
-      // Pipelining: ask for the next page before applying this one.
+      // Pipelining: ask for the next pages before applying these.
       next = hasMore && pageCursor ? fetch(pageCursor) : null;
       next?.catch(() => undefined);
       // One turn of the event loop lets that request reach the wire: applying blocks the loop
@@ -163,8 +163,8 @@ export class ResourcePuller {
   }
 
   /**
-   * A state page, decoded. Its own function so that nothing of the wire message (a change
-   * object per record) stays referenced while the page is applied: young-generation GCs
+   * A state response (one or more pages), decoded. Its own function so that nothing of the wire
+   * message (a change object per record) stays referenced while its pages are applied: young-generation GCs
    * during the apply copy whatever is still alive, and would copy those too.
    */
   private async receivePage(
