@@ -13,6 +13,7 @@ import {
   type InProcessNetwork,
   type RecordBatch,
   type SyncMessage,
+  type SyncNodeOptions,
 } from '@highwater/core';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
 import { closePeer, createPeer, dumpModel, entryData, id, LIBRARY_ID, locationData, registry, waitForState, writeMany, type TestPeer } from './support/library.js';
@@ -29,6 +30,40 @@ function watchPulls(network: InProcessNetwork, requester: string, model: string)
     if (m.type === 'state-response' && e.to === requester && m.model === model) seen.changes += m.changes.length;
   });
   return { seen, stop: () => sub.unsubscribe() };
+}
+
+/** Starts `peer`, connects it to device-a and waits until it is ready: what it pulled of `model`. */
+async function syncWatching(network: InProcessNetwork, peer: TestPeer, model: string) {
+  const pulls = watchPulls(network, peer.deviceId, model);
+  await peer.node.start();
+  const ready = waitForState(peer.node, 'ready');
+  network.connect('device-a', peer.deviceId);
+  await ready;
+  pulls.stop();
+  return pulls.seen;
+}
+
+/** What a test watches of a node's stores: each saved checkpoint, each record batch (false: it never finishes). */
+interface StoreHooks {
+  readonly onCheckpoint?: (checkpoint: BackfillCheckpointInput) => void;
+  readonly onBatch?: (model: string, batch: RecordBatch) => boolean | void;
+}
+
+function watched(hooks: StoreHooks): (storage: SyncNodeOptions['storage']) => SyncNodeOptions['storage'] {
+  return ({ syncStore, recordStore }) => ({
+    syncStore: new Proxy(syncStore, {
+      get: (target, prop) =>
+        prop === 'saveCheckpoint'
+          ? (c: BackfillCheckpointInput) => (hooks.onCheckpoint?.(c), target.saveCheckpoint(c))
+          : Reflect.get(target, prop).bind(target),
+    }),
+    recordStore: new Proxy(recordStore, {
+      get: (target, prop) =>
+        prop === 'applyBatch'
+          ? (model: string, batch: RecordBatch) => (hooks.onBatch?.(model, batch) === false ? new Promise(() => undefined) : target.applyBatch(model, batch))
+          : Reflect.get(target, prop).bind(target),
+    }),
+  });
 }
 
 describe('several pages per request', () => {
@@ -54,32 +89,17 @@ describe('several pages per request', () => {
     const b = await createPeer(network, 'device-b', {
       pageSize: PAGE,
       pagesPerRequest: 4,
-      wrapStorage: ({ syncStore, recordStore }) => ({
-        syncStore: new Proxy(syncStore, {
-          get: (target, prop) =>
-            prop === 'saveCheckpoint'
-              ? (c: BackfillCheckpointInput) => (c.resourceType === 'entry' && checkpoints.push(c), target.saveCheckpoint(c))
-              : Reflect.get(target, prop).bind(target),
-        }),
-        recordStore: new Proxy(recordStore, {
-          get: (target, prop) =>
-            prop === 'applyBatch'
-              ? (model: string, batch: RecordBatch) => (model === 'entry' && batches.push(batch.upserts?.length ?? 0), target.applyBatch(model, batch))
-              : Reflect.get(target, prop).bind(target),
-        }),
+      wrapStorage: watched({
+        onCheckpoint: (c) => void (c.resourceType === 'entry' && checkpoints.push(c)),
+        onBatch: (model, batch) => void (model === 'entry' && batches.push(batch.upserts?.length ?? 0)),
       }),
     });
     peers.push(b);
-    const pulls = watchPulls(network, 'device-b', 'entry');
-    await b.node.start();
-    const ready = waitForState(b.node, 'ready');
-    network.connect('device-a', 'device-b');
-    await ready;
-    pulls.stop();
+    const seen = await syncWatching(network, b, 'entry');
 
     // 100 + 200 + 400 × 5 = 2300 records in seven requests; the eighth brings the last 300.
-    expect(pulls.seen.requests.map((r) => r.limit)).toEqual([100, 200, 400, 400, 400, 400, 400, 400]);
-    expect(pulls.seen.changes).toBe(ENTRIES);
+    expect(seen.requests.map((r) => r.limit)).toEqual([100, 200, 400, 400, 400, 400, 400, 400]);
+    expect(seen.changes).toBe(ENTRIES);
     // Every checkpoint is a page boundary, also inside a response, and only the last completes.
     expect(checkpoints.map((c) => c.recordsApplied)).toEqual(Array.from({ length: ENTRIES / PAGE }, (_, i) => (i + 1) * PAGE));
     expect(checkpoints.map((c) => c.completed)).toEqual([...Array<boolean>(ENTRIES / PAGE - 1).fill(false), true]);
@@ -101,23 +121,13 @@ describe('several pages per request', () => {
     const crashed = await createPeer(network, 'device-b', {
       pageSize: PAGE,
       pagesPerRequest: 4,
-      wrapStorage: ({ syncStore, recordStore }) => ({
-        syncStore: new Proxy(syncStore, {
-          get: (target, prop) =>
-            prop === 'saveCheckpoint'
-              ? (c: BackfillCheckpointInput) => (c.resourceType === 'entry' && (entryCheckpoints += 1), target.saveCheckpoint(c))
-              : Reflect.get(target, prop).bind(target),
-        }),
-        recordStore: new Proxy(recordStore, {
-          get: (target, prop) =>
-            prop === 'applyBatch'
-              ? (model: string, batch: RecordBatch) => {
-                  if (model !== 'entry' || entryCheckpoints < 4) return target.applyBatch(model, batch);
-                  hung = true;
-                  return new Promise(() => undefined);
-                }
-              : Reflect.get(target, prop).bind(target),
-        }),
+      wrapStorage: watched({
+        onCheckpoint: (c) => void (c.resourceType === 'entry' && (entryCheckpoints += 1)),
+        onBatch: (model) => {
+          if (model !== 'entry' || entryCheckpoints < 4) return true;
+          hung = true;
+          return false;
+        },
       }),
     });
     await crashed.node.start();
@@ -137,17 +147,12 @@ describe('several pages per request', () => {
 
     const resumed = await createPeer(network, 'device-b', { directory: crashed.directory, pageSize: PAGE, pagesPerRequest: 4 });
     peers.push(resumed);
-    const pulls = watchPulls(network, 'device-b', 'entry');
-    await resumed.node.start();
-    const ready = waitForState(resumed.node, 'ready');
-    network.connect('device-a', 'device-b');
-    await ready;
-    pulls.stop();
+    const seen = await syncWatching(network, resumed, 'entry');
     // It continues after the checkpoint's page, ramping up again (2200 records: 100 + 200 +
     // 400 × 4, then the last 200), and fetches nothing twice.
-    expect(pulls.seen.requests[0]!.after).toEqual(order.at(-1));
-    expect(pulls.seen.requests.map((r) => r.limit)).toEqual([100, 200, 400, 400, 400, 400, 400]);
-    expect(pulls.seen.changes).toBe(ENTRIES - 4 * PAGE);
+    expect(seen.requests[0]!.after).toEqual(order.at(-1));
+    expect(seen.requests.map((r) => r.limit)).toEqual([100, 200, 400, 400, 400, 400, 400]);
+    expect(seen.changes).toBe(ENTRIES - 4 * PAGE);
     expect(await resumed.node.count('entry')).toBe(ENTRIES);
     expect(await dumpModel(resumed, 'entry')).toEqual(await dumpModel(a, 'entry'));
   });
@@ -159,15 +164,7 @@ describe('several pages per request', () => {
     const b = await createPeer(network, 'device-b', {
       pageSize: 10,
       pagesPerRequest: 4,
-      wrapStorage: ({ syncStore, recordStore }) => ({
-        syncStore,
-        recordStore: new Proxy(recordStore, {
-          get: (target, prop) =>
-            prop === 'applyBatch'
-              ? (model: string, batch: RecordBatch) => (model === 'tag' && batches.push(batch.upserts?.length ?? 0), target.applyBatch(model, batch))
-              : Reflect.get(target, prop).bind(target),
-        }),
-      }),
+      wrapStorage: watched({ onBatch: (model, batch) => void (model === 'tag' && batches.push(batch.upserts?.length ?? 0)) }),
     });
     peers.push(a, b);
     await a.node.start();
@@ -206,15 +203,10 @@ describe('several pages per request', () => {
     const a = await source(network, 9_001, pageSize);
     const b = await createPeer(network, 'device-b', { pageSize, pagesPerRequest: 8 });
     peers.push(b);
-    const pulls = watchPulls(network, 'device-b', 'entry');
-    await b.node.start();
-    const ready = waitForState(b.node, 'ready');
-    network.connect('device-a', 'device-b');
-    await ready;
-    pulls.stop();
+    const seen = await syncWatching(network, b, 'entry');
     // 10 000 records at most per request: three pages of 3000, not four or eight.
     expect(PROTOCOL_LIMITS.maxPageSize).toBe(10_000);
-    expect(pulls.seen.requests.map((r) => r.limit)).toEqual([3_000, 6_000, 9_000]);
+    expect(seen.requests.map((r) => r.limit)).toEqual([3_000, 6_000, 9_000]);
     expect(await b.node.count('entry')).toBe(9_001);
     expect(await dumpModel(b, 'entry')).toEqual(await dumpModel(a, 'entry'));
   });
