@@ -157,6 +157,27 @@ describe('several pages per request', () => {
     expect(await dumpModel(resumed, 'entry')).toEqual(await dumpModel(a, 'entry'));
   });
 
+  it('asks for fewer pages when a response of several would be too large for the transport', async () => {
+    // Pages of 100 entries are ~12 KB on the wire, two ~24 KB, four ~48 KB: with a 32 KiB
+    // frame limit two fit and four do not.
+    const network = createInProcessNetwork({ maxMessageBytes: 32 * 1024 });
+    const a = await source(network);
+    const checkpoints: number[] = [];
+    const b = await createPeer(network, 'device-b', {
+      pageSize: PAGE,
+      pagesPerRequest: 4,
+      wrapStorage: watched({ onCheckpoint: (c) => void (c.resourceType === 'entry' && checkpoints.push(c.recordsApplied)) }),
+    });
+    peers.push(b);
+    const seen = await syncWatching(network, b, 'entry');
+    // 100 and 200 arrive; 400 is refused (HW_FRAME_TOO_LARGE) and asked again as 200, and the
+    // pull stays at 200: 2100 more in ten full requests and one of the last 100.
+    expect(seen.requests.map((r) => r.limit)).toEqual([100, 200, 400, ...Array<number>(12).fill(200)]);
+    expect(seen.changes).toBe(ENTRIES);
+    expect(checkpoints).toEqual(Array.from({ length: ENTRIES / PAGE }, (_, i) => (i + 1) * PAGE));
+    expect(await dumpModel(b, 'entry')).toEqual(await dumpModel(a, 'entry'));
+  });
+
   it('ramps the shared log catch-up the same way, applying page by page', async () => {
     const network = createInProcessNetwork();
     const a = await createPeer(network, 'device-a', { pageSize: 10, pagesPerRequest: 4 });

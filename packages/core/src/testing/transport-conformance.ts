@@ -103,6 +103,8 @@ export function runTransportConformance(adapterName: string, newHarness: () => P
       b.handle(async (m) => (text(m.payload) === 'too big' ? new Uint8Array(options.maxMessageBytes + 1) : bytes('small')));
       const error = await a.request(b.localPeerId, bytes('too big'), { timeoutMs: 30_000 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TransportError);
+      // The one code for "too large" on every transport: a puller asking for several pages backs off on it.
+      expect(error).toMatchObject({ code: 'HW_FRAME_TOO_LARGE' });
       expect(text(await a.request(b.localPeerId, bytes('again')))).toBe('small');
     });
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { compareHlc, formatHlc, type Hlc } from '../../clock/hlc.js';
-import { HighwaterError, ProtocolError } from '../../errors.js';
+import { HighwaterError, ProtocolError, TransportError } from '../../errors.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import type { RecordCursor } from '../../ports/record-store.js';
 import type { SyncStore } from '../../ports/sync-store.js';
@@ -113,21 +113,23 @@ export class ResourcePuller {
 
     const ramp = this.pageRamp();
     const fetch = (after: RecordCursor | null): Promise<StateResponseMessage> =>
-      this.messenger.request(
-        source.peerId,
-        {
-          type: 'state-request',
-          requestId: this.messenger.newRequestId(),
-          model: task.resource,
-          owner: task.owner,
-          after: after ? cursorToWire(after) : null,
-          afterHlc: after ? null : afterHlc ? formatHlc(afterHlc) : null,
-          limit: ramp.nextLimit(),
-          // Pages as rows of values: a third fewer bytes, decoded faster (see the JSON codec).
-          rows: true,
-        },
-        'state-response',
-        this.settings.requestTimeoutMs,
+      this.withinFrameLimit(ramp, (limit) =>
+        this.messenger.request(
+          source.peerId,
+          {
+            type: 'state-request',
+            requestId: this.messenger.newRequestId(),
+            model: task.resource,
+            owner: task.owner,
+            after: after ? cursorToWire(after) : null,
+            afterHlc: after ? null : afterHlc ? formatHlc(afterHlc) : null,
+            limit,
+            // Pages as rows of values: a third fewer bytes, decoded faster (see the JSON codec).
+            rows: true,
+          },
+          'state-response',
+          this.settings.requestTimeoutMs,
+        ),
       );
 
     let next: Promise<StateResponseMessage> | null = fetch(cursor);
@@ -187,18 +189,21 @@ export class ResourcePuller {
     let after: Hlc | null = this.watermarks.get(task.owner, task.resource);
     const ramp = this.pageRamp();
     for (;;) {
-      const response = await this.messenger.request(
-        source.peerId,
-        {
-          type: 'shared-change-request',
-          requestId: this.messenger.newRequestId(),
-          model: task.resource,
-          origin: task.owner,
-          afterHlc: after ? formatHlc(after) : null,
-          limit: ramp.nextLimit(),
-        },
-        'shared-change-response',
-        this.settings.requestTimeoutMs,
+      const afterText = after ? formatHlc(after) : null;
+      const response = await this.withinFrameLimit(ramp, (limit) =>
+        this.messenger.request(
+          source.peerId,
+          {
+            type: 'shared-change-request',
+            requestId: this.messenger.newRequestId(),
+            model: task.resource,
+            origin: task.owner,
+            afterHlc: afterText,
+            limit,
+          },
+          'shared-change-response',
+          this.settings.requestTimeoutMs,
+        ),
       );
       this.countPages(response.changes.length);
       if (!response.complete) return false;
@@ -211,6 +216,23 @@ export class ResourcePuller {
       const last = changes.at(-1);
       if (!response.hasMore || !last) return true;
       after = last.hlc;
+    }
+  }
+
+  /**
+   * `request(limit)` with the ramp's next limit. A response of several pages may be larger than
+   * the transport carries (large records): the peer refuses it with HW_FRAME_TOO_LARGE, and
+   * the same request goes again for half as many pages, which the ramp keeps to from then on.
+   * Only a single page too large fails the pull, as it did before pages were ramped.
+   */
+  private async withinFrameLimit<T>(ramp: PageRamp, request: (limit: number) => Promise<T>): Promise<T> {
+    for (let limit = ramp.nextLimit(); ; limit = ramp.shrink(limit)) {
+      try {
+        return await request(limit);
+      } catch (error) {
+        if (!(error instanceof TransportError && error.code === 'HW_FRAME_TOO_LARGE') || limit <= this.settings.pageSize) throw error;
+        this.logger.info({ limit, err: error.message }, 'response of several pages too large; asking for fewer');
+      }
     }
   }
 
@@ -245,13 +267,20 @@ class PageRamp {
 
   constructor(
     private readonly pageSize: number,
-    private readonly maxPages: number,
+    private maxPages: number,
   ) {}
 
   nextLimit(): number {
     const limit = this.pageSize * this.pages;
     this.pages = Math.min(this.pages * 2, this.maxPages);
     return limit;
+  }
+
+  /** The limit to ask again with after a request of `limit` got a response too large for the transport: half as many pages, from now on. */
+  shrink(limit: number): number {
+    this.maxPages = Math.max(1, Math.floor(limit / this.pageSize / 2));
+    this.pages = this.maxPages;
+    return this.nextLimit();
   }
 }
 
