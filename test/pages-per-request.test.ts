@@ -11,6 +11,7 @@ import {
   SyncNode,
   type BackfillCheckpointInput,
   type InProcessNetwork,
+  type PageQuery,
   type RecordBatch,
   type SyncMessage,
   type SyncNodeOptions,
@@ -43,10 +44,11 @@ async function syncWatching(network: InProcessNetwork, peer: TestPeer, model: st
   return pulls.seen;
 }
 
-/** What a test watches of a node's stores: each saved checkpoint, each record batch (false: it never finishes). */
+/** What a test watches of a node's stores: each saved checkpoint, each record batch (false: it never finishes), each page read. */
 interface StoreHooks {
   readonly onCheckpoint?: (checkpoint: BackfillCheckpointInput) => void;
   readonly onBatch?: (model: string, batch: RecordBatch) => boolean | void;
+  readonly onRead?: (model: string, records: number) => void;
 }
 
 function watched(hooks: StoreHooks): (storage: SyncNodeOptions['storage']) => SyncNodeOptions['storage'] {
@@ -61,7 +63,13 @@ function watched(hooks: StoreHooks): (storage: SyncNodeOptions['storage']) => Sy
       get: (target, prop) =>
         prop === 'applyBatch'
           ? (model: string, batch: RecordBatch) => (hooks.onBatch?.(model, batch) === false ? new Promise(() => undefined) : target.applyBatch(model, batch))
-          : Reflect.get(target, prop).bind(target),
+          : prop === 'page'
+            ? async (model: string, query: PageQuery) => {
+                const records = await target.page(model, query);
+                hooks.onRead?.(model, records.length);
+                return records;
+              }
+            : Reflect.get(target, prop).bind(target),
     }),
   });
 }
@@ -72,8 +80,8 @@ describe('several pages per request', () => {
     for (const p of peers.splice(0)) await closePeer(p);
   });
 
-  async function source(network: InProcessNetwork, entries = ENTRIES, pageSize = PAGE): Promise<TestPeer> {
-    const a = await createPeer(network, 'device-a', { pageSize });
+  async function source(network: InProcessNetwork, entries = ENTRIES, pageSize = PAGE, hooks: StoreHooks = {}): Promise<TestPeer> {
+    const a = await createPeer(network, 'device-a', { pageSize, wrapStorage: watched(hooks) });
     peers.push(a);
     await a.node.start();
     await writeMany(a, 'location', 10, (n) => ({ id: id('loc', n), data: locationData(n) }));
@@ -108,6 +116,22 @@ describe('several pages per request', () => {
     // No store batch spans two pages (entries referencing entries may split a page in two).
     expect(batches.every((n) => n <= PAGE)).toBe(true);
     expect(batches.reduce((sum, n) => sum + n, 0)).toBe(ENTRIES);
+    expect(await dumpModel(b, 'entry')).toEqual(await dumpModel(a, 'entry'));
+  });
+
+  it('serves the growing requests from its read-ahead, reading every record once', async () => {
+    const network = createInProcessNetwork();
+    let entriesRead = 0;
+    let reading = false;
+    const a = await source(network, ENTRIES, PAGE, { onRead: (model, records) => void (reading && model === 'entry' && (entriesRead += records)) });
+    reading = true;
+    const b = await createPeer(network, 'device-b', { pageSize: PAGE, pagesPerRequest: 4 });
+    peers.push(b);
+    const seen = await syncWatching(network, b, 'entry');
+    expect(seen.requests.map((r) => r.limit)).toEqual([100, 200, 400, 400, 400, 400, 400, 400]);
+    // A page read ahead with 100 answers the request for 200 with another 100 read after it,
+    // and so on: nothing is read twice or thrown away (the last read-ahead finds the last 300).
+    expect(entriesRead).toBe(ENTRIES);
     expect(await dumpModel(b, 'entry')).toEqual(await dumpModel(a, 'entry'));
   });
 

@@ -1,7 +1,7 @@
 import type { RecordCursor, RecordStore } from '../../ports/record-store.js';
 import type { SyncStore } from '../../ports/sync-store.js';
 import { formatHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
-import { changeFromRecord, changeFromTombstone, changeToWire, compareChanges, cursorToWire, recordToWire } from '../change.js';
+import { changeFromRecord, changeFromTombstone, changeToWire, compareChanges, cursorFromWire, cursorToWire, recordToWire } from '../change.js';
 import type { WireChange, WireCursor } from '../../protocol/messages.js';
 
 /** One page of an (owner, model) stream as it goes on the wire. */
@@ -28,10 +28,12 @@ const PREFETCH_TTL_MS = 10_000;
  * it as soon as this one arrives, and would otherwise wait for the read while it could be
  * applying. Safe without invalidation: any write after the read-ahead gets a later HLC, so it
  * shows up in a later page (an update or delete of a record in the read-ahead page arrives
- * after the old version, which it supersedes).
+ * after the old version, which it supersedes). A page read ahead answers the next request
+ * at its cursor whatever that request's limit: cut short, or continued after its own end
+ * (a requester's pages per request grow, 1, 2, then 4), so no read ahead is wasted.
  */
 export class StatePageReader {
-  private readonly ahead = new Map<string, { page: Promise<StatePage>; at: number }>();
+  private readonly ahead = new Map<string, { page: Promise<StatePage>; limit: number; at: number }>();
 
   constructor(
     private readonly records: RecordStore,
@@ -42,7 +44,7 @@ export class StatePageReader {
     const key = this.keyOf(query);
     const cached = key ? this.ahead.get(key) : undefined;
     if (key) this.ahead.delete(key);
-    const page = cached && Date.now() - cached.at < PREFETCH_TTL_MS ? await cached.page : await this.readNow(query);
+    const page = cached && Date.now() - cached.at < PREFETCH_TTL_MS ? await this.fitted(await cached.page, cached.limit, query) : await this.readNow(query);
     if (page.hasMore && page.next) this.readAhead({ model: query.model, owner: query.owner, limit: query.limit, after: { hlc: parseHlc(page.next.hlc), id: page.next.id } }, page.next);
     return page;
   }
@@ -52,19 +54,27 @@ export class StatePageReader {
     return this.readNow(query);
   }
 
+  /** A page read ahead with `readLimit`, as the answer to `query` (same cursor, any limit). */
+  private async fitted(page: StatePage, readLimit: number, query: PageQuery): Promise<StatePage> {
+    if (page.changes.length > query.limit) return cut(page, query.limit);
+    if (readLimit >= query.limit || !page.hasMore || !page.next) return page;
+    const rest = await this.readNow({ ...query, limit: query.limit - page.changes.length, after: cursorFromWire(page.next) });
+    return { changes: page.changes.concat(rest.changes), next: rest.next ?? page.next, hasMore: rest.hasMore };
+  }
+
   private readAhead(query: PageQuery, cursor: WireCursor): void {
-    const key = `${query.model}\u0000${query.owner}\u0000${query.limit}\u0000${cursor.hlc}\u0000${cursor.id}`;
+    const key = `${query.model}\u0000${query.owner}\u0000${cursor.hlc}\u0000${cursor.id}`;
     if (this.ahead.has(key)) return;
     while (this.ahead.size >= PREFETCH_SLOTS) this.ahead.delete(this.ahead.keys().next().value!);
     // After this turn: the store reads synchronously, and the page being served goes out first.
     const page = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.readNow(query));
     page.catch(() => this.ahead.delete(key));
-    this.ahead.set(key, { page, at: Date.now() });
+    this.ahead.set(key, { page, limit: query.limit, at: Date.now() });
   }
 
   private keyOf(query: PageQuery): string | null {
     if (!query.after) return null;
-    return `${query.model}\u0000${query.owner}\u0000${query.limit}\u0000${formatHlc(query.after.hlc)}\u0000${query.after.id}`;
+    return `${query.model}\u0000${query.owner}\u0000${formatHlc(query.after.hlc)}\u0000${query.after.id}`;
   }
 
   private async readNow(query: PageQuery): Promise<StatePage> {
@@ -82,4 +92,11 @@ export class StatePageReader {
 
 function pageOf(changes: WireChange[], last: { hlc: Hlc; id: string } | undefined, hasMore: boolean): StatePage {
   return { changes, next: last ? cursorToWire({ hlc: last.hlc, id: last.id }) : null, hasMore };
+}
+
+/** The first `limit` changes of a page that holds more: the rest comes with the next request. */
+function cut(page: StatePage, limit: number): StatePage {
+  const changes = page.changes.slice(0, limit);
+  const last = changes.at(-1)!;
+  return { changes, next: { hlc: last.hlc, id: last.id }, hasMore: true };
 }
