@@ -1,6 +1,6 @@
 import type { RecordCursor, RecordStore } from '../../ports/record-store.js';
 import type { SyncStore } from '../../ports/sync-store.js';
-import { formatHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
+import { formatHlc, type Hlc } from '../../clock/hlc.js';
 import { changeFromRecord, changeFromTombstone, changeToWire, compareChanges, cursorFromWire, cursorToWire, recordToWire } from '../change.js';
 import type { WireChange, WireCursor } from '../../protocol/messages.js';
 
@@ -45,7 +45,7 @@ export class StatePageReader {
     const cached = key ? this.ahead.get(key) : undefined;
     if (key) this.ahead.delete(key);
     const page = cached && Date.now() - cached.at < PREFETCH_TTL_MS ? await this.fitted(await cached.page, cached.limit, query) : await this.readNow(query);
-    if (page.hasMore && page.next) this.readAhead({ model: query.model, owner: query.owner, limit: query.limit, after: { hlc: parseHlc(page.next.hlc), id: page.next.id } }, page.next);
+    if (page.hasMore && page.next) this.readAhead({ model: query.model, owner: query.owner, limit: query.limit, after: cursorFromWire(page.next) });
     return page;
   }
 
@@ -62,8 +62,8 @@ export class StatePageReader {
     return { changes: page.changes.concat(rest.changes), next: rest.next ?? page.next, hasMore: rest.hasMore };
   }
 
-  private readAhead(query: PageQuery, cursor: WireCursor): void {
-    const key = `${query.model}\u0000${query.owner}\u0000${cursor.hlc}\u0000${cursor.id}`;
+  private readAhead(query: PageQuery & { after: RecordCursor }): void {
+    const key = this.keyOf(query)!;
     if (this.ahead.has(key)) return;
     while (this.ahead.size >= PREFETCH_SLOTS) this.ahead.delete(this.ahead.keys().next().value!);
     // After this turn: the store reads synchronously, and the page being served goes out first.
