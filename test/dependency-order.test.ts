@@ -55,13 +55,23 @@ describe('dependency order', () => {
     let bErrors: HighwaterError[];
     let rawErrors: SyncMessage[];
 
-    const send = (changes: WireChange[]): Promise<void> =>
-      raw.send(b.deviceId, encodeMessage(jsonCodec, { v: 1, libraryId: LIBRARY_ID, deviceId: RAW, type: 'state-batch', changes }));
+    // The raw device is the owner: each message completes its streams from the last one sent.
+    let sentUpTo = new Map<string, string>();
+    const send = (changes: WireChange[]): Promise<void> => {
+      const spans = [...new Set(changes.map((c) => c.model))].map((model) => {
+        const to = changes.filter((c) => c.model === model).map((c) => c.hlc).sort().at(-1)!;
+        const span = { owner: RAW, resource: model, from: sentUpTo.get(model) ?? null, to };
+        sentUpTo.set(model, to);
+        return span;
+      });
+      return raw.send(b.deviceId, encodeMessage(jsonCodec, { v: 1, libraryId: LIBRARY_ID, deviceId: RAW, type: 'state-batch', changes, spans }));
+    };
     const parked = (): number => b.node.metrics().changesParked;
     const mark = (resource: string): Hlc | undefined => b.node.watermarks().find((w) => w.owner === RAW && w.resource === resource)?.hlc;
     const stored = async (model: string, ids: string[]): Promise<string[]> => (await b.node.get(model, ids)).map((r) => r.id).sort();
 
     beforeEach(async () => {
+      sentUpTo = new Map();
       network = createInProcessNetwork();
       b = await createPeer(network, `device-b-${Math.random().toString(36).slice(2, 8)}`);
       peers.push(b);

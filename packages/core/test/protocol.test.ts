@@ -24,7 +24,15 @@ function del(i: number, owner = 'device-b'): WireChange {
 /** One valid example of each message type. */
 const examples: { readonly [T in SyncMessageType]: Extract<SyncMessage, { type: T }> } = {
   'state-change': { ...envelope, type: 'state-change', change: upsert(1) },
-  'state-batch': { ...envelope, type: 'state-batch', changes: [upsert(1), del(2), upsert(3, 'device-a')] },
+  'state-batch': {
+    ...envelope,
+    type: 'state-batch',
+    changes: [upsert(1), del(2), upsert(3, 'device-a')],
+    spans: [
+      { owner: 'device-b', resource: 'entry', from: hlc('device-b'), to: hlc('device-b', 1_700_000_000_002, 7) },
+      { owner: 'device-a', resource: 'entry', from: null, to: hlc('device-a', 1_700_000_000_003) },
+    ],
+  },
   'state-request': {
     ...envelope,
     type: 'state-request',
@@ -80,6 +88,11 @@ const examples: { readonly [T in SyncMessageType]: Extract<SyncMessage, { type: 
     requestId: 'req-3',
     heads: [{ owner: 'device-a', resource: 'entry', hlc: hlc('device-a', 1_700_000_000_002), count: 2, inline: true }],
     changes: [upsert(1, 'device-a'), upsert(2, 'device-a')],
+  },
+  'heads-announce': {
+    ...envelope,
+    type: 'heads-announce',
+    heads: [{ owner: 'device-a', resource: 'entry', hlc: hlc('device-a', 1_700_000_000_002) }],
   },
   error: { ...envelope, type: 'error', requestId: null, code: 'HW_UNKNOWN_MODEL', message: 'Unknown model "nope"' },
 };
@@ -139,7 +152,7 @@ const utf8 = (text: string) => new TextEncoder().encode(text);
 describe('valid messages', () => {
   it('has one example per message type', () => {
     expect(Object.keys(examples).sort()).toEqual([...SYNC_MESSAGE_TYPES].sort());
-    expect(SYNC_MESSAGE_TYPES).toHaveLength(11);
+    expect(SYNC_MESSAGE_TYPES).toHaveLength(12);
   });
 
   it.each(exampleList.map((m) => [m.type, m] as const))('%s parses to an equal message', (_type, message) => {

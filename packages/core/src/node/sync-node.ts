@@ -64,6 +64,12 @@ export interface SyncNodeOptions {
   readonly maxClockDriftMs?: number;
   /** Persist metrics this often (ms); 0 disables the timer (they are still saved on stop). Default 30 000. */
   readonly metricsIntervalMs?: number;
+  /**
+   * Heads go to every connected peer this often (ms), so a peer that missed a live change (a
+   * lost message, a relay that never came) catches up without waiting for a reconnect; 0
+   * disables the timer. Heads also go out ~100 ms after a pull moved watermarks. Default 30 000.
+   */
+  readonly antiEntropyMs?: number;
   readonly wallClock?: WallClock;
   readonly codec?: MessageCodec;
   /** A pino logger; default: silent. */
@@ -111,6 +117,7 @@ export class SyncNode {
       metrics: SyncMetrics;
       applier: ChangeApplier;
       outbox: LiveOutbox;
+      inbox: LiveInbox;
       runner: SyncRunner;
       pruner: SharedLogPruner;
       messenger: Messenger;
@@ -190,7 +197,7 @@ export class SyncNode {
       // A catch-up takes up to a page of each peer's own changes inline with its heads.
       pageSize,
     );
-    return new SyncNode(options, { container, watermarks, metrics, applier, outbox, runner, pruner, messenger, server, logger });
+    return new SyncNode(options, { container, watermarks, metrics, applier, outbox, inbox, runner, pruner, messenger, server, logger });
   }
 
   get state(): SyncState {
@@ -221,11 +228,21 @@ export class SyncNode {
     );
     // Whatever brought shared changes in (live or pull), peers learn how far we are.
     this.parts.applier.onSharedProcessed = () => this.scheduleAck();
+    // Watermarks that moved over what peers did not get from us live: they hear our heads.
+    this.parts.applier.onUnrelayedAdvance = () => this.scheduleAnnounce();
+    // A live change beyond a watermark, or a peer's heads beyond ours: catch up.
+    this.parts.inbox.onGap = () => void this.parts.runner.trigger();
+    this.parts.server.onBehind = () => void this.parts.runner.trigger();
     await transport.start();
     const interval = this.options.metricsIntervalMs ?? 30_000;
     if (interval > 0) {
       this.metricsTimer = setInterval(() => void this.parts.metrics.persist().catch(() => undefined), interval);
       this.metricsTimer.unref();
+    }
+    const antiEntropy = this.options.antiEntropyMs ?? 30_000;
+    if (antiEntropy > 0) {
+      this.antiEntropyTimer = setInterval(() => void this.announceHeads(), antiEntropy);
+      this.antiEntropyTimer.unref();
     }
     void this.parts.runner.trigger();
   }
@@ -240,8 +257,11 @@ export class SyncNode {
     if (!this.started) return;
     this.started = false;
     if (this.metricsTimer) clearInterval(this.metricsTimer);
+    if (this.antiEntropyTimer) clearInterval(this.antiEntropyTimer);
     if (this.ackTimer) clearTimeout(this.ackTimer);
+    if (this.announceTimer) clearTimeout(this.announceTimer);
     this.ackTimer = null;
+    this.announceTimer = null;
     await this.parts.outbox.stop();
     await this.parts.runner.stop();
     await this.parts.applier.idle();
@@ -288,6 +308,11 @@ export class SyncNode {
     return this.parts.metrics.snapshot();
   }
 
+  /** Records waiting for a record they reference that has not arrived (0 once in sync). */
+  parkedCount(): number {
+    return this.parts.applier.parking.size;
+  }
+
   /** The node's watermarks: highest HLC applied per (owner device, resource). */
   watermarks(): { owner: string; resource: string; hlc: Hlc }[] {
     return this.parts.watermarks.all().sort((a, b) => (a.owner + a.resource < b.owner + b.resource ? -1 : 1));
@@ -306,11 +331,20 @@ export class SyncNode {
     const deletes = changes.filter((c) => c.op === 'delete');
     if (deletes.length > 0) await syncStore.putTombstones(deletes.map((d) => ({ model, recordId: d.id, ownerDeviceId: d.owner, hlc: d.hlc })));
     if (this.options.registry.get(model).ownership === 'shared') await syncStore.appendSharedChanges(changes.map(changeToShared));
-    const last = changes.reduce((a, b) => (compareHlc(a.hlc, b.hlc) >= 0 ? a : b));
-    await this.parts.watermarks.advance(this.deviceId, model, last.hlc);
+    // Stamped one after another by this device's clock, inside `exclusive`: in HLC order, and
+    // nothing of the stream between the watermark and the first of them.
+    const before = this.parts.watermarks.get(this.deviceId, model);
+    await this.parts.watermarks.advance(this.deviceId, model, changes.at(-1)!.hlc);
     await this.parts.applier.releaseFor(model, changes.filter((c) => c.op === 'upsert').map((c) => c.id));
     this.events.reportApplied({ model, source: 'local', upserted: changes.length - deletes.length, deleted: deletes.length });
-    this.parts.outbox.enqueue(changes);
+    // Pushed in messages of at most the protocol's limit, each with the span it completes.
+    let from = before;
+    for (let i = 0; i < changes.length; i += PROTOCOL_LIMITS.maxChangesPerMessage) {
+      const chunk = changes.slice(i, i + PROTOCOL_LIMITS.maxChangesPerMessage);
+      const to = chunk.at(-1)!.hlc;
+      this.parts.outbox.enqueue(chunk, [{ owner: this.deviceId, model, from, to }]);
+      from = to;
+    }
   }
 
   private async assertOwned(model: string, ids: readonly string[]): Promise<void> {
@@ -318,6 +352,27 @@ export class SyncNode {
     if (foreign.length > 0) {
       throw new HighwaterError('HW_NOT_OWNER', `${model} ${foreign[0]!.id} is owned by ${foreign[0]!.ownerDeviceId}; only its owner can change it`);
     }
+  }
+
+  private antiEntropyTimer: NodeJS.Timeout | null = null;
+  private announceTimer: NodeJS.Timeout | null = null;
+
+  /** Heads to every peer ~100 ms from now (once for any number of calls meanwhile). */
+  private scheduleAnnounce(): void {
+    if (this.announceTimer || !this.started) return;
+    this.announceTimer = setTimeout(() => {
+      this.announceTimer = null;
+      void this.announceHeads();
+    }, 100);
+    this.announceTimer.unref();
+  }
+
+  private async announceHeads(): Promise<void> {
+    const peers = this.options.transport.connectedPeers();
+    if (peers.length === 0 || !this.started) return;
+    const heads = await this.parts.server.heads();
+    if (heads.length === 0) return;
+    for (const peer of peers) this.parts.messenger.send(peer, { type: 'heads-announce', heads }).catch(() => undefined);
   }
 
   private ackTimer: NodeJS.Timeout | null = null;

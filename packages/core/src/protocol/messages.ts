@@ -6,7 +6,7 @@
  * Request/response pairs: StateRequest → StateResponse, SharedChangeRequest →
  * SharedChangeResponse, WatermarkExchangeRequest → WatermarkExchangeResponse; any request may
  * instead be answered by an Error. One-way: StateChange, StateBatch, SharedChange,
- * AckSharedChanges, Error.
+ * AckSharedChanges, HeadsAnnounce, Error.
  */
 
 export const PROTOCOL_VERSION = 1;
@@ -19,7 +19,7 @@ export const PROTOCOL_LIMITS = {
   maxPageSize: 10_000,
   /** Field names a state-response may list for its rows. */
   maxFields: 1_000,
-  /** Heads in a watermark exchange. */
+  /** Heads in a watermark exchange or announce, spans in a live message. */
   maxHeads: 100_000,
   maxIdLength: 256,
   maxNameLength: 128,
@@ -70,16 +70,33 @@ export interface WireHead {
   readonly inline?: boolean;
 }
 
+/**
+ * What a live message's changes complete of one (owner, resource) stream: together with every
+ * change of the stream up to `from` (from its beginning when null), they are every change of it
+ * up to `to`, as the sender holds it. A receiver whose watermark is at least `from` may move it
+ * to `to`; one that is behind has a gap, keeps its watermark and catches up instead. Changes of
+ * a stream no span names never move its watermark.
+ */
+export interface WireSpan {
+  readonly owner: string;
+  readonly resource: string;
+  readonly from: string | null;
+  readonly to: string;
+}
+
 /** A single live change of a device-owned record. */
 export interface StateChangeMessage extends MessageEnvelope {
   readonly type: 'state-change';
   readonly change: WireChange;
+  readonly spans?: readonly WireSpan[];
 }
 
 /** Live changes of device-owned records, batched over a short window, in write order. */
 export interface StateBatchMessage extends MessageEnvelope {
   readonly type: 'state-batch';
   readonly changes: readonly WireChange[];
+  /** The streams these changes complete (see WireSpan). */
+  readonly spans?: readonly WireSpan[];
 }
 
 /**
@@ -128,6 +145,8 @@ export interface StateResponseMessage extends MessageEnvelope {
 export interface SharedChangeMessage extends MessageEnvelope {
   readonly type: 'shared-change';
   readonly changes: readonly WireChange[];
+  /** The (origin, model) streams these changes complete (see WireSpan). */
+  readonly spans?: readonly WireSpan[];
 }
 
 /** Asks for the shared log of one (origin, model) after an HLC. */
@@ -178,6 +197,15 @@ export interface WatermarkExchangeResponseMessage extends MessageEnvelope {
   readonly changes?: readonly WireChange[];
 }
 
+/**
+ * The sender's heads, sent when its watermarks moved by something its peers did not get live
+ * (a pull, a gap closed) and periodically: a peer that is behind on a stream catches up.
+ */
+export interface HeadsAnnounceMessage extends MessageEnvelope {
+  readonly type: 'heads-announce';
+  readonly heads: readonly WireHead[];
+}
+
 /** A refused message or failed request; `code` is a HighwaterError code. */
 export interface ErrorMessage extends MessageEnvelope {
   readonly type: 'error';
@@ -198,6 +226,7 @@ export type SyncMessage =
   | AckSharedChangesMessage
   | WatermarkExchangeRequestMessage
   | WatermarkExchangeResponseMessage
+  | HeadsAnnounceMessage
   | ErrorMessage;
 
 export type SyncMessageType = SyncMessage['type'];

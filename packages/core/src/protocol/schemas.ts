@@ -272,6 +272,17 @@ export const wireHeadSchema = z.object({
   inline: booleanSchema.optional(),
 });
 
+export const wireSpanSchema = z.object({
+  owner: deviceIdSchema,
+  resource: resourceSchema,
+  from: hlcTextSchema.nullable(),
+  to: hlcTextSchema,
+});
+
+const spansSchema = z
+  .array(wireSpanSchema, { error: expected('an array of spans') })
+  .max(PROTOCOL_LIMITS.maxHeads, { error: `more than ${PROTOCOL_LIMITS.maxHeads} spans` });
+
 const changesSchema = z
   .array(wireChangeSchema, { error: expected('an array of changes') })
   .max(PROTOCOL_LIMITS.maxChangesPerMessage, { error: `more than ${PROTOCOL_LIMITS.maxChangesPerMessage} changes` });
@@ -296,12 +307,14 @@ export const stateChangeMessageSchema = z.object({
   ...envelopeFields,
   type: z.literal('state-change'),
   change: wireChangeSchema,
+  spans: spansSchema.optional(),
 });
 
 export const stateBatchMessageSchema = z.object({
   ...envelopeFields,
   type: z.literal('state-batch'),
   changes: changesSchema,
+  spans: spansSchema.optional(),
 });
 
 export const stateRequestMessageSchema = z.object({
@@ -336,6 +349,7 @@ export const sharedChangeMessageSchema = z.object({
   ...envelopeFields,
   type: z.literal('shared-change'),
   changes: changesSchema,
+  spans: spansSchema.optional(),
 });
 
 export const sharedChangeRequestMessageSchema = z.object({
@@ -379,6 +393,12 @@ export const watermarkExchangeResponseMessageSchema = z.object({
   changes: changesSchema.optional(),
 });
 
+export const headsAnnounceMessageSchema = z.object({
+  ...envelopeFields,
+  type: z.literal('heads-announce'),
+  heads: headsSchema,
+});
+
 export const errorMessageSchema = z.object({
   ...envelopeFields,
   type: z.literal('error'),
@@ -400,6 +420,7 @@ const messageSchemas = [
   ackSharedChangesMessageSchema,
   watermarkExchangeRequestMessageSchema,
   watermarkExchangeResponseMessageSchema,
+  headsAnnounceMessageSchema,
   errorMessageSchema,
 ] as const;
 

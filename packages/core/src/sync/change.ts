@@ -3,7 +3,7 @@ import type { RecordData } from '../models/model-definition.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import type { RecordCursor, SyncRecord } from '../ports/record-store.js';
 import type { SharedChange, Tombstone } from '../ports/sync-store.js';
-import type { WireChange, WireCursor } from '../protocol/messages.js';
+import type { WireChange, WireCursor, WireSpan } from '../protocol/messages.js';
 
 /**
  * One change of one record inside the engine: the decoded, validated form of a WireChange.
@@ -85,4 +85,25 @@ export function cursorToWire(c: RecordCursor): WireCursor {
 
 export function cursorFromWire(c: WireCursor): RecordCursor {
   return { hlc: parseHlc(c.hlc), id: c.id };
+}
+
+/**
+ * A claim about one (owner, model) stream: the changes it comes with, together with every change
+ * of the stream up to `from` (from its beginning when null), are every change of it up to `to`.
+ * It is the only thing that moves a watermark (see ChangeApplier): a node whose watermark is at
+ * least `from` may move it to `to`, and one that is behind has a gap it must catch up instead.
+ */
+export interface Span {
+  readonly owner: string;
+  readonly model: string;
+  readonly from: Hlc | null;
+  readonly to: Hlc;
+}
+
+export function spanToWire(s: Span): WireSpan {
+  return { owner: s.owner, resource: s.model, from: s.from ? formatHlc(s.from) : null, to: formatHlc(s.to) };
+}
+
+export function spanFromWire(s: WireSpan): Span {
+  return { owner: s.owner, model: s.resource, from: s.from === null ? null : parseHlc(s.from), to: parseHlc(s.to) };
 }

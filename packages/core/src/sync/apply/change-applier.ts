@@ -4,11 +4,12 @@ import type { ModelRegistry } from '../../models/model-registry.js';
 import type { RecordData } from '../../models/model-definition.js';
 import type { RecordBatch, RecordStore, SyncRecord } from '../../ports/record-store.js';
 import type { SyncStore, Tombstone } from '../../ports/sync-store.js';
-import { changeToShared, compareChanges, type Change } from '../change.js';
+import { changeToShared, compareChanges, type Change, type Span } from '../change.js';
 import { SerialQueue } from '../serial-queue.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
 import { DependencyParking } from './dependency-parking.js';
+import { StreamCoverage, type Settled } from './stream-coverage.js';
 import { streamKey } from '../stream-key.js';
 
 /** A change that waits for records it references, and which. */
@@ -21,10 +22,16 @@ export interface ApplyOutcome {
   readonly stale: number;
   /** Changes waiting for a dependency. */
   readonly parked: number;
-  /** Changes that were new to this node (ahead of its watermark): what a relay forwards. */
-  readonly novel: readonly Change[];
+  /**
+   * What a relay forwards: the changes of each span this batch moved the watermark over, with
+   * spans starting at the watermark it had before, so each receiver can check contiguity too.
+   */
+  readonly relay: { readonly changes: readonly Change[]; readonly spans: readonly Span[] };
+  /** Spans that start beyond this node's watermark: their stream has a gap to catch up. */
+  readonly gaps: readonly Span[];
 }
 
+const NO_RELAY: ApplyOutcome['relay'] = { changes: [], spans: [] };
 
 /**
  * Applies remote changes — live batches and catch-up/backfill pages alike — to the local
@@ -34,18 +41,19 @@ export interface ApplyOutcome {
  *   3. apply the rest in one RecordStore transaction (last writer by HLC wins);
  *   4. store tombstones of deletes, append shared changes to the shared log;
  *   5. release parked records that were waiting for what was just applied;
- *   6. move each (owner, model) watermark to the highest change processed — unless that
- *      stream has parked records, which hold it back until they are applied.
+ *   6. merge the batch's spans into the watermarks (StreamCoverage): a watermark moves only
+ *      over a span that starts where it stands, never because a change arrived.
  * Records are durable before the watermark that covers them; a crash in between makes the
  * next catch-up fetch them again, and applying them twice changes nothing.
  */
 export class ChangeApplier {
   private readonly queue = new SerialQueue();
   readonly parking = new DependencyParking();
+  private readonly coverage: StreamCoverage;
   /** Called after remote shared changes were processed (applied or not): time to ack. */
   onSharedProcessed: () => void = () => undefined;
-  // Highest processed HLC per stream held back by parked records.
-  private readonly heldBack = new Map<string, { owner: string; model: string; hlc: Hlc }>();
+  /** Called when a watermark moved over changes this node's peers did not get from it live (a pull, a gap closed). */
+  onUnrelayedAdvance: () => void = () => undefined;
 
   constructor(
     private readonly registry: ModelRegistry,
@@ -55,19 +63,22 @@ export class ChangeApplier {
     private readonly clock: HybridLogicalClock,
     private readonly events: SyncEvents,
     private readonly metrics: SyncMetrics,
-  ) {}
-
-  /**
-   * Applies changes; serialised with every other apply. Throws ClockDriftError (nothing
-   * applied) if a change's clock is too far ahead of ours.
-   */
-  apply(changes: readonly Change[], source: 'live' | 'pull'): Promise<ApplyOutcome> {
-    return this.queue.run(() => this.applyNow(changes, source));
+  ) {
+    this.coverage = new StreamCoverage(watermarks, this.parking);
   }
 
-  /** Moves a stream's watermark (e.g. to a peer's announced head after a complete pull). */
-  advanceStream(owner: string, model: string, hlc: Hlc): Promise<void> {
-    return this.queue.run(() => this.advance(owner, model, hlc));
+  /**
+   * Applies changes, then merges `spans` (what the changes complete of their streams) into the
+   * watermarks; serialised with every other apply. Throws ClockDriftError (nothing applied) if
+   * a change's clock is too far ahead of ours.
+   */
+  apply(changes: readonly Change[], source: 'live' | 'pull', spans: readonly Span[] = []): Promise<ApplyOutcome> {
+    return this.queue.run(() => this.applyNow(changes, source, spans));
+  }
+
+  /** Streams with spans waiting for a gap to close or parked records, for diagnostics. */
+  get streamsWaiting(): number {
+    return this.coverage.waitingStreams;
   }
 
   /** Runs `task` between applies, e.g. a local write that must not interleave with them. */
@@ -78,21 +89,23 @@ export class ChangeApplier {
   /** Local writes may satisfy parked records too. Call inside `exclusive`. */
   async releaseFor(model: string, ids: readonly string[]): Promise<void> {
     const released = ids.flatMap((id) => this.parking.release(model, id));
-    if (released.length > 0) await this.applyNow(released, 'live');
+    if (released.length > 0) await this.applyNow(released, 'live', []);
   }
 
   idle(): Promise<void> {
     return this.queue.idle();
   }
 
-  private async applyNow(input: readonly Change[], source: 'live' | 'pull'): Promise<ApplyOutcome> {
-    if (input.length === 0) return { applied: 0, stale: 0, parked: 0, novel: [] };
-    this.clock.receive(newestHlc(input));
+  private async applyNow(input: readonly Change[], source: 'live' | 'pull', spans: readonly Span[]): Promise<ApplyOutcome> {
+    if (input.length === 0 && spans.length === 0) return { applied: 0, stale: 0, parked: 0, relay: NO_RELAY, gaps: [] };
+    if (input.length > 0) this.clock.receive(newestHlc(input));
 
     let applied = 0;
     let stale = 0;
     let parked = 0;
-    const novel: Change[] = [];
+    // Streams whose watermark may move: those the spans name, and those of released records.
+    const touched = new Map<string, { owner: string; model: string }>();
+    for (const s of spans) touched.set(streamKey(s.owner, s.model), s);
     let pending: readonly Change[] = input;
     while (pending.length > 0) {
       const released: Change[] = [];
@@ -104,14 +117,36 @@ export class ChangeApplier {
         applied += r.applied;
         stale += r.stale;
         parked += r.parked;
-        novel.push(...r.novel);
       }
+      for (const c of released) touched.set(streamKey(c.owner, c.model), { owner: c.owner, model: c.model });
       pending = released;
     }
+    const { relay, gaps } = await this.settle(input, spans, touched.values());
     this.metrics.add('changesStale', stale);
     this.metrics.add('changesParked', parked);
     this.metrics.publish();
-    return { applied, stale, parked, novel };
+    return { applied, stale, parked, relay, gaps };
+  }
+
+  /** Step 6: spans into watermarks; what to relay and which spans found a gap. */
+  private async settle(
+    input: readonly Change[],
+    spans: readonly Span[],
+    streams: Iterable<{ owner: string; model: string }>,
+  ): Promise<{ relay: ApplyOutcome['relay']; gaps: Span[] }> {
+    for (const s of spans) this.coverage.add(s);
+    const settled = new Map<string, Settled>();
+    let unrelayed = false;
+    for (const { owner, model } of streams) {
+      const result = await this.coverage.settle(owner, model);
+      settled.set(streamKey(owner, model), result);
+      if (result.after && (!result.before || compareHlc(result.after, result.before) > 0)) unrelayed = true;
+    }
+    const gaps = spans.filter((s) => this.coverage.isGap(s));
+    const relay = relayOf(input, spans, settled);
+    // Whatever the relay does not carry on, peers learn of from this node's heads.
+    if (unrelayed && !coversAdvances(relay.spans, settled)) this.onUnrelayedAdvance();
+    return { relay, gaps };
   }
 
   private async applyModel(
@@ -119,13 +154,12 @@ export class ChangeApplier {
     group: Change[],
     source: 'live' | 'pull',
     released: Change[],
-  ): Promise<{ applied: number; stale: number; parked: number; novel: Change[] }> {
+  ): Promise<{ applied: number; stale: number; parked: number }> {
     group.sort(compareChanges);
     // The per-record loops live in the small synchronous helpers below, and this function only
     // awaits: V8 optimises a function whose loops run hot, and compiling an async function this
     // size took TurboFan 20-30 ms of a core per attempt (three attempts in a backfill's first
     // pages), competing on a two-core machine with the very threads doing the backfill.
-    const novel = novelOf(group, model, this.watermarks);
 
     // 1. Tombstones beat older upserts, whichever order they arrive in. A device-owned
     //    record belongs to its owner alone: only the owner's tombstone counts against it,
@@ -155,16 +189,11 @@ export class ChangeApplier {
     //    reference (the record will never arrive), so waiting on it would block forever.
     this.releaseDependants(model, ready, released);
 
-    // 6. Watermarks per (owner, model) stream, held back while the stream has parked records.
-    const parkedKeys = new Set(waiting.map((w) => w.change));
-    const processed = newestPerOwner(group, parkedKeys);
-    for (const [owner, hlc] of processed) await this.advance(owner, model, hlc);
-
     const changed = result.upserted + result.deleted;
     this.metrics.addApplied(model, changed);
     stale += ready.length - changed;
     if (changed > 0) this.events.reportApplied({ model, source, upserted: result.upserted, deleted: result.deleted });
-    return { applied: changed, stale, parked: waiting.length, novel: parkedKeys.size === 0 ? novel : novel.filter((c) => !parkedKeys.has(c)) };
+    return { applied: changed, stale, parked: waiting.length };
   }
 
   private park(waiting: readonly Waiting[]): void {
@@ -178,23 +207,6 @@ export class ChangeApplier {
 
   private async storedOwners(model: string, ids: readonly string[]): Promise<Map<string, string>> {
     return new Map((await this.records.getMany(model, [...new Set(ids)])).map((r) => [r.id, r.ownerDeviceId]));
-  }
-
-  private async advance(owner: string, model: string, hlc: Hlc): Promise<void> {
-    if (this.parking.isBlocked(owner, model)) {
-      this.holdBack(owner, model, hlc);
-      return;
-    }
-    const k = streamKey(owner, model);
-    const held = this.heldBack.get(k);
-    this.heldBack.delete(k);
-    await this.watermarks.advance(owner, model, held ? maxHlc(held.hlc, hlc) : hlc);
-  }
-
-  private holdBack(owner: string, model: string, hlc: Hlc): void {
-    const k = streamKey(owner, model);
-    const held = this.heldBack.get(k);
-    this.heldBack.set(k, { owner, model, hlc: held ? maxHlc(held.hlc, hlc) : hlc });
   }
 
   /**
@@ -294,16 +306,6 @@ function newestHlc(changes: readonly Change[]): Hlc {
   return newest;
 }
 
-/** The changes ahead of their stream's watermark (one lookup per owner; a page has one). */
-function novelOf(group: readonly Change[], model: string, watermarks: WatermarkCache): Change[] {
-  const marks = new Map<string, Hlc | null>();
-  return group.filter((c) => {
-    let mark = marks.get(c.owner);
-    if (mark === undefined) marks.set(c.owner, (mark = watermarks.get(c.owner, model)));
-    return !mark || compareHlc(c.hlc, mark) > 0;
-  });
-}
-
 const idOf = (c: Change): string => c.id;
 
 function idsOfDeletes(group: readonly Change[]): string[] {
@@ -349,15 +351,55 @@ function tombstonesOf(model: string, deletes: readonly Change[]): Tombstone[] {
   return deletes.map((d) => ({ model, recordId: d.id, ownerDeviceId: d.owner, hlc: d.hlc }));
 }
 
-/** The highest clock processed per owner, leaving out parked changes. */
-function newestPerOwner(group: readonly Change[], parked: ReadonlySet<Change>): Map<string, Hlc> {
-  const processed = new Map<string, Hlc>();
-  for (const c of group) {
-    if (parked.size > 0 && parked.has(c)) continue;
-    const prev = processed.get(c.owner);
-    if (!prev || compareHlc(c.hlc, prev) > 0) processed.set(c.owner, c.hlc);
+/**
+ * The relay of a batch: per stream, each chain of the batch's spans (contiguous intervals the
+ * batch's own changes fill) that the watermark moved past, cut to start at the watermark it had.
+ */
+function relayOf(input: readonly Change[], spans: readonly Span[], settled: ReadonlyMap<string, Settled>): ApplyOutcome['relay'] {
+  if (spans.length === 0) return NO_RELAY;
+  const out: Span[] = [];
+  const byStream = new Map<string, Span[]>();
+  for (const s of spans) {
+    const k = streamKey(s.owner, s.model);
+    const list = byStream.get(k);
+    if (list) list.push(s);
+    else byStream.set(k, [s]);
   }
-  return processed;
+  for (const [k, list] of byStream) {
+    const result = settled.get(k);
+    if (!result?.after) continue;
+    for (const chain of chainsOf(list)) {
+      if (compareHlc(result.after, chain.to) < 0) continue; // not (yet) covered here
+      if (result.before && compareHlc(result.before, chain.to) >= 0) continue; // nothing new here
+      const from = !chain.from ? result.before : !result.before ? chain.from : maxHlc(chain.from, result.before);
+      out.push({ owner: chain.owner, model: chain.model, from, to: chain.to });
+    }
+  }
+  if (out.length === 0) return NO_RELAY;
+  const changes = input.filter((c) => out.some((s) => s.owner === c.owner && s.model === c.model && (!s.from || compareHlc(c.hlc, s.from) > 0) && compareHlc(c.hlc, s.to) <= 0));
+  return { changes, spans: out };
+}
+
+/** Spans of one stream joined where each starts within the one before. */
+function chainsOf(spans: readonly Span[]): Span[] {
+  const sorted = [...spans].sort((a, b) => (!a.from ? (b.from ? -1 : 0) : !b.from ? 1 : compareHlc(a.from, b.from)));
+  const chains: Span[] = [];
+  for (const s of sorted) {
+    const last = chains.at(-1);
+    if (last && (!s.from || compareHlc(s.from, last.to) <= 0)) chains[chains.length - 1] = { ...last, to: maxHlc(last.to, s.to) };
+    else chains.push(s);
+  }
+  return chains;
+}
+
+/** Whether the relay's spans carry every watermark move of `settled` on to peers. */
+function coversAdvances(relayed: readonly Span[], settled: ReadonlyMap<string, Settled>): boolean {
+  for (const [k, r] of settled) {
+    if (!r.after || (r.before && compareHlc(r.after, r.before) <= 0)) continue;
+    const span = relayed.find((s) => streamKey(s.owner, s.model) === k);
+    if (!span || compareHlc(span.to, r.after) < 0 || (r.before ? !span.from || compareHlc(span.from, r.before) > 0 : span.from !== null)) return false;
+  }
+  return true;
 }
 
 function groupByModel(changes: readonly Change[]): Map<string, Change[]> {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ChangeApplier } from '../apply/change-applier.js';
-import type { Change } from '../change.js';
+import type { Change, Span } from '../change.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { LiveOutbox } from './live-outbox.js';
 
@@ -13,7 +13,9 @@ import type { LiveOutbox } from './live-outbox.js';
  */
 export class LiveInbox {
   private buffering = true;
-  private buffer: { changes: readonly Change[]; from: string }[] = [];
+  private buffer: { changes: readonly Change[]; spans: readonly Span[]; from: string }[] = [];
+  /** Called when live changes start beyond a watermark (a gap): their stream needs a catch-up. */
+  onGap: () => void = () => undefined;
   private buffered = 0;
   private overflowed = false;
 
@@ -41,7 +43,7 @@ export class LiveInbox {
     return o;
   }
 
-  async receive(changes: readonly Change[], from: string): Promise<void> {
+  async receive(changes: readonly Change[], spans: readonly Span[], from: string): Promise<void> {
     this.metrics.add('changesReceivedLive', changes.length);
     if (this.buffering) {
       if (this.buffered + changes.length > this.limit) {
@@ -52,11 +54,11 @@ export class LiveInbox {
         this.metrics.add('liveOverflows');
         return;
       }
-      this.buffer.push({ changes, from });
+      this.buffer.push({ changes, spans, from });
       this.buffered += changes.length;
       return;
     }
-    await this.applyAndRelay(changes, from);
+    await this.applyAndRelay(changes, spans, from);
   }
 
   /**
@@ -69,16 +71,18 @@ export class LiveInbox {
       const batch = this.buffer;
       this.buffer = [];
       this.buffered = 0;
-      for (const b of batch) await this.applyAndRelay(b.changes, b.from);
+      for (const b of batch) await this.applyAndRelay(b.changes, b.spans, b.from);
     }
     if (this.overflowed) return false;
     this.buffering = false;
     return true;
   }
 
-  private async applyAndRelay(changes: readonly Change[], from: string): Promise<void> {
-    const outcome = await this.applier.apply(changes, 'live');
-    // Forward only what was new here, so a ring of peers does not echo changes forever.
-    this.outbox.enqueue(outcome.novel, from);
+  private async applyAndRelay(changes: readonly Change[], spans: readonly Span[], from: string): Promise<void> {
+    const outcome = await this.applier.apply(changes, 'live', spans);
+    // Forward only spans this node's watermark just moved over: each change is relayed by a
+    // node at most once, so a ring of peers does not echo changes forever.
+    this.outbox.enqueue(outcome.relay.changes, outcome.relay.spans, from);
+    if (outcome.gaps.length > 0) this.onGap();
   }
 }

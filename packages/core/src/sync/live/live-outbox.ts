@@ -1,13 +1,19 @@
 import type { Logger } from 'pino';
 import type { ModelRegistry } from '../../models/model-registry.js';
-import { PROTOCOL_LIMITS, type WireChange } from '../../protocol/messages.js';
-import { changeToWire, type Change } from '../change.js';
+import { PROTOCOL_LIMITS, type WireChange, type WireSpan } from '../../protocol/messages.js';
+import { changeToWire, spanToWire, type Change, type Span } from '../change.js';
 import type { Messenger } from '../messenger.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 
+/** Changes and the spans they complete: what must travel in one message, never split. */
+interface Unit {
+  readonly changes: WireChange[];
+  readonly spans: WireSpan[];
+}
+
 interface PeerQueue {
-  state: WireChange[];
-  shared: WireChange[];
+  state: Unit[];
+  shared: Unit[];
   /** A send to this peer is under way; what arrives meanwhile waits and goes out as one batch. */
   inFlight: Promise<void> | null;
 }
@@ -19,10 +25,13 @@ interface PeerQueue {
  * it completes: no added latency when idle, ever larger batches under load, never a growing
  * backlog of tiny messages.
  *
+ * Each change travels with the spans it completes (see Span), and a span never leaves without
+ * all of its changes: a message lost on the way makes the next one a gap, never a watermark
+ * that claims what did not arrive.
+ *
  * A change goes only to peers connected when it was made (a peer connecting later gets it
  * from its catch-up; pushing it too would send it twice), minus the peer it came from. A send
- * that fails is not retried: the peer's next catch-up fetches what it lacks, because
- * watermarks only move over what was applied.
+ * that fails is not retried: the peer's next catch-up fetches what it lacks.
  */
 export class LiveOutbox {
   private readonly peers = new Map<string, PeerQueue>();
@@ -38,15 +47,20 @@ export class LiveOutbox {
     private readonly logger: Logger,
   ) {}
 
-  enqueue(changes: readonly Change[], except: string | null = null): void {
+  /** Queues `changes` with the spans they complete (each span's changes must all be in `changes`). */
+  enqueue(changes: readonly Change[], spans: readonly Span[], except: string | null = null): void {
     if (this.stopped || changes.length === 0) return;
     const to = this.connectedPeers().filter((p) => p !== except);
     if (to.length === 0) return;
-    const wire = changes.map((c) => ({ wire: changeToWire(c), shared: this.registry.get(c.model).ownership === 'shared' }));
+    const state: Unit = { changes: [], spans: [] };
+    const shared: Unit = { changes: [], spans: [] };
+    for (const c of changes) (this.isShared(c.model) ? shared : state).changes.push(changeToWire(c));
+    for (const s of spans) (this.isShared(s.model) ? shared : state).spans.push(spanToWire(s));
     for (const peer of to) {
       let queue = this.peers.get(peer);
       if (!queue) this.peers.set(peer, (queue = { state: [], shared: [], inFlight: null }));
-      for (const w of wire) (w.shared ? queue.shared : queue.state).push(w.wire);
+      if (state.changes.length > 0) queue.state.push(state);
+      if (shared.changes.length > 0) queue.shared.push(shared);
     }
     this.schedule();
   }
@@ -62,6 +76,10 @@ export class LiveOutbox {
     await this.flush();
     this.stopped = true;
     await this.flush();
+  }
+
+  private isShared(model: string): boolean {
+    return this.registry.get(model).ownership === 'shared';
   }
 
   private schedule(): void {
@@ -90,9 +108,8 @@ export class LiveOutbox {
     queue.state = [];
     queue.shared = [];
     queue.inFlight = (async () => {
-      const limit = PROTOCOL_LIMITS.maxChangesPerMessage;
-      for (let i = 0; i < state.length; i += limit) await this.sendTo(peer, { type: 'state-batch', changes: state.slice(i, i + limit) });
-      for (let i = 0; i < shared.length; i += limit) await this.sendTo(peer, { type: 'shared-change', changes: shared.slice(i, i + limit) });
+      for (const body of messagesOf(state)) await this.sendTo(peer, { type: 'state-batch', ...body });
+      for (const body of messagesOf(shared)) await this.sendTo(peer, { type: 'shared-change', ...body });
     })().finally(() => {
       queue.inFlight = null;
       if (queue.state.length > 0 || queue.shared.length > 0) this.sendQueued(peer, queue);
@@ -100,12 +117,42 @@ export class LiveOutbox {
     });
   }
 
-  private async sendTo(peer: string, body: { type: 'state-batch' | 'shared-change'; changes: WireChange[] }): Promise<void> {
+  private async sendTo(peer: string, body: { type: 'state-batch' | 'shared-change'; changes: WireChange[]; spans: WireSpan[] }): Promise<void> {
     try {
-      await this.messenger.send(peer, body);
+      await this.messenger.send(peer, body.spans.length > 0 ? body : { type: body.type, changes: body.changes });
       this.metrics.add('changesSentLive', body.changes.length);
     } catch (error) {
       this.logger.debug({ peer, err: (error as Error).message }, 'live push failed; catch-up will cover it');
     }
   }
+}
+
+/**
+ * Units packed into messages of at most `maxChangesPerMessage` changes, a unit never split
+ * (a local write of more is split into units by `localUnits` before it gets here).
+ */
+function messagesOf(units: readonly Unit[]): Unit[] {
+  const limit = PROTOCOL_LIMITS.maxChangesPerMessage;
+  const out: Unit[] = [];
+  let current: Unit = { changes: [], spans: [] };
+  for (const u of units) {
+    if (current.changes.length > 0 && current.changes.length + u.changes.length > limit) {
+      out.push(current);
+      current = { changes: [], spans: [] };
+    }
+    current.changes.push(...u.changes);
+    current.spans.push(...joinSpans(current.spans.splice(0), u.spans));
+  }
+  if (current.changes.length > 0) out.push(current);
+  return out;
+}
+
+/** `a` then `b`, a span of `b` that continues the last span of its stream in `a` joined to it. */
+function joinSpans(a: WireSpan[], b: readonly WireSpan[]): WireSpan[] {
+  for (const s of b) {
+    const i = a.findIndex((x) => x.owner === s.owner && x.resource === s.resource && x.to === s.from);
+    if (i >= 0) a[i] = { ...a[i]!, to: s.to };
+    else a.push(s);
+  }
+  return a;
 }

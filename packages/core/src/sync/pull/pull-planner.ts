@@ -9,8 +9,17 @@ export interface PeerHeads {
   readonly peerId: string;
   readonly deviceId: string;
   readonly heads: readonly WireHead[];
-  /** Streams whose new changes came inline with the heads (all of them, in order), by `streamKey`. */
-  readonly inline?: ReadonlyMap<string, readonly WireChange[]>;
+  /**
+   * Streams whose new changes came inline with the heads (all of them, in order), by
+   * `streamKey`, with the watermark this node had sent for the stream (they follow it).
+   */
+  readonly inline?: ReadonlyMap<string, InlineChanges>;
+}
+
+/** Every change of a stream after `from` (this node's watermark when it sent its heads). */
+export interface InlineChanges {
+  readonly from: Hlc | null;
+  readonly changes: readonly WireChange[];
 }
 
 /** A peer able to serve one (owner, resource) up to `head`. */
@@ -20,7 +29,7 @@ export interface PullSource {
   readonly head: Hlc;
   readonly count: number;
   /** Every change of the stream after this node's watermark, sent with the heads: no request needed. */
-  readonly inline?: readonly WireChange[];
+  readonly inline?: InlineChanges;
 }
 
 /** One (owner, resource) this node lacks something of, and who can serve it (best first). */

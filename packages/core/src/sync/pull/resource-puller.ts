@@ -7,7 +7,7 @@ import type { SyncStore } from '../../ports/sync-store.js';
 import type { Transport } from '../../ports/transport.js';
 import type { StateResponseMessage, WireChange } from '../../protocol/messages.js';
 import type { ChangeApplier } from '../apply/change-applier.js';
-import { changesFromWire, cursorFromWire, cursorToWire, type Change } from '../change.js';
+import { changesFromWire, compareChanges, cursorFromWire, cursorToWire, type Change } from '../change.js';
 import type { Messenger } from '../messenger.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
@@ -60,19 +60,35 @@ export class ResourcePuller {
     private readonly settings: PullSettings,
   ) {}
 
+  /**
+   * Pulls the stream from the best connected source; when that source's head is below another
+   * connected source's (it was behind, or took over from one that left), the next one
+   * continues from where the watermark now stands.
+   */
   async pull(task: PullTask, backfill: boolean, onPage: PageListener): Promise<void> {
-    if (task.shared && !backfill && this.watermarks.get(task.owner, task.resource)) {
-      const complete = await this.withFailover(task, (source) => this.pullSharedLog(task, source, onPage));
-      if (complete) return this.finish(task);
+    let tried = new Set<string>();
+    for (;;) {
+      const remaining = { ...task, sources: task.sources.filter((s) => !tried.has(s.peerId) && this.isAhead(task, s)) };
+      if (remaining.sources.length === 0) return;
+      const served = await this.withFailover(remaining, async (source) => {
+        tried = new Set([...tried, source.peerId]);
+        if (task.shared && !backfill && this.watermarks.get(task.owner, task.resource)) {
+          if (await this.pullSharedLog(task, source, onPage)) return source;
+        }
+        await this.pullState(task, source, backfill, onPage);
+        return source;
+      });
+      if (!this.isAhead(task, served)) continue;
+      // The source served what it has; its head is still ahead only when something of the
+      // stream waits here (parked records, a gap it left): the next pass takes it up again.
+      return;
     }
-    await this.withFailover(task, (source) => this.pullState(task, source, backfill, onPage));
-    await this.finish(task);
   }
 
-  /** After a complete pull the stream is known up to the best source's announced head. */
-  private async finish(task: PullTask): Promise<void> {
-    const head = task.sources[0]!.head;
-    await this.applier.advanceStream(task.owner, task.resource, head);
+  /** Whether `source` announced more of the stream than this node's watermark covers. */
+  private isAhead(task: PullTask, source: PullSource): boolean {
+    const mark = this.watermarks.get(task.owner, task.resource);
+    return !mark || compareHlc(source.head, mark) > 0;
   }
 
   private async withFailover<T>(task: PullTask, run: (source: PullSource) => Promise<T>): Promise<T> {
@@ -92,14 +108,13 @@ export class ResourcePuller {
   }
 
   private async pullState(task: PullTask, source: PullSource, backfill: boolean, onPage: PageListener): Promise<void> {
-    // A catch-up whose changes came inline with the source's heads applies them as its one page.
-    // (They are what follows the watermark this node sent, which is at most where it is now:
-    // at worst some are applied twice, which changes nothing.)
+    // A catch-up whose changes came inline with the source's heads applies them as its one page:
+    // they are every change after the watermark this node sent with its heads, up to the head.
     if (source.inline && !backfill) {
       this.metrics.add('pagesFetched');
-      const changes = this.decodeStream(task, source.inline);
+      const changes = this.decodeStream(task, source.inline.changes, source.head);
       this.metrics.add('changesFetched', changes.length);
-      await this.applier.apply(changes, 'pull');
+      await this.applier.apply(changes, 'pull', [{ owner: task.owner, model: task.resource, from: source.inline.from, to: source.head }]);
       onPage(changes.length, source);
       return;
     }
@@ -110,6 +125,8 @@ export class ResourcePuller {
     const afterHlc = cursor ? null : this.watermarks.get(task.owner, task.resource);
     let applied = checkpoint && !checkpoint.completed ? checkpoint.recordsApplied : 0;
     let savedCursor = cursor;
+    // Where the changes applied so far reach: the next page's span starts here.
+    let reached: Hlc | null = cursor ? cursor.hlc : afterHlc;
 
     const ramp = this.pageRamp();
     const fetch = (after: RecordCursor | null): Promise<StateResponseMessage> =>
@@ -134,7 +151,7 @@ export class ResourcePuller {
 
     let next: Promise<StateResponseMessage> | null = fetch(cursor);
     while (next) {
-      const { changes, pageCursor, hasMore } = await this.receivePage(task, next, cursor);
+      const { changes, pageCursor, hasMore } = await this.receivePage(task, next, cursor, source.head);
       // Pipelining: ask for the next pages before applying these.
       next = hasMore && pageCursor ? fetch(pageCursor) : null;
       next?.catch(() => undefined);
@@ -144,7 +161,11 @@ export class ResourcePuller {
       const pages = pagesOf(changes, this.settings.pageSize);
       for (const [i, page] of pages.entries()) {
         const last = i === pages.length - 1;
-        await this.applier.apply(page, 'pull');
+        // The stream's last page completes it up to the source's head; any other, up to its last change.
+        const to = !next && last ? source.head : (page.at(-1)?.hlc ?? null);
+        const spans = to && (!reached || compareHlc(to, reached) > 0) ? [{ owner: task.owner, model: task.resource, from: reached, to }] : [];
+        await this.applier.apply(page, 'pull', spans);
+        if (to && (!reached || compareHlc(to, reached) > 0)) reached = to;
         applied += page.length;
         // A page that is not the response's last ends at its own last change.
         cursor = last ? pageCursor : cursorOf(page.at(-1)!);
@@ -173,14 +194,19 @@ export class ResourcePuller {
     task: PullTask,
     response: Promise<StateResponseMessage>,
     cursor: RecordCursor | null,
+    head: Hlc,
   ): Promise<{ changes: Change[]; pageCursor: RecordCursor | null; hasMore: boolean }> {
     const page = await response;
     this.countPages(page.changes.length);
     if (page.model !== task.resource || page.owner !== task.owner) {
       throw new ProtocolError('HW_PROTOCOL_MALFORMED', `Asked for ${task.resource}/${task.owner}, got ${page.model}/${page.owner}`);
     }
-    const changes = this.decodeStream(task, page.changes);
+    const all = this.decodeStream(task, page.changes);
+    if (cursor && all.length > 0 && compareChanges(all[0]!, cursor) <= 0) throw new ProtocolError('HW_PROTOCOL_MALFORMED', 'Page starts before its cursor');
+    // The pull ends at the head the source announced: what it holds beyond may have gaps.
+    const changes = upToHead(all, head);
     this.metrics.add('changesFetched', changes.length);
+    if (changes.length < all.length) return { changes, pageCursor: changes.length > 0 ? cursorOf(changes.at(-1)!) : cursor, hasMore: false };
     return { changes, pageCursor: page.next ? cursorFromWire(page.next) : cursor, hasMore: page.hasMore };
   }
 
@@ -207,15 +233,20 @@ export class ResourcePuller {
       );
       this.countPages(response.changes.length);
       if (!response.complete) return false;
-      const changes = this.decodeStream(task, response.changes);
+      const all = this.decodeStream(task, response.changes);
+      if (after && all.length > 0 && compareHlc(all[0]!.hlc, after) <= 0) throw new ProtocolError('HW_PROTOCOL_MALFORMED', 'Shared log page starts at or before its cursor');
+      const changes = upToHead(all, source.head);
+      const done = !response.hasMore || changes.length < all.length || changes.length === 0;
       this.metrics.add('changesFetched', changes.length);
-      for (const page of pagesOf(changes, this.settings.pageSize)) {
-        await this.applier.apply(page, 'pull');
+      const pages = pagesOf(changes, this.settings.pageSize);
+      for (const [i, page] of pages.entries()) {
+        const to = done && i === pages.length - 1 ? source.head : (page.at(-1)?.hlc ?? null);
+        const spans = to && (!after || compareHlc(to, after) > 0) ? [{ owner: task.owner, model: task.resource, from: after, to }] : [];
+        await this.applier.apply(page, 'pull', spans);
+        if (spans.length > 0) after = to;
         onPage(page.length, source);
       }
-      const last = changes.at(-1);
-      if (!response.hasMore || !last) return true;
-      after = last.hlc;
+      if (done) return true;
     }
   }
 
@@ -247,7 +278,7 @@ export class ResourcePuller {
   }
 
   /** A page must hold only the stream asked for, in order; anything else is refused whole. */
-  private decodeStream(task: PullTask, wire: readonly WireChange[]): Change[] {
+  private decodeStream(task: PullTask, wire: readonly WireChange[], head?: Hlc): Change[] {
     const changes = changesFromWire(this.registry, wire);
     let prev: Change | undefined;
     for (const c of changes) {
@@ -257,7 +288,7 @@ export class ResourcePuller {
       if (prev && compareHlc(c.hlc, prev.hlc) < 0) throw new ProtocolError('HW_PROTOCOL_MALFORMED', 'Page out of HLC order');
       prev = c;
     }
-    return changes;
+    return head ? upToHead(changes, head) : changes;
   }
 }
 
@@ -290,6 +321,14 @@ function pagesOf(changes: Change[], size: number): Change[][] {
   const pages: Change[][] = [];
   for (let start = 0; start < changes.length; start += size) pages.push(changes.slice(start, start + size));
   return pages;
+}
+
+/** The changes at or below `head` (a stream page is in HLC order, so a prefix). */
+function upToHead(changes: Change[], head: Hlc): Change[] {
+  const last = changes.at(-1);
+  if (!last || compareHlc(last.hlc, head) <= 0) return changes;
+  const end = changes.findIndex((c) => compareHlc(c.hlc, head) > 0);
+  return changes.slice(0, end);
 }
 
 function cursorOf(change: Change): RecordCursor {

@@ -12,7 +12,8 @@ import type { Messenger } from '../messenger.js';
 import type { RequestServer } from '../serve/request-server.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
-import { planPull, type PeerHeads } from './pull-planner.js';
+import { planPull, type InlineChanges, type PeerHeads } from './pull-planner.js';
+import { parseHlc, type Hlc } from '../../clock/hlc.js';
 import { streamKey } from '../stream-key.js';
 import { NoSourceError, type ResourcePuller } from './resource-puller.js';
 
@@ -155,6 +156,9 @@ export class SyncRunner {
       this.again = true;
       return;
     }
+    // Everything the reachable peers hold is here: the pass ends at 100 %, also when a source
+    // turned out to hold less than it announced (a holder behind the owner) or more arrived.
+    if (applied !== total) this.events.reportProgress({ phase, applied, total: applied, ratio: 1, current: null });
     this.metrics.publish();
     // Ready means caught up with reachable peers; if the last one left meanwhile, we are paused.
     this.events.setState(this.transport.connectedPeers().length > 0 ? 'ready' : 'paused');
@@ -174,7 +178,7 @@ export class SyncRunner {
           'watermark-exchange-response',
           this.requestTimeoutMs,
         );
-        return { peerId, deviceId: response.deviceId, heads: response.heads, inline: inlineStreams(response.heads, response.changes ?? [], inline) };
+        return { peerId, deviceId: response.deviceId, heads: response.heads, inline: inlineStreams(heads, response.heads, response.changes ?? [], inline) };
       }),
     );
     const peers: PeerHeads[] = [];
@@ -195,16 +199,22 @@ export class SyncRunner {
  * with that peer fails, and the pass goes on without it) when the peer sent more than was asked
  * for, or a change of a stream it did not mark inline.
  */
-function inlineStreams(heads: readonly WireHead[], changes: readonly WireChange[], asked: number): ReadonlyMap<string, WireChange[]> {
+function inlineStreams(sent: readonly WireHead[], heads: readonly WireHead[], changes: readonly WireChange[], asked: number): ReadonlyMap<string, InlineChanges> {
   if (changes.length > asked) {
     throw new ProtocolError('HW_PROTOCOL_MALFORMED', `A watermark exchange response carried ${changes.length} changes inline; ${asked} were asked for`);
   }
-  const streams = new Map<string, WireChange[]>();
-  for (const h of heads) if (h.inline === true) streams.set(streamKey(h.owner, h.resource), []);
+  const mine = new Map(sent.map((h) => [streamKey(h.owner, h.resource), h.hlc]));
+  const streams = new Map<string, { from: Hlc | null; changes: WireChange[] }>();
+  for (const h of heads) {
+    if (h.inline !== true) continue;
+    const k = streamKey(h.owner, h.resource);
+    const from = mine.get(k);
+    streams.set(k, { from: from === undefined ? null : parseHlc(from), changes: [] });
+  }
   for (const c of changes) {
     const stream = streams.get(streamKey(c.owner, c.model));
     if (!stream) throw new ProtocolError('HW_PROTOCOL_MALFORMED', `A watermark exchange response carried a change of ${c.model}/${c.owner}, a stream it did not mark inline`);
-    stream.push(c);
+    stream.changes.push(c);
   }
   return streams;
 }

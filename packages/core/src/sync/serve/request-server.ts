@@ -12,13 +12,16 @@ import type {
   WatermarkExchangeRequestMessage,
   WireChange,
   WireHead,
+  WireSpan,
 } from '../../protocol/messages.js';
 import {
   changeFromShared,
   changeToWire,
   changesFromWire,
   cursorFromWire,
+  spanFromWire,
   type Change,
+  type Span,
 } from '../change.js';
 import type { LiveInbox } from '../live/live-inbox.js';
 import type { SharedLogPruner } from '../shared/shared-log-pruner.js';
@@ -34,6 +37,8 @@ import { StatePageReader } from './state-page-reader.js';
  */
 export class RequestServer {
   private readonly pages: StatePageReader;
+  /** Called when a peer announced heads beyond this node's watermarks: time to catch up. */
+  onBehind: () => void = () => undefined;
 
   constructor(
     /** This node's device: the owner of the streams it may send inline. */
@@ -59,13 +64,16 @@ export class RequestServer {
       case 'shared-change-request':
         return this.sharedPage(message);
       case 'state-change':
-        await this.inbox.receive(this.liveChanges([message.change], 'device'), fromPeer);
+        await this.inbox.receive(this.liveChanges([message.change], 'device'), spansOf(message.spans), fromPeer);
         return undefined;
       case 'state-batch':
-        await this.inbox.receive(this.liveChanges(message.changes, 'device'), fromPeer);
+        await this.inbox.receive(this.liveChanges(message.changes, 'device'), spansOf(message.spans), fromPeer);
         return undefined;
       case 'shared-change':
-        await this.inbox.receive(this.liveChanges(message.changes, 'shared'), fromPeer);
+        await this.inbox.receive(this.liveChanges(message.changes, 'shared'), spansOf(message.spans), fromPeer);
+        return undefined;
+      case 'heads-announce':
+        if (this.isBehind(message.heads)) this.onBehind();
         return undefined;
       case 'ack-shared-changes':
         await this.pruner.onAck(message.deviceId, parseHlc(message.upTo));
@@ -144,6 +152,15 @@ export class RequestServer {
     return { type: 'watermark-exchange-response', requestId: req.requestId, heads: answered, ...(changes.length > 0 ? { changes } : {}) };
   }
 
+  /** Whether any announced head of a known model is beyond this node's watermark of its stream. */
+  private isBehind(heads: readonly WireHead[]): boolean {
+    return heads.some((h) => {
+      if (!this.registry.has(h.resource)) return false;
+      const mine = this.watermarks.get(h.owner, h.resource);
+      return !mine || formatHlc(mine) < h.hlc;
+    });
+  }
+
   private liveChanges(wire: Parameters<typeof changesFromWire>[1], ownership: 'device' | 'shared'): Change[] {
     const changes = changesFromWire(this.registry, wire);
     for (const c of changes) {
@@ -183,6 +200,10 @@ export class RequestServer {
       complete: true,
     };
   }
+}
+
+function spansOf(wire: readonly WireSpan[] | undefined): Span[] {
+  return wire ? wire.map(spanFromWire) : [];
 }
 
 function hlcByStream(heads: readonly WireHead[]): Map<string, string> {

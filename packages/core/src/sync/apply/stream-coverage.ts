@@ -1,0 +1,95 @@
+import { compareHlc, maxHlc, type Hlc } from '../../clock/hlc.js';
+import type { Span } from '../change.js';
+import { streamKey } from '../stream-key.js';
+import type { WatermarkCache } from '../watermark-cache.js';
+import type { DependencyParking } from './dependency-parking.js';
+
+/** Claims kept per stream while they cannot be merged (a gap, or parked records). */
+const MAX_PENDING_PER_STREAM = 1000;
+
+/** What settling one stream did to its watermark. */
+export interface Settled {
+  readonly before: Hlc | null;
+  readonly after: Hlc | null;
+}
+
+/**
+ * The one place a remote stream's watermark moves. Every batch of changes comes with spans
+ * (see Span): a span whose `from` the watermark reaches moves it to the span's `to`, and one
+ * beyond the watermark waits here, in memory, until earlier spans close the gap. A stream with
+ * parked records does not move at all until they are applied. So a watermark covers only
+ * changes this node has stored, and every earlier change of its stream; a claim lost in a crash
+ * only makes the next catch-up fetch a little more.
+ */
+export class StreamCoverage {
+  private readonly pending = new Map<string, { owner: string; model: string; spans: Span[] }>();
+
+  constructor(
+    private readonly watermarks: WatermarkCache,
+    private readonly parking: DependencyParking,
+  ) {}
+
+  /** Keeps a span until `settle` merges it (a span the watermark already covers is dropped). */
+  add(span: Span): void {
+    const mark = this.watermarks.get(span.owner, span.model);
+    if (mark && compareHlc(span.to, mark) <= 0) return;
+    if (span.from && compareHlc(span.from, span.to) >= 0) return;
+    const key = streamKey(span.owner, span.model);
+    let entry = this.pending.get(key);
+    if (!entry) this.pending.set(key, (entry = { owner: span.owner, model: span.model, spans: [] }));
+    entry.spans.push(span);
+    // Dropping a claim is always safe (the watermark just stays lower); keep those that start lowest.
+    if (entry.spans.length > MAX_PENDING_PER_STREAM) {
+      entry.spans.sort(byFrom);
+      entry.spans.length = MAX_PENDING_PER_STREAM;
+    }
+  }
+
+  /** Merges the stream's contiguous spans into its watermark, durably, unless records of it are parked. */
+  async settle(owner: string, model: string): Promise<Settled> {
+    const before = this.watermarks.get(owner, model);
+    const key = streamKey(owner, model);
+    const entry = this.pending.get(key);
+    if (!entry || this.parking.isBlocked(owner, model)) return { before, after: before };
+    let mark = before;
+    let moved = true;
+    while (moved) {
+      moved = false;
+      const rest: Span[] = [];
+      for (const s of entry.spans) {
+        if (mark && compareHlc(s.to, mark) <= 0) continue;
+        if (reaches(mark, s.from)) {
+          mark = mark ? maxHlc(mark, s.to) : s.to;
+          moved = true;
+        } else rest.push(s);
+      }
+      entry.spans = rest;
+    }
+    if (entry.spans.length === 0) this.pending.delete(key);
+    if (mark && (!before || compareHlc(mark, before) > 0)) await this.watermarks.advance(owner, model, mark);
+    return { before, after: mark };
+  }
+
+  /** Whether `span` starts beyond the watermark of a stream that nothing parked holds back: a gap to catch up. */
+  isGap(span: Span): boolean {
+    if (this.parking.isBlocked(span.owner, span.model)) return false;
+    const mark = this.watermarks.get(span.owner, span.model);
+    return !reaches(mark, span.from) && !(mark && compareHlc(span.to, mark) <= 0);
+  }
+
+  /** Streams with spans waiting for a gap or parked records, for diagnostics. */
+  get waitingStreams(): number {
+    return this.pending.size;
+  }
+}
+
+/** Whether a watermark at `mark` reaches a span starting at `from` (null: the stream's beginning). */
+function reaches(mark: Hlc | null, from: Hlc | null): boolean {
+  return from === null || (mark !== null && compareHlc(from, mark) <= 0);
+}
+
+function byFrom(a: Span, b: Span): number {
+  if (!a.from) return b.from ? -1 : 0;
+  if (!b.from) return 1;
+  return compareHlc(a.from, b.from);
+}
