@@ -121,7 +121,7 @@ export class ChangeApplier {
       for (const c of released) touched.set(streamKey(c.owner, c.model), { owner: c.owner, model: c.model });
       pending = released;
     }
-    const { relay, gaps } = await this.settle(input, spans, touched.values());
+    const { relay, gaps } = await this.settle(input, source, spans, touched.values());
     this.metrics.add('changesStale', stale);
     this.metrics.add('changesParked', parked);
     this.metrics.publish();
@@ -131,6 +131,7 @@ export class ChangeApplier {
   /** Step 6: spans into watermarks; what to relay and which spans found a gap. */
   private async settle(
     input: readonly Change[],
+    source: 'live' | 'pull',
     spans: readonly Span[],
     streams: Iterable<{ owner: string; model: string }>,
   ): Promise<{ relay: ApplyOutcome['relay']; gaps: Span[] }> {
@@ -144,8 +145,8 @@ export class ChangeApplier {
     }
     const gaps = spans.filter((s) => this.coverage.isGap(s));
     const relay = relayOf(input, spans, settled);
-    // Whatever the relay does not carry on, peers learn of from this node's heads.
-    if (unrelayed && !coversAdvances(relay.spans, settled)) this.onUnrelayedAdvance();
+    // Whatever a live relay does not carry on (and all a pull brought), peers learn of from this node's heads.
+    if (unrelayed && (source === 'pull' || !coversAdvances(relay.spans, settled))) this.onUnrelayedAdvance();
     return { relay, gaps };
   }
 

@@ -51,29 +51,20 @@ export class StreamCoverage {
     const key = streamKey(owner, model);
     const entry = this.pending.get(key);
     if (!entry || this.parking.isBlocked(owner, model)) return { before, after: before };
-    let mark = before;
-    let moved = true;
-    while (moved) {
-      moved = false;
-      const rest: Span[] = [];
-      for (const s of entry.spans) {
-        if (mark && compareHlc(s.to, mark) <= 0) continue;
-        if (reaches(mark, s.from)) {
-          mark = mark ? maxHlc(mark, s.to) : s.to;
-          moved = true;
-        } else rest.push(s);
-      }
-      entry.spans = rest;
-    }
+    const mark = chain(before, entry.spans);
+    entry.spans = entry.spans.filter((x) => !mark || compareHlc(x.to, mark) > 0);
     if (entry.spans.length === 0) this.pending.delete(key);
     if (mark && (!before || compareHlc(mark, before) > 0)) await this.watermarks.advance(owner, model, mark);
     return { before, after: mark };
   }
 
-  /** Whether `span` starts beyond the watermark of a stream that nothing parked holds back: a gap to catch up. */
+  /**
+   * Whether `span` starts beyond where the stream's watermark stands or will stand once its
+   * parked records are applied (its spans waiting for them included): a gap to catch up.
+   */
   isGap(span: Span): boolean {
-    if (this.parking.isBlocked(span.owner, span.model)) return false;
-    const mark = this.watermarks.get(span.owner, span.model);
+    const entry = this.pending.get(streamKey(span.owner, span.model));
+    const mark = chain(this.watermarks.get(span.owner, span.model), entry?.spans ?? []);
     return !reaches(mark, span.from) && !(mark && compareHlc(span.to, mark) <= 0);
   }
 
@@ -81,6 +72,22 @@ export class StreamCoverage {
   get waitingStreams(): number {
     return this.pending.size;
   }
+}
+
+/** Where a watermark at `mark` gets by following every span that starts within it. */
+function chain(mark: Hlc | null, spans: readonly Span[]): Hlc | null {
+  let moved = true;
+  while (moved) {
+    moved = false;
+    for (const s of spans) {
+      if (mark && compareHlc(s.to, mark) <= 0) continue;
+      if (reaches(mark, s.from)) {
+        mark = mark ? maxHlc(mark, s.to) : s.to;
+        moved = true;
+      }
+    }
+  }
+  return mark;
 }
 
 /** Whether a watermark at `mark` reaches a span starting at `from` (null: the stream's beginning). */
