@@ -18,11 +18,37 @@ export interface WireEvent {
   readonly payload: Uint8Array;
 }
 
+/** What a fault hook is asked about: one envelope about to be queued on a link. */
+export interface FaultContext {
+  readonly from: string;
+  readonly to: string;
+  /** `reset` is a responder closing a request without an answer (no handler, handler failed). */
+  readonly kind: 'request' | 'response' | 'send' | 'reset';
+  readonly bytes: number;
+}
+
+/** What happens to that envelope; the default (undefined or `{}`) delivers it like any other. */
+export interface FaultDecision {
+  /** Lose it: the sender is not told (a lost request or response times out at the requester). */
+  readonly drop?: boolean;
+  /** Extra delay (ms) on top of `latencyMs`. In FIFO order it holds back what follows it. */
+  readonly delayMs?: number;
+  /** Deliver it twice (the copy has the same delay). */
+  readonly duplicate?: boolean;
+  /** Deliver it when its own delay ends, out of FIFO order: it may overtake or be overtaken. */
+  readonly reorder?: boolean;
+}
+
+/** Decides the fate of each envelope (simulation); called once per envelope, in queueing order. */
+export type FaultHook = (event: FaultContext) => FaultDecision | undefined;
+
 export interface InProcessNetworkOptions {
   /** Delivery delay per message and direction; 0 (the default) delivers on the next macrotask. */
   readonly latencyMs?: number;
   /** Largest payload a link carries, like a real adapter's frame limit. Default 64 MiB. */
   readonly maxMessageBytes?: number;
+  /** Faults to inject (drop, delay, duplicate, reorder); none by default. See {@link InProcessNetwork.setFaults}. */
+  readonly faults?: FaultHook;
 }
 
 /** Default request timeout of {@link InProcessTransport.request}. */
@@ -51,6 +77,8 @@ interface Link {
   readonly epoch: number;
   /** One FIFO queue per direction, keyed by the sender's peer id. */
   readonly queues: Map<string, QueuedEnvelope[]>;
+  /** Envelopes a fault hook took out of FIFO order, each delivered when its own delay ends. */
+  readonly loose: Set<QueuedEnvelope>;
 }
 
 interface PendingRequest {
@@ -78,6 +106,7 @@ export class InProcessNetwork {
   readonly wire$: Observable<WireEvent>;
 
   private readonly latencyMs: number;
+  private faults: FaultHook | undefined;
   /** @internal */
   readonly maxMessageBytes: number;
   private readonly wireSubject = new Subject<WireEvent>();
@@ -93,7 +122,25 @@ export class InProcessNetwork {
     }
     this.latencyMs = latencyMs;
     this.maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
+    this.faults = options.faults;
     this.wire$ = this.wireSubject.asObservable();
+  }
+
+  /** Replaces the fault hook (undefined: no faults) for envelopes queued from now on. */
+  setFaults(faults: FaultHook | undefined): void {
+    this.faults = faults;
+  }
+
+  /**
+   * A peer's process dies: its transport stops at once (nothing more is delivered to it or sent
+   * from it, its pending requests fail), every link it had is cut with what was in flight on
+   * it, and its peers see it disconnect. Its node is not told — unlike `stop()` on the node,
+   * nothing is flushed or saved. The id is free for a new transport (a restart).
+   */
+  crash(peerId: string): void {
+    const transport = this.transports.get(peerId);
+    transport?.kill();
+    for (const peer of this.linkedPeers(peerId)) this.disconnect(peerId, peer);
   }
 
   /** Creates the transport of a peer; an id is free again once its transport is stopped. */
@@ -117,7 +164,7 @@ export class InProcessNetwork {
     const tb = this.runningTransport(b);
     const key = linkKey(a, b);
     if (this.links.has(key)) return;
-    this.links.set(key, { epoch: this.nextEpoch++, queues: new Map() });
+    this.links.set(key, { epoch: this.nextEpoch++, queues: new Map(), loose: new Set() });
     const at = Date.now();
     ta.emitPeerEvent({ type: 'connected', peerId: b, at });
     tb.emitPeerEvent({ type: 'connected', peerId: a, at });
@@ -136,6 +183,8 @@ export class InProcessNetwork {
       for (const item of queue) item.cancel?.();
       queue.length = 0;
     }
+    for (const item of link.loose) item.cancel?.();
+    link.loose.clear();
     const at = Date.now();
     const ta = this.transports.get(a);
     const tb = this.transports.get(b);
@@ -186,48 +235,76 @@ export class InProcessNetwork {
   enqueue(from: string, to: string, envelope: Envelope, epoch?: number): boolean {
     const link = this.links.get(linkKey(from, to));
     if (!link || (epoch !== undefined && link.epoch !== epoch)) return false;
-    let queue = link.queues.get(from);
-    if (!queue) {
-      queue = [];
-      link.queues.set(from, queue);
+    const decision = this.faults?.({ from, to, kind: envelope.kind, bytes: envelope.kind === 'reset' ? 0 : envelope.payload.byteLength });
+    if (decision?.drop) return true; // lost on the wire: the sender cannot tell
+    const delayMs = this.latencyMs + Math.max(0, decision?.delayMs ?? 0);
+    this.schedule(link, from, to, envelope, delayMs, decision?.reorder === true);
+    if (decision?.duplicate) {
+      const copy: Envelope = envelope.kind === 'reset' ? envelope : { ...envelope, payload: copyBytes(envelope.payload) };
+      this.schedule(link, from, to, copy, delayMs, decision.reorder === true);
     }
+    return true;
+  }
+
+  private schedule(link: Link, from: string, to: string, envelope: Envelope, delayMs: number, loose: boolean): void {
     const item: QueuedEnvelope = { from, to, envelope, ready: false, cancel: undefined };
-    queue.push(item);
-    const fire = (): void => {
-      item.cancel = undefined;
-      item.ready = true;
-      this.drain(link, queue);
-    };
-    if (this.latencyMs > 0) {
-      const timer = setTimeout(fire, this.latencyMs);
+    let fire: () => void;
+    if (loose) {
+      link.loose.add(item);
+      fire = (): void => {
+        item.cancel = undefined;
+        if (!link.loose.delete(item)) return;
+        this.deliverItem(link, item);
+      };
+    } else {
+      let queue = link.queues.get(from);
+      if (!queue) {
+        queue = [];
+        link.queues.set(from, queue);
+      }
+      queue.push(item);
+      const q = queue;
+      fire = (): void => {
+        item.cancel = undefined;
+        item.ready = true;
+        this.drain(link, q);
+      };
+    }
+    if (delayMs > 0) {
+      const timer = setTimeout(fire, Math.min(delayMs, MAX_TIMER_MS));
       item.cancel = () => clearTimeout(timer);
     } else {
       const immediate = setImmediate(fire);
       item.cancel = () => clearImmediate(immediate);
     }
-    return true;
   }
 
   /** Delivers the ready head of a direction's queue in order (FIFO even if timers fired out of order). */
   private drain(link: Link, queue: QueuedEnvelope[]): void {
     while (queue.length > 0 && queue[0]!.ready) {
       const item = queue.shift()!;
-      // A link cut during an earlier delivery empties the queue, so stale items never get here.
-      if (this.links.get(linkKey(item.from, item.to)) !== link) return;
-      const receiver = this.transports.get(item.to);
-      if (!receiver?.isRunning) continue;
-      receiver.deliver(item.from, item.envelope, link.epoch);
-      const { envelope } = item;
-      if (envelope.kind !== 'reset') {
-        this.wireSubject.next({
-          from: item.from,
-          to: item.to,
-          kind: envelope.kind,
-          bytes: envelope.payload.byteLength,
-          payload: envelope.payload,
-        });
-      }
+      if (!this.deliverItem(link, item)) return;
     }
+  }
+
+  /** Hands one envelope to its receiver; false when its link is gone. */
+  private deliverItem(link: Link, item: QueuedEnvelope): boolean {
+    // A link cut during an earlier delivery empties its queues, so stale items never get here.
+    if (this.links.get(linkKey(item.from, item.to)) !== link) return false;
+    const receiver = this.transports.get(item.to);
+    if (!receiver?.isRunning) return true;
+    receiver.deliver(item.from, item.envelope, link.epoch);
+    const { envelope } = item;
+    if (envelope.kind !== 'reset') {
+      this.wireSubject.next({
+        from: item.from,
+        to: item.to,
+        kind: envelope.kind,
+        bytes: envelope.payload.byteLength,
+        payload: envelope.payload,
+      });
+    }
+    return true;
   }
 
   private runningTransport(peerId: string): InProcessTransport {
@@ -266,6 +343,13 @@ export class InProcessTransport implements Transport {
     if (this.running) return;
     this.network.register(this);
     this.running = true;
+  }
+
+  /** @internal The process died (see {@link InProcessNetwork.crash}): stop at once, tell no one. */
+  kill(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.failAllPending(new TransportError('HW_TRANSPORT_STOPPED', `Transport ${this.localPeerId} crashed`));
   }
 
   async stop(): Promise<void> {
