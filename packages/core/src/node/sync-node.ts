@@ -13,6 +13,7 @@ import type { Transport } from '../ports/transport.js';
 import { jsonCodec, type MessageCodec } from '../protocol/codec.js';
 import { PROTOCOL_LIMITS } from '../protocol/messages.js';
 import { ChangeApplier } from '../sync/apply/change-applier.js';
+import { recoverLocalWrites } from '../sync/apply/local-recovery.js';
 import { changeToShared, type Change } from '../sync/change.js';
 import { LiveInbox } from '../sync/live/live-inbox.js';
 import { LiveOutbox } from '../sync/live/live-outbox.js';
@@ -142,6 +143,7 @@ export class SyncNode {
     const { syncStore, recordStore } = options.storage;
     const watermarks = new WatermarkCache(syncStore);
     await watermarks.load();
+    await recoverLocalWrites(options.deviceId, options.registry, recordStore, syncStore, watermarks);
     // The highest HLC this device ever stamped is its own highest watermark: never go below.
     const lastHlc = watermarks.maxOfOwner(options.deviceId);
     const container = createNodeContainer({
@@ -327,9 +329,11 @@ export class SyncNode {
   private async commitLocal(model: string, changes: Change[], batch: Parameters<RecordStore['applyBatch']>[1]): Promise<void> {
     if (changes.length === 0) return;
     const { syncStore, recordStore } = this.options.storage;
-    await recordStore.applyBatch(model, batch);
+    // Tombstones before the records they delete: a crash in between leaves a tombstone that
+    // recoverLocalWrites applies at the next start, never a delete no peer will hear of.
     const deletes = changes.filter((c) => c.op === 'delete');
     if (deletes.length > 0) await syncStore.putTombstones(deletes.map((d) => ({ model, recordId: d.id, ownerDeviceId: d.owner, hlc: d.hlc })));
+    await recordStore.applyBatch(model, batch);
     if (this.options.registry.get(model).ownership === 'shared') await syncStore.appendSharedChanges(changes.map(changeToShared));
     // Stamped one after another by this device's clock, inside `exclusive`: in HLC order, and
     // nothing of the stream between the watermark and the first of them.
