@@ -5,6 +5,12 @@
  *
  *   node examples/dist/sync-peer.js --dir ./lib-a --device device-a --transport libp2p
  *
+ * --page-size n sets the node's page size; --read-delay-ms n makes every page the node reads
+ * from its record store wait n ms first (a slow disk: a test can then kill the process while a
+ * peer's backfill from it is mid-stream, before the next response leaves). --defer-start starts
+ * only the transport: peers can be connected first, and the node's first pass, on the `start`
+ * command, then plans with all of them.
+ *
  * IPC commands (process.send({ id, cmd, ...args })), each answered with { id, ok, result | error }:
  *   identity                         → { peerId, addresses, publicKey? }
  *   members { peers: PeerRef[] }     → set the library members and connect to them
@@ -15,6 +21,7 @@
  *   counts                           → { model: count }
  *   digest                           → { model: sha256 of every record in (HLC, id) order }
  *   status                           → { state, metrics, watermarks }
+ *   start                            → starts the node (with --defer-start; otherwise it already runs)
  *   stop                             → stops cleanly and exits 0
  * Events sent to the parent: { event: 'state', state }, { event: 'progress', progress }.
  */
@@ -35,6 +42,8 @@ const { values: args } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string', default: '0' },
     'page-size': { type: 'string', default: '1000' },
+    'read-delay-ms': { type: 'string', default: '0' },
+    'defer-start': { type: 'boolean', default: false },
   },
 });
 if (!args.dir || !args.device) {
@@ -53,11 +62,24 @@ const transport: PeerTransport = await openPeerTransport(args.transport, {
   host: args.host!,
   port: Number(args.port),
 });
+const readDelayMs = Number(args['read-delay-ms']);
+const recordStore =
+  readDelayMs > 0
+    ? new Proxy(storage.recordStore, {
+        get: (target, prop) =>
+          prop === 'page'
+            ? async (model: string, query: Parameters<typeof target.page>[1]) => {
+                await new Promise((resolve) => setTimeout(resolve, readDelayMs));
+                return target.page(model, query);
+              }
+            : Reflect.get(target, prop).bind(target),
+      })
+    : storage.recordStore;
 const node = await SyncNode.create({
   libraryId: args.library!,
   deviceId: args.device,
   registry,
-  storage,
+  storage: { syncStore: storage.syncStore, recordStore },
   transport: transport.transport,
   pageSize: Number(args['page-size']),
   members: [],
@@ -70,7 +92,9 @@ node.state$.subscribe((state) => {
   if (!process.send) console.log(`state: ${state}`);
 });
 node.progress$.subscribe((progress) => send({ event: 'progress', progress }));
-await node.start();
+// Deferred: the transport listens and dials, the node starts on the `start` command.
+if (args['defer-start']) await transport.transport.start();
+else await node.start();
 
 async function digest(model: string): Promise<string> {
   const hash = createHash('sha256');
@@ -100,6 +124,7 @@ const commands: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
   counts: async () => Object.fromEntries(await Promise.all(registry.syncOrder().map(async (model) => [model, await node.count(model)]))),
   digest: async () => Object.fromEntries(await Promise.all(registry.syncOrder().map(async (model) => [model, await digest(model)]))),
   status: async () => ({ state: node.state, metrics: node.metrics(), watermarks: node.watermarks() }),
+  start: () => node.start(),
   stop,
 };
 
