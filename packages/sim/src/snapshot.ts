@@ -1,0 +1,53 @@
+import { compareHlc, type Hlc, type ModelRegistry, type RecordCursor, type RecordData, type RecordStore, type SyncStore } from '@highwater/core';
+
+const PAGE = 5000;
+
+/** What one node has stored, read straight from its files (not through the node). */
+export interface NodeSnapshot {
+  /** model → id → record. */
+  readonly records: Map<string, Map<string, { owner: string; hlc: Hlc; data: RecordData }>>;
+  /** model → id → tombstone HLC. */
+  readonly tombstones: Map<string, Map<string, Hlc>>;
+  /** streamKey → watermark. */
+  readonly watermarks: Map<string, Hlc>;
+  /** streamKey → checkpoint cursor (only checkpoints that have one). */
+  readonly checkpoints: Map<string, RecordCursor>;
+}
+
+export const streamOf = (owner: string, model: string): string => `${owner}\u0000${model}`;
+
+export async function readSnapshot(registry: ModelRegistry, records: RecordStore, sync: SyncStore): Promise<NodeSnapshot> {
+  const snapshot: NodeSnapshot = { records: new Map(), tombstones: new Map(), watermarks: new Map(), checkpoints: new Map() };
+  for (const model of registry.syncOrder()) {
+    const byId = new Map<string, { owner: string; hlc: Hlc; data: RecordData }>();
+    let after: RecordCursor | null = null;
+    for (;;) {
+      const page = await records.page(model, { after, limit: PAGE });
+      for (const r of page) byId.set(r.id, { owner: r.ownerDeviceId, hlc: r.hlc, data: r.data });
+      if (page.length < PAGE) break;
+      after = { hlc: page.at(-1)!.hlc, id: page.at(-1)!.id };
+    }
+    snapshot.records.set(model, byId);
+    const tombs = new Map<string, Hlc>();
+    let tAfter: RecordCursor | null = null;
+    for (;;) {
+      const page = await sync.tombstonesAfter(model, { after: tAfter, limit: PAGE });
+      for (const t of page) tombs.set(t.recordId, t.hlc);
+      if (page.length < PAGE) break;
+      tAfter = { hlc: page.at(-1)!.hlc, id: page.at(-1)!.recordId };
+    }
+    snapshot.tombstones.set(model, tombs);
+  }
+  for (const w of await sync.listWatermarks()) snapshot.watermarks.set(streamOf(w.ownerDeviceId, w.resourceType), w.watermark);
+  for (const c of await sync.listCheckpoints()) if (c.cursor) snapshot.checkpoints.set(streamOf(c.ownerDeviceId, c.resourceType), c.cursor);
+  return snapshot;
+}
+
+/** The newest version of a record a node holds: its stored HLC or its tombstone's, whichever is later. */
+export function versionOf(snapshot: NodeSnapshot, model: string, id: string): Hlc | null {
+  const record = snapshot.records.get(model)?.get(id)?.hlc ?? null;
+  const tomb = snapshot.tombstones.get(model)?.get(id) ?? null;
+  if (!record) return tomb;
+  if (!tomb) return record;
+  return compareHlc(record, tomb) >= 0 ? record : tomb;
+}
