@@ -272,6 +272,16 @@ export class HybridLogicalClock {
     return this.issue(time, counter);
   }
 
+  /**
+   * Notes a clock this device already holds (a stored record's version): every later stamp is
+   * greater than it. Unlike `receive` there is no drift check — what is stored was accepted
+   * once — and nothing is issued.
+   */
+  observe(held: Hlc): void {
+    assertHlc(held);
+    if (this.last === undefined || compareHlc(held, this.last) > 0) this.last = { time: held.time, counter: held.counter, deviceId: this.deviceId };
+  }
+
   /** The last value issued or merged, if any (including the `last` option). */
   peek(): Hlc | undefined {
     return this.last;

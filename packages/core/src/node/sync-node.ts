@@ -1,13 +1,13 @@
 import { pino, type Logger } from 'pino';
 import type { Observable, Subscription } from 'rxjs';
 import type { DependencyContainer } from 'tsyringe';
-import { compareHlc, formatHlc, type Hlc } from '../clock/hlc.js';
+import { compareHlc, formatHlc, type Hlc, type HybridLogicalClock } from '../clock/hlc.js';
 import { systemWallClock, type WallClock } from '../ports/wall-clock.js';
 import { HighwaterError } from '../errors.js';
 import type { AppliedChanges, PeerStatus, SyncEvents, SyncProgress, SyncState } from '../events/sync-events.js';
 import type { RecordData } from '../models/model-definition.js';
 import type { ModelRegistry } from '../models/model-registry.js';
-import type { RecordStore, SyncRecord } from '../ports/record-store.js';
+import type { RecordDeletion, RecordStore, SyncRecord } from '../ports/record-store.js';
 import type { SyncStore } from '../ports/sync-store.js';
 import type { Transport } from '../ports/transport.js';
 import { jsonCodec, type MessageCodec } from '../protocol/codec.js';
@@ -144,8 +144,9 @@ export class SyncNode {
     const watermarks = new WatermarkCache(syncStore);
     await watermarks.load();
     await recoverLocalWrites(options.deviceId, options.registry, recordStore, syncStore, watermarks);
-    // The highest HLC this device ever stamped is its own highest watermark: never go below.
-    const lastHlc = watermarks.maxOfOwner(options.deviceId);
+    // Never stamp below what this device wrote or stored before the restart: its own watermarks
+    // hold its last stamp, and the others the newest changes it had received.
+    const lastHlc = watermarks.max();
     const container = createNodeContainer({
       identity: { libraryId: options.libraryId, deviceId: options.deviceId },
       registry: options.registry,
@@ -232,6 +233,7 @@ export class SyncNode {
     this.parts.applier.onSharedProcessed = () => this.scheduleAck();
     // Watermarks that moved over what peers did not get from us live: they hear our heads.
     this.parts.applier.onUnrelayedAdvance = () => this.scheduleAnnounce();
+    this.parts.applier.onStored = (model) => this.parts.server.invalidatePages(model);
     // A live change beyond a watermark, or a peer's heads beyond ours: catch up.
     this.parts.inbox.onGap = () => void this.parts.runner.trigger();
     this.parts.server.onBehind = () => void this.parts.runner.trigger();
@@ -278,8 +280,7 @@ export class SyncNode {
     const def = this.options.registry.get(model);
     const data = inputs.map((i) => this.options.registry.validateData(model, i.id, i.data));
     return this.parts.applier.exclusive(async () => {
-      if (def.ownership === 'device') await this.assertOwned(model, inputs.map((i) => i.id));
-      const clock = this.container.resolve(Tokens.HlcClock);
+      const clock = await this.clockPast(model, inputs.map((i) => i.id), def.ownership === 'device');
       const records: SyncRecord[] = inputs.map((input, i) => ({ id: input.id, ownerDeviceId: this.deviceId, hlc: clock.now(), data: data[i]! }));
       const changes: Change[] = records.map((r) => ({ model, id: r.id, owner: this.deviceId, hlc: r.hlc, op: 'upsert', data: r.data }));
       await this.commitLocal(model, changes, { upserts: records });
@@ -287,14 +288,18 @@ export class SyncNode {
     });
   }
 
-  /** Deletes records; the delete propagates as a tombstone. Device-owned records only by their owner. */
-  async delete(model: string, ids: readonly string[]): Promise<void> {
+  /**
+   * Deletes records; each delete propagates as a tombstone stamped with this device's clock
+   * (returned). Device-owned records only by their owner.
+   */
+  async delete(model: string, ids: readonly string[]): Promise<RecordDeletion[]> {
     const def = this.options.registry.get(model);
-    await this.parts.applier.exclusive(async () => {
-      if (def.ownership === 'device') await this.assertOwned(model, ids);
-      const clock = this.container.resolve(Tokens.HlcClock);
-      const changes: Change[] = ids.map((id) => ({ model, id, owner: this.deviceId, hlc: clock.now(), op: 'delete', data: null }));
-      await this.commitLocal(model, changes, { deletes: changes.map((c) => ({ id: c.id, ownerDeviceId: c.owner, hlc: c.hlc })) });
+    return this.parts.applier.exclusive(async () => {
+      const clock = await this.clockPast(model, ids, def.ownership === 'device');
+      const deletions: RecordDeletion[] = ids.map((id) => ({ id, ownerDeviceId: this.deviceId, hlc: clock.now() }));
+      const changes: Change[] = deletions.map((d) => ({ model, id: d.id, owner: d.ownerDeviceId, hlc: d.hlc, op: 'delete', data: null }));
+      await this.commitLocal(model, changes, { deletes: deletions });
+      return deletions;
     });
   }
 
@@ -334,6 +339,7 @@ export class SyncNode {
     const deletes = changes.filter((c) => c.op === 'delete');
     if (deletes.length > 0) await syncStore.putTombstones(deletes.map((d) => ({ model, recordId: d.id, ownerDeviceId: d.owner, hlc: d.hlc })));
     await recordStore.applyBatch(model, batch);
+    this.parts.server.invalidatePages(model);
     if (this.options.registry.get(model).ownership === 'shared') await syncStore.appendSharedChanges(changes.map(changeToShared));
     // Stamped one after another by this device's clock, inside `exclusive`: in HLC order, and
     // nothing of the stream between the watermark and the first of them.
@@ -351,11 +357,21 @@ export class SyncNode {
     }
   }
 
-  private async assertOwned(model: string, ids: readonly string[]): Promise<void> {
-    const foreign = (await this.options.storage.recordStore.getMany(model, ids)).filter((r) => r.ownerDeviceId !== this.deviceId);
-    if (foreign.length > 0) {
-      throw new HighwaterError('HW_NOT_OWNER', `${model} ${foreign[0]!.id} is owned by ${foreign[0]!.ownerDeviceId}; only its owner can change it`);
-    }
+  /**
+   * The clock, past every version of `ids` this node holds (records and tombstones): a write
+   * replaces what its writer saw, so it must win over it under last-writer-wins, also when that
+   * version came from a device whose clock is ahead and this node restarted since. Refuses a
+   * device-owned record of another owner.
+   */
+  private async clockPast(model: string, ids: readonly string[], ownedOnly: boolean): Promise<HybridLogicalClock> {
+    const { recordStore, syncStore } = this.options.storage;
+    const clock = this.container.resolve(Tokens.HlcClock);
+    const stored = await recordStore.getMany(model, ids);
+    const foreign = ownedOnly ? stored.find((r) => r.ownerDeviceId !== this.deviceId) : undefined;
+    if (foreign) throw new HighwaterError('HW_NOT_OWNER', `${model} ${foreign.id} is owned by ${foreign.ownerDeviceId}; only its owner can change it`);
+    for (const r of stored) clock.observe(r.hlc);
+    for (const t of (await syncStore.getTombstones(model, ids)).values()) clock.observe(t.hlc);
+    return clock;
   }
 
   private antiEntropyTimer: NodeJS.Timeout | null = null;

@@ -38,6 +38,13 @@ export class WatermarkCache {
     return [...this.marks.values()];
   }
 
+  /** Highest watermark of all: every change this node has stored is at or below it, or was seen by its clock. */
+  max(): Hlc | null {
+    let max: Hlc | null = null;
+    for (const m of this.marks.values()) if (!max || compareHlc(m.hlc, max) > 0) max = m.hlc;
+    return max;
+  }
+
   /** Highest watermark of one owner across resources (a device's own last issued HLC). */
   maxOfOwner(owner: string): Hlc | null {
     let max: Hlc | null = null;
