@@ -17,6 +17,10 @@ import { parseHlc, type Hlc } from '../../clock/hlc.js';
 import { streamKey } from '../stream-key.js';
 import { NoSourceError, type ResourcePuller } from './resource-puller.js';
 
+/** First wait before a pass that could not reach everything runs again; it doubles up to RETRY_MAX_MS. */
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 30_000;
+
 /** sync_state key set once the first full backfill finished; a restart then only catches up. */
 export const BACKFILL_COMPLETED_AT = 'backfill.completed_at';
 
@@ -36,6 +40,9 @@ export class SyncRunner {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** Passes in a row that needed a retry: the next retry waits twice as long. */
+  private failedPasses = 0;
 
   constructor(
     private readonly registry: ModelRegistry,
@@ -60,6 +67,8 @@ export class SyncRunner {
   trigger(): Promise<void> {
     if (this.stopped) return Promise.resolve();
     this.inbox.startBuffering();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     if (this.running) {
       this.again = true;
       return this.running;
@@ -75,20 +84,25 @@ export class SyncRunner {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     await this.running?.catch(() => undefined);
   }
 
   private async loop(): Promise<void> {
     for (;;) {
       this.again = false;
+      let retry = true;
       try {
-        await this.pass();
+        retry = await this.pass();
       } catch (error) {
         const e = error instanceof HighwaterError ? error : new HighwaterError('HW_INTERNAL', (error as Error).message, { cause: error });
         this.logger.warn({ code: e.code, err: e.message }, 'sync pass failed');
         this.events.reportError(e);
         this.pauseIfAlone();
       }
+      if (!retry) this.failedPasses = 0;
+      else if (!this.stopped && this.transport.connectedPeers().length > 0) this.scheduleRetry();
       // Decide and clear `running` in the same tick: a trigger arriving after this line
       // starts a new loop instead of setting `again` on one that has already ended.
       if (!(this.again && !this.stopped && this.transport.connectedPeers().length > 0)) {
@@ -99,11 +113,32 @@ export class SyncRunner {
     this.pauseIfAlone();
   }
 
-  private async pass(): Promise<void> {
+  /**
+   * Another pass after a pass that could not reach everything it should have (a peer that did
+   * not answer, a source that left, a pass that failed), later each time: without it a node
+   * whose last pass reached no peer would stay catching up, its live changes buffered, until a
+   * peer happened to connect again.
+   */
+  private scheduleRetry(): void {
+    if (this.retryTimer) return;
+    const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(this.failedPasses++, 16));
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.trigger();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** One pass; returns whether it must run again later (it did not reach every connected peer or source). */
+  private async pass(): Promise<boolean> {
     const backfill = (await this.syncStore.getSyncState(BACKFILL_COMPLETED_AT)) === null;
     this.events.setState(backfill ? 'backfilling' : 'catching-up');
+    const asked = this.transport.connectedPeers().length;
     const peers = await this.exchangeWithPeers(backfill ? 0 : this.inlineLimit);
-    if (peers.length === 0) return this.pauseIfAlone();
+    if (peers.length === 0) {
+      this.pauseIfAlone();
+      return asked > 0;
+    }
 
     const tasks = planPull(this.registry, this.watermarks, peers);
     const total = tasks.reduce((sum, t) => sum + (t.sources[0]?.count ?? 0), 0);
@@ -112,7 +147,7 @@ export class SyncRunner {
     this.events.reportProgress({ phase, applied, total, ratio: total === 0 ? 1 : 0, current: null });
     let incomplete = false;
     for (const task of tasks) {
-      if (this.stopped) return;
+      if (this.stopped) return false;
       try {
         await this.puller.pull(task, backfill, (processed, source) => {
           applied += processed;
@@ -132,12 +167,12 @@ export class SyncRunner {
     }
     if (incomplete) {
       // Some source went away mid-pass: checkpoints are saved; try again with who is left.
-      this.again = this.transport.connectedPeers().length > 0;
-      return this.pauseIfAlone();
+      this.pauseIfAlone();
+      return true;
     }
     if (this.inbox.takeOverflow()) {
       this.again = true;
-      return;
+      return false;
     }
     await this.applier.idle();
     if (this.applier.parking.size > 0) {
@@ -154,7 +189,7 @@ export class SyncRunner {
     }
     if (!(await this.inbox.drainAndGoLive())) {
       this.again = true;
-      return;
+      return false;
     }
     // Everything the reachable peers hold is here: the pass ends at 100 %, also when a source
     // turned out to hold less than it announced (a holder behind the owner) or more arrived.
@@ -162,6 +197,8 @@ export class SyncRunner {
     this.metrics.publish();
     // Ready means caught up with reachable peers; if the last one left meanwhile, we are paused.
     this.events.setState(this.transport.connectedPeers().length > 0 ? 'ready' : 'paused');
+    // Caught up with the peers that answered; one that did not is asked again later.
+    return peers.length < asked;
   }
 
   /**
