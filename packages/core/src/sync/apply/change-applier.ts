@@ -38,8 +38,9 @@ const NO_RELAY: ApplyOutcome['relay'] = { changes: [], spans: [] };
  * stores. Per model, in the registry's sync order:
  *   1. drop upserts older than a stored tombstone (a delete is never resurrected);
  *   2. park upserts whose referenced records have not arrived;
- *   3. apply the rest in one RecordStore transaction (last writer by HLC wins);
- *   4. store tombstones of deletes, append shared changes to the shared log;
+ *   3. store the tombstones of deletes, then apply the rest in one RecordStore transaction
+ *      (last writer by HLC wins);
+ *   4. append shared changes to the shared log;
  *   5. release parked records that were waiting for what was just applied;
  *   6. merge the batch's spans into the watermarks (StreamCoverage): a watermark moves only
  *      over a span that starts where it stands, never because a change arrived.
@@ -54,6 +55,8 @@ export class ChangeApplier {
   onSharedProcessed: () => void = () => undefined;
   /** Called when a watermark moved over changes this node's peers did not get from it live (a pull, a gap closed). */
   onUnrelayedAdvance: () => void = () => undefined;
+  /** Called after records or tombstones of `model` were written: pages of it read before are stale. */
+  onStored: (model: string) => void = () => undefined;
 
   constructor(
     private readonly registry: ModelRegistry,
@@ -118,6 +121,8 @@ export class ChangeApplier {
         stale += r.stale;
         parked += r.parked;
       }
+      // Records waiting only for one another (a reference cycle across streams) go in together.
+      if (released.length === 0) released.push(...this.parking.releaseCycles());
       for (const c of released) touched.set(streamKey(c.owner, c.model), { owner: c.owner, model: c.model });
       pending = released;
     }
@@ -179,10 +184,13 @@ export class ChangeApplier {
     const { ready, waiting } = await this.splitByDependencies(model, candidates);
     this.park(waiting);
 
-    // 3-4. Apply; tombstones and the shared log after the records they describe.
+    // 3-4. Apply. Tombstones go first: a crash between the two stores then leaves a record
+    //      under a newer tombstone (no stale write can bring it back, and the delete is fetched
+    //      again), never a deleted record without its tombstone.
     const { batch, deletes } = storeBatchOf(ready);
-    const result = await this.records.applyBatch(model, batch);
     if (deletes.length > 0) await this.syncStore.putTombstones(tombstonesOf(model, deletes));
+    const result = await this.records.applyBatch(model, batch);
+    if (ready.length > 0) this.onStored(model);
     if (isShared && ready.length > 0) await this.syncStore.appendSharedChanges(ready.map(changeToShared));
     if (isShared) this.onSharedProcessed();
 

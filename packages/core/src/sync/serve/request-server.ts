@@ -86,6 +86,11 @@ export class RequestServer {
     }
   }
 
+  /** Something of `model` was stored: pages of it read ahead are stale. */
+  invalidatePages(model: string): void {
+    this.pages.invalidate(model);
+  }
+
   /**
    * What this node holds: a head per (owner, resource). Answering a requester, each head also
    * counts the records after the requester's watermark — an index range over what is new, so a

@@ -26,11 +26,13 @@ const PREFETCH_TTL_MS = 10_000;
  * Reads state pages — upserts and tombstones of one (owner, model) merged in (HLC, id) order —
  * and, after serving a page that has more, reads the next one ahead: the requester asks for
  * it as soon as this one arrives, and would otherwise wait for the read while it could be
- * applying. Safe without invalidation: any write after the read-ahead gets a later HLC, so it
- * shows up in a later page (an update or delete of a record in the read-ahead page arrives
- * after the old version, which it supersedes). A page read ahead answers the next request
- * at its cursor whatever that request's limit: cut short, or continued after its own end
- * (a requester's pages per request grow, 1, 2, then 4), so no read ahead is wasted.
+ * applying. A page read ahead answers the next request at its cursor whatever that request's
+ * limit: cut short, or continued after its own end (a requester's pages per request grow, 1,
+ * 2, then 4), so no read ahead is wasted. Pages read ahead of a model are dropped as soon as
+ * anything of that model is stored (`invalidate`): a page read before a write would answer a
+ * request made after it — a last page saying "no more" when there is more, or one lacking a
+ * record a holder received late with an older HLC — and the requester would claim the stream
+ * up to a head that page does not reach (the simulation found it: test/sim regressions).
  */
 export class StatePageReader {
   private readonly ahead = new Map<string, { page: Promise<StatePage>; limit: number; at: number }>();
@@ -47,6 +49,13 @@ export class StatePageReader {
     const page = cached && Date.now() - cached.at < PREFETCH_TTL_MS ? await this.fitted(await cached.page, cached.limit, query) : await this.readNow(query);
     if (page.hasMore && page.next) this.readAhead({ model: query.model, owner: query.owner, limit: query.limit, after: cursorFromWire(page.next) });
     return page;
+  }
+
+  /** Drops the pages read ahead of `model`: something of it was just stored. */
+  invalidate(model: string): void {
+    if (this.ahead.size === 0) return;
+    const prefix = `${model}\u0000`;
+    for (const key of [...this.ahead.keys()]) if (key.startsWith(prefix)) this.ahead.delete(key);
   }
 
   /** One page, without reading the next one ahead (for a page no follow-up request will continue). */
