@@ -28,13 +28,15 @@ export class DependencyParking {
   }
 
   park(change: Change, missing: readonly { model: string; id: string }[]): void {
+    const stream = streamKey(change.owner, change.model);
+    // The same change fetched again (a catch-up repeated while it waits) waits once.
+    for (const p of this.perStream.get(stream) ?? []) if (p.change.id === change.id && compareHlc(p.change.hlc, change.hlc) === 0) return;
     const parked: Parked = { change, missing: new Set(missing.map((m) => recordKey(m.model, m.id))) };
     for (const dep of parked.missing) {
       const list = this.byDependency.get(dep);
       if (list) list.push(parked);
       else this.byDependency.set(dep, [parked]);
     }
-    const stream = streamKey(change.owner, change.model);
     let set = this.perStream.get(stream);
     if (!set) this.perStream.set(stream, (set = new Set()));
     set.add(parked);
@@ -61,6 +63,54 @@ export class DependencyParking {
       released.push(parked.change);
     }
     return released;
+  }
+
+  /**
+   * Parked changes that wait only for one another, directly or through others of them: records
+   * that reference each other across streams (an entry whose parent is an entry of another
+   * owner that names it as its parent) would otherwise wait forever. Returns and removes them;
+   * applied together, each finds the others.
+   */
+  releaseCycles(): readonly Change[] {
+    if (this.count === 0) return NOTHING;
+    const parkedKeys = new Map<string, Parked[]>();
+    for (const set of this.perStream.values()) {
+      for (const p of set) {
+        const k = recordKey(p.change.model, p.change.id);
+        const list = parkedKeys.get(k);
+        if (list) list.push(p);
+        else parkedKeys.set(k, [p]);
+      }
+    }
+    // Start from every parked change; drop those waiting for something not parked, until stable.
+    const closed = new Set<Parked>([...this.perStream.values()].flatMap((set) => [...set]));
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (const p of closed) {
+        for (const dep of p.missing) {
+          if (!(parkedKeys.get(dep) ?? []).some((q) => closed.has(q))) {
+            closed.delete(p);
+            changed = true;
+            break;
+          }
+        }
+      }
+    }
+    if (closed.size === 0) return NOTHING;
+    for (const p of closed) {
+      for (const dep of p.missing) {
+        const list = this.byDependency.get(dep)?.filter((q) => q !== p);
+        if (list && list.length > 0) this.byDependency.set(dep, list);
+        else this.byDependency.delete(dep);
+      }
+      const stream = streamKey(p.change.owner, p.change.model);
+      const set = this.perStream.get(stream);
+      set?.delete(p);
+      if (set && set.size === 0) this.perStream.delete(stream);
+      this.count--;
+    }
+    return [...closed].map((p) => p.change);
   }
 
   isBlocked(owner: string, model: string): boolean {
