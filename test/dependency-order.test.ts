@@ -104,6 +104,9 @@ describe('dependency order', () => {
       expect(b.node.state).toBe('ready');
     });
 
+    /** Ids of the changes B has stored as waiting for a dependency. */
+    const parkedOnDisk = async (): Promise<string[]> => (await b.storage.syncStore.listParkedChanges()).map((p) => p.recordId).sort();
+
     /** No refusal, no foreign-key failure, no "dependency missing" along the way. */
     const expectNoErrors = (): void => {
       expect(bErrors.map((e) => `${e.code}: ${e.message}`)).toEqual([]);
@@ -120,7 +123,9 @@ describe('dependency order', () => {
       await eventually(() => parked() === 3, 'B parking the three entries', 10_000);
       await b.node.settle();
       expect(await b.node.count('entry')).toBe(0);
-      expect(mark('entry')).toBeUndefined();
+      // Parked durably, so the watermark covers them: B holds them, and serves them to its peers.
+      expect(await parkedOnDisk()).toEqual(['x-ent-1', 'x-ent-2', 'x-ent-3']);
+      expect(mark('entry')).toEqual(hlc(13));
 
       // The location, with a clock below the entries': entries follow, watermark = highest entry.
       await send([upsert('location', 'x-loc-1', 5, locationData(1))]);
@@ -133,6 +138,7 @@ describe('dependency order', () => {
         entries.map((e) => ({ id: e.id, owner: RAW, hlc: parseHlc(e.hlc), data: e.data })),
       );
       expect(parked()).toBe(3); // nothing parked a second time
+      expect(await parkedOnDisk()).toEqual([]);
       expectNoErrors();
     });
 
@@ -145,7 +151,8 @@ describe('dependency order', () => {
       await eventually(() => parked() === 1, 'B parking the child', 10_000);
       await b.node.settle();
       expect(await b.node.count('entry')).toBe(0);
-      expect(mark('entry')).toBeUndefined();
+      expect(await parkedOnDisk()).toEqual(['x-child']);
+      expect(mark('entry')).toEqual(hlc(10));
 
       await send([upsert('entry', 'x-parent', 11, entryFields(11, 'x-loc-2', null))]);
       await eventually(async () => (await b.node.count('entry')) === 2, 'B applying parent and child', 10_000);
@@ -155,13 +162,14 @@ describe('dependency order', () => {
       expect(mark('entry')).toEqual(hlc(11));
 
       // Three generations in reverse: grandchild (20), child (21), parent (22). The watermark
-      // stays at 11 while the stream has parked records.
+      // covers the two parked ones: they are stored, waiting.
       await send([upsert('entry', 'x-g-grandchild', 20, entryFields(20, 'x-loc-2', 'x-g-child'))]);
       await send([upsert('entry', 'x-g-child', 21, entryFields(21, 'x-loc-2', 'x-g-parent'))]);
       await eventually(() => parked() === 3, 'B parking grandchild and child', 10_000);
       await b.node.settle();
       expect(await b.node.count('entry')).toBe(2);
-      expect(mark('entry')).toEqual(hlc(11));
+      expect(await parkedOnDisk()).toEqual(['x-g-child', 'x-g-grandchild']);
+      expect(mark('entry')).toEqual(hlc(21));
       await send([upsert('entry', 'x-g-parent', 22, entryFields(22, 'x-loc-2', null))]);
       await eventually(async () => (await b.node.count('entry')) === 5, 'B applying three generations', 10_000);
       await b.node.settle();

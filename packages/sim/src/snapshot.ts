@@ -8,6 +8,8 @@ export interface NodeSnapshot {
   readonly records: Map<string, Map<string, { owner: string; hlc: Hlc; data: RecordData }>>;
   /** model → id → tombstone HLC. */
   readonly tombstones: Map<string, Map<string, Hlc>>;
+  /** model → id → HLCs of changes stored as waiting for a dependency. */
+  readonly parked: Map<string, Map<string, Hlc[]>>;
   /** streamKey → watermark. */
   readonly watermarks: Map<string, Hlc>;
   /** streamKey → checkpoint cursor (only checkpoints that have one). */
@@ -17,7 +19,7 @@ export interface NodeSnapshot {
 export const streamOf = (owner: string, model: string): string => `${owner}\u0000${model}`;
 
 export async function readSnapshot(registry: ModelRegistry, records: RecordStore, sync: SyncStore): Promise<NodeSnapshot> {
-  const snapshot: NodeSnapshot = { records: new Map(), tombstones: new Map(), watermarks: new Map(), checkpoints: new Map() };
+  const snapshot: NodeSnapshot = { records: new Map(), tombstones: new Map(), parked: new Map(), watermarks: new Map(), checkpoints: new Map() };
   for (const model of registry.syncOrder()) {
     const byId = new Map<string, { owner: string; hlc: Hlc; data: RecordData }>();
     let after: RecordCursor | null = null;
@@ -38,16 +40,24 @@ export async function readSnapshot(registry: ModelRegistry, records: RecordStore
     }
     snapshot.tombstones.set(model, tombs);
   }
+  for (const p of await sync.listParkedChanges()) {
+    let byId = snapshot.parked.get(p.model);
+    if (!byId) snapshot.parked.set(p.model, (byId = new Map()));
+    byId.set(p.recordId, [...(byId.get(p.recordId) ?? []), p.hlc]);
+  }
   for (const w of await sync.listWatermarks()) snapshot.watermarks.set(streamOf(w.ownerDeviceId, w.resourceType), w.watermark);
   for (const c of await sync.listCheckpoints()) if (c.cursor) snapshot.checkpoints.set(streamOf(c.ownerDeviceId, c.resourceType), c.cursor);
   return snapshot;
 }
 
-/** The newest version of a record a node holds: its stored HLC or its tombstone's, whichever is later. */
+/**
+ * The newest version of a record a node holds: its stored HLC, its tombstone's, or that of a
+ * change it stored as waiting for a dependency, whichever is latest.
+ */
 export function versionOf(snapshot: NodeSnapshot, model: string, id: string): Hlc | null {
-  const record = snapshot.records.get(model)?.get(id)?.hlc ?? null;
-  const tomb = snapshot.tombstones.get(model)?.get(id) ?? null;
-  if (!record) return tomb;
-  if (!tomb) return record;
-  return compareHlc(record, tomb) >= 0 ? record : tomb;
+  let newest: Hlc | null = snapshot.records.get(model)?.get(id)?.hlc ?? null;
+  for (const h of [snapshot.tombstones.get(model)?.get(id), ...(snapshot.parked.get(model)?.get(id) ?? [])]) {
+    if (h && (!newest || compareHlc(h, newest) > 0)) newest = h;
+  }
+  return newest;
 }

@@ -10,6 +10,8 @@ import {
   type Hlc,
   type InProcessNetwork,
   type RecordData,
+  type RecordStore,
+  type SyncStore,
   type SyncRecord,
 } from '@highwater/core';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
@@ -25,6 +27,9 @@ import type { VirtualTime } from './virtual-time.js';
 import type { WriteRequest } from './workload.js';
 
 export const LIBRARY_ID = 'sim-library';
+
+/** What a node's stores pass through before the node gets them (see SimulationOptions.wrapStores). */
+export type StoreWrapper = (stores: { syncStore: SyncStore; recordStore: RecordStore }, device: string) => { syncStore: SyncStore; recordStore: RecordStore };
 /** How long a heal may take to converge, in virtual time, before it counts as stuck. */
 const CONVERGE_LIMIT_MS = 10 * 60_000;
 const CONVERGE_POLL_MS = 250;
@@ -51,6 +56,7 @@ export class World {
     readonly plan: Plan,
     readonly time: VirtualTime,
     private readonly directory: string,
+    private readonly wrapStores: StoreWrapper = (stores) => stores,
   ) {
     this.startedAt = time.now;
     this.netRandom = new Random(plan.seed ^ 0x5eed);
@@ -87,7 +93,7 @@ export class World {
       libraryId: LIBRARY_ID,
       deviceId: peer.name,
       registry: simRegistry,
-      storage: { syncStore: crashSwitch.wrap(storage.syncStore, 'sync'), recordStore: crashSwitch.wrap(storage.recordStore, 'records') },
+      storage: this.wrapStores({ syncStore: crashSwitch.wrap(storage.syncStore, 'sync'), recordStore: crashSwitch.wrap(storage.recordStore, 'records') }, peer.name),
       transport,
       wallClock: peer.wall,
       members: this.members,
@@ -298,7 +304,7 @@ export class World {
     const checkpoints = coverageProblems(peer.name, simRegistry, this.oracle, snapshot, 'checkpoint');
     if (checkpoints.length > 0) throw new InvariantViolation('checkpoint-covers-missing', checkpoints.slice(0, 5).join('\n'));
     for (const model of simRegistry.syncOrder()) {
-      const ids = new Set([...(snapshot.records.get(model)?.keys() ?? []), ...(snapshot.tombstones.get(model)?.keys() ?? [])]);
+      const ids = new Set([...(snapshot.records.get(model)?.keys() ?? []), ...(snapshot.tombstones.get(model)?.keys() ?? []), ...(snapshot.parked.get(model)?.keys() ?? [])]);
       for (const id of ids) {
         const version = versionOf(snapshot, model, id)!;
         const k = `${model}/${id}`;

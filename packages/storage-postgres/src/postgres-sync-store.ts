@@ -7,6 +7,8 @@ import {
   type BackfillCheckpointInput,
   type Hlc,
   type MetricsSnapshot,
+  type ParkedChange,
+  type ParkedChangeKey,
   type PeerAck,
   type ResourceWatermark,
   type SharedChange,
@@ -227,6 +229,41 @@ export class PostgresSyncStore implements SyncStore {
 
   async pruneTombstones(upTo: Hlc): Promise<number> {
     return (await this.db.query({ text: this.sql.pruneTombstones, values: [formatHlc(upTo)] })).rowCount ?? 0;
+  }
+
+  async parkChanges(changes: readonly ParkedChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    const statements = chunks([...changes], ROWS_PER_STATEMENT).map((chunk) => ({
+      text: this.sql.parkChanges,
+      values: [
+        chunk.map((c) => c.model),
+        chunk.map((c) => c.recordId),
+        chunk.map((c) => formatHlc(c.hlc)),
+        chunk.map((c) => c.ownerDeviceId),
+        chunk.map((c) => JSON.stringify(c.data)),
+      ],
+    }));
+    await this.db.transaction(async (tx) => {
+      for (const statement of statements) await tx.query(statement);
+    });
+  }
+
+  async unparkChanges(keys: readonly ParkedChangeKey[]): Promise<void> {
+    if (keys.length === 0) return;
+    const statements = chunks([...keys], ROWS_PER_STATEMENT).map((chunk) => ({
+      text: this.sql.unparkChanges,
+      values: [chunk.map((k) => k.model), chunk.map((k) => k.recordId), chunk.map((k) => formatHlc(k.hlc))],
+    }));
+    await this.db.transaction(async (tx) => {
+      for (const statement of statements) await tx.query(statement);
+    });
+  }
+
+  async listParkedChanges(): Promise<ParkedChange[]> {
+    const { rows } = await this.db.query<{ model: string; record_id: string; hlc: string; owner_device_id: string; data: Record<string, unknown> }>({
+      text: this.sql.listParked,
+    });
+    return rows.map((r) => ({ model: r.model, recordId: r.record_id, ownerDeviceId: r.owner_device_id, hlc: parseHlc(r.hlc), data: r.data }));
   }
 
   async saveMetricsSnapshot(snapshot: MetricsSnapshot): Promise<void> {

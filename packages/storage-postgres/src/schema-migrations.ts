@@ -25,6 +25,7 @@ export const SYNC_TABLES = [
   'peer_acks',
   'tombstones',
   'sync_metrics_snapshots',
+  'parked_changes',
 ] as const;
 
 export const MIGRATIONS_TABLE = 'hw_schema_migrations';
@@ -93,6 +94,20 @@ export const SCHEMA_MIGRATIONS: readonly Migration[] = [
         taken_at      BIGINT PRIMARY KEY,
         library_id    TEXT NOT NULL,
         snapshot_json JSON NOT NULL
+      );
+    `,
+  },
+  {
+    version: 2,
+    description: 'changes waiting for a record they reference, so that a watermark may cover them',
+    sql: (t) => `
+      CREATE TABLE ${t('parked_changes')} (
+        model           TEXT COLLATE "C" NOT NULL,
+        record_id       TEXT COLLATE "C" NOT NULL,
+        hlc             TEXT COLLATE "C" NOT NULL,
+        owner_device_id TEXT COLLATE "C" NOT NULL,
+        data            JSON NOT NULL,
+        PRIMARY KEY (model, record_id, hlc)
       );
     `,
   },

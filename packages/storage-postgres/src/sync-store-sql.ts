@@ -11,6 +11,7 @@ export function syncStoreSql(t: (name: string) => string) {
   const acks = t('peer_acks');
   const tombstones = t('tombstones');
   const metrics = t('sync_metrics_snapshots');
+  const parked = t('parked_changes');
   const checkpointColumns =
     'owner_device_id, resource_type, resume_hlc, resume_id, completed, records_applied, records_total, updated_at';
   return {
@@ -62,6 +63,13 @@ export function syncStoreSql(t: (name: string) => string) {
     getTombstones: `SELECT model, record_id, owner_device_id, hlc FROM ${tombstones} WHERE model = $1 AND record_id = ANY($2::text[])`,
     selectTombstones: `SELECT model, record_id, owner_device_id, hlc FROM ${tombstones}`,
     pruneTombstones: `DELETE FROM ${tombstones} WHERE hlc <= $1`,
+
+    parkChanges: `INSERT INTO ${parked} (model, record_id, hlc, owner_device_id, data)
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::json[])
+      ON CONFLICT (model, record_id, hlc) DO NOTHING`,
+    unparkChanges: `DELETE FROM ${parked} p USING unnest($1::text[], $2::text[], $3::text[]) AS k(model, record_id, hlc)
+      WHERE p.model = k.model AND p.record_id = k.record_id AND p.hlc = k.hlc`,
+    listParked: `SELECT model, record_id, hlc, owner_device_id, data FROM ${parked} ORDER BY hlc, record_id, model`,
 
     saveMetrics: `INSERT INTO ${metrics} (taken_at, library_id, snapshot_json) VALUES ($1, $2, $3)
       ON CONFLICT (taken_at) DO UPDATE SET library_id = excluded.library_id, snapshot_json = excluded.snapshot_json`,

@@ -6,6 +6,8 @@ import {
   type BackfillCheckpointInput,
   type Hlc,
   type MetricsSnapshot,
+  type ParkedChange,
+  type ParkedChangeKey,
   type PeerAck,
   type ResourceWatermark,
   type SharedChange,
@@ -41,6 +43,7 @@ type CheckpointRow = {
 };
 type SharedChangeRow = { hlc: string; model: string; record_id: string; op: 'upsert' | 'delete'; data: string | null };
 type TombstoneRow = { model: string; record_id: string; owner_device_id: string; hlc: string };
+type ParkedRow = { model: string; record_id: string; hlc: string; owner_device_id: string; data: string };
 
 /**
  * SyncStore on better-sqlite3. Forward-only writes are single conditional upserts
@@ -124,6 +127,9 @@ export class SqliteSyncStore implements SyncStore {
       anyTombstone: db.prepare<[string], number>('SELECT 1 FROM tombstones WHERE model = ? LIMIT 1').pluck(),
       dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
       pruneTombstones: db.prepare('DELETE FROM tombstones WHERE hlc <= ?'),
+      parkChange: db.prepare('INSERT OR IGNORE INTO parked_changes (model, record_id, hlc, owner_device_id, data) VALUES (?, ?, ?, ?, ?)'),
+      unparkChange: db.prepare('DELETE FROM parked_changes WHERE model = ? AND record_id = ? AND hlc = ?'),
+      listParked: db.prepare<[], ParkedRow>('SELECT * FROM parked_changes ORDER BY hlc, record_id, model'),
       saveMetrics: db.prepare('INSERT OR REPLACE INTO sync_metrics_snapshots (taken_at, library_id, snapshot_json) VALUES (?, ?, ?)'),
       listMetrics: db.prepare<[number], { taken_at: number; library_id: string; snapshot_json: string }>(
         'SELECT * FROM sync_metrics_snapshots ORDER BY taken_at DESC LIMIT ?',
@@ -301,6 +307,30 @@ export class SqliteSyncStore implements SyncStore {
 
   async pruneTombstones(upTo: Hlc): Promise<number> {
     return this.sql.pruneTombstones.run(formatHlc(upTo)).changes;
+  }
+
+  async parkChanges(changes: readonly ParkedChange[]): Promise<void> {
+    const park = this.sql.parkChange;
+    this.db.transaction(() => {
+      for (const c of changes) park.run(c.model, c.recordId, formatHlc(c.hlc), c.ownerDeviceId, JSON.stringify(c.data));
+    })();
+  }
+
+  async unparkChanges(keys: readonly ParkedChangeKey[]): Promise<void> {
+    const unpark = this.sql.unparkChange;
+    this.db.transaction(() => {
+      for (const k of keys) unpark.run(k.model, k.recordId, formatHlc(k.hlc));
+    })();
+  }
+
+  async listParkedChanges(): Promise<ParkedChange[]> {
+    return this.sql.listParked.all().map((r) => ({
+      model: r.model,
+      recordId: r.record_id,
+      ownerDeviceId: r.owner_device_id,
+      hlc: parseHlc(r.hlc),
+      data: JSON.parse(r.data) as Record<string, unknown>,
+    }));
   }
 
   async saveMetricsSnapshot(snapshot: MetricsSnapshot): Promise<void> {

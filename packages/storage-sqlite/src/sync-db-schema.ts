@@ -70,4 +70,18 @@ export const SYNC_DB_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // Changes waiting for a record they reference, so that a watermark may cover them.
+    version: 2,
+    sql: `
+      CREATE TABLE parked_changes (
+        model           TEXT NOT NULL,
+        record_id       TEXT NOT NULL,
+        hlc             TEXT NOT NULL,
+        owner_device_id TEXT NOT NULL,
+        data            TEXT NOT NULL,
+        PRIMARY KEY (model, record_id, hlc)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

@@ -53,6 +53,17 @@ export interface SyncStore {
   /** Deletes tombstones with HLC <= `upTo`; returns how many. */
   pruneTombstones(upTo: Hlc): Promise<number>;
 
+  // --- parked changes: received, waiting for a record they reference (see DependencyParking) ---
+  /**
+   * Stores changes that wait for a record they reference, keyed by (model, record id, HLC):
+   * parking one again changes nothing. Durable, so a watermark may cover a change that waits.
+   */
+  parkChanges(changes: readonly ParkedChange[]): Promise<void>;
+  /** Removes parked changes (applied, or superseded by a newer version of their record). */
+  unparkChanges(keys: readonly ParkedChangeKey[]): Promise<void>;
+  /** Every parked change, in (HLC, record id, model) order (there are few: they wait for a dependency). */
+  listParkedChanges(): Promise<ParkedChange[]>;
+
   // --- metrics snapshots (so metrics survive a restart) ---
   saveMetricsSnapshot(snapshot: MetricsSnapshot): Promise<void>;
   /** Newest first. */
@@ -108,6 +119,18 @@ export interface Tombstone {
   readonly ownerDeviceId: string;
   readonly hlc: Hlc;
 }
+
+/** An upsert received before a record it references; applied once that record is stored. */
+export interface ParkedChange {
+  readonly model: string;
+  readonly recordId: string;
+  /** Owner (device-owned models) or origin (shared models): `hlc.deviceId`. */
+  readonly ownerDeviceId: string;
+  readonly hlc: Hlc;
+  readonly data: RecordData;
+}
+
+export type ParkedChangeKey = Pick<ParkedChange, 'model' | 'recordId' | 'hlc'>;
 
 export interface SharedChangeQuery {
   readonly after: Hlc | null;

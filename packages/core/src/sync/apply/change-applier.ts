@@ -3,7 +3,7 @@ import type { SyncEvents } from '../../events/sync-events.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import type { RecordData } from '../../models/model-definition.js';
 import type { RecordBatch, RecordStore, SyncRecord } from '../../ports/record-store.js';
-import type { SyncStore, Tombstone } from '../../ports/sync-store.js';
+import type { ParkedChange, SyncStore, Tombstone } from '../../ports/sync-store.js';
 import { changeToShared, compareChanges, type Change, type Span } from '../change.js';
 import { SerialQueue } from '../serial-queue.js';
 import type { SyncMetrics } from '../sync-metrics.js';
@@ -67,7 +67,7 @@ export class ChangeApplier {
     private readonly events: SyncEvents,
     private readonly metrics: SyncMetrics,
   ) {
-    this.coverage = new StreamCoverage(watermarks, this.parking);
+    this.coverage = new StreamCoverage(watermarks);
   }
 
   /**
@@ -92,21 +92,38 @@ export class ChangeApplier {
   /** Local writes may satisfy parked records too. Call inside `exclusive`. */
   async releaseFor(model: string, ids: readonly string[]): Promise<void> {
     const released = ids.flatMap((id) => this.parking.release(model, id));
-    if (released.length > 0) await this.applyNow(released, 'live', []);
+    if (released.length > 0) await this.applyNow(released, 'live', [], released);
+  }
+
+  /**
+   * Takes up the changes parked before a restart (stored in the SyncStore): those whose
+   * dependencies have arrived meanwhile are applied, the others wait in memory again.
+   */
+  async restoreParked(): Promise<number> {
+    const stored = await this.syncStore.listParkedChanges();
+    if (stored.length === 0) return 0;
+    const changes = stored.map((p): Change => ({ model: p.model, id: p.recordId, owner: p.ownerDeviceId, hlc: p.hlc, op: 'upsert', data: p.data }));
+    await this.queue.run(() => this.applyNow(changes, 'pull', [], changes));
+    return changes.length;
   }
 
   idle(): Promise<void> {
     return this.queue.idle();
   }
 
-  private async applyNow(input: readonly Change[], source: 'live' | 'pull', spans: readonly Span[]): Promise<ApplyOutcome> {
+  /** `waitedHere`: changes of `input` that were parked (released, or restored), to unpark once applied. */
+  private async applyNow(input: readonly Change[], source: 'live' | 'pull', spans: readonly Span[], waitedHere: readonly Change[] = []): Promise<ApplyOutcome> {
     if (input.length === 0 && spans.length === 0) return { applied: 0, stale: 0, parked: 0, relay: NO_RELAY, gaps: [] };
-    if (input.length > 0) this.clock.receive(newestHlc(input));
+    // Changes that waited here were accepted once: the clock notes them without a drift check.
+    if (waitedHere.length > 0) this.clock.observe(newestHlc(input));
+    else if (input.length > 0) this.clock.receive(newestHlc(input));
+    const unpark: Change[] = [];
+    const waited = [...waitedHere];
 
     let applied = 0;
     let stale = 0;
     let parked = 0;
-    // Streams whose watermark may move: those the spans name, and those of released records.
+    // Streams whose watermark may move: those the spans name.
     const touched = new Map<string, { owner: string; model: string }>();
     for (const s of spans) touched.set(streamKey(s.owner, s.model), s);
     let pending: readonly Change[] = input;
@@ -116,16 +133,19 @@ export class ChangeApplier {
       for (const model of this.registry.syncOrder()) {
         const group = byModel.get(model);
         if (!group) continue;
-        const r = await this.applyModel(model, group, source, released);
+        const r = await this.applyModel(model, group, source, released, unpark);
         applied += r.applied;
         stale += r.stale;
         parked += r.parked;
       }
       // Records waiting only for one another (a reference cycle across streams) go in together.
       if (released.length === 0) released.push(...this.parking.releaseCycles());
-      for (const c of released) touched.set(streamKey(c.owner, c.model), { owner: c.owner, model: c.model });
+      waited.push(...released);
       pending = released;
     }
+    // What waited and is now applied (or lost to a newer version) waits no more, also on disk.
+    for (const c of waited) if (!this.parking.has(c)) unpark.push(c);
+    if (unpark.length > 0) await this.syncStore.unparkChanges(unpark.map((c) => ({ model: c.model, recordId: c.id, hlc: c.hlc })));
     const { relay, gaps } = await this.settle(input, source, spans, touched.values());
     this.metrics.add('changesStale', stale);
     this.metrics.add('changesParked', parked);
@@ -160,6 +180,7 @@ export class ChangeApplier {
     group: Change[],
     source: 'live' | 'pull',
     released: Change[],
+    unpark: Change[],
   ): Promise<{ applied: number; stale: number; parked: number }> {
     group.sort(compareChanges);
     // The per-record loops live in the small synchronous helpers below, and this function only
@@ -180,8 +201,14 @@ export class ChangeApplier {
     const { stale: dropped, candidates } = dropStale(group, tombstones, recordOwners, isShared);
     let stale = dropped;
 
-    // 2. Park what waits for a dependency.
-    const { ready, waiting } = await this.splitByDependencies(model, candidates);
+    // 2. Park what waits for a dependency, durably: the watermark moves over it like over a
+    //    stored record, and this node serves it to peers (a chain of peers must not wait on
+    //    one another's parked records).
+    const { ready, waiting: wanting } = await this.splitByDependencies(model, candidates);
+    // A version no newer than the stored one has nothing to wait for: it lost already.
+    const waiting = wanting.length > 0 ? await this.newerThanStored(model, wanting) : wanting;
+    stale += wanting.length - waiting.length;
+    if (waiting.length > 0) await this.syncStore.parkChanges(waiting.map(toParked));
     this.park(waiting);
 
     // 3-4. Apply. Tombstones go first: a crash between the two stores then leaves a record
@@ -190,9 +217,13 @@ export class ChangeApplier {
     const { batch, deletes } = storeBatchOf(ready);
     if (deletes.length > 0) await this.syncStore.putTombstones(tombstonesOf(model, deletes));
     const result = await this.records.applyBatch(model, batch);
-    if (ready.length > 0) this.onStored(model);
-    if (isShared && ready.length > 0) await this.syncStore.appendSharedChanges(ready.map(changeToShared));
+    if (ready.length > 0 || waiting.length > 0) this.onStored(model);
+    // The shared log holds what waits too: peers catching up from this log need it.
+    const logged = waiting.length > 0 ? [...ready, ...waiting.map((w) => w.change)] : ready;
+    if (isShared && logged.length > 0) await this.syncStore.appendSharedChanges(logged.map(changeToShared));
     if (isShared) this.onSharedProcessed();
+    // Older parked versions of what was just applied have nothing left to wait for.
+    if (this.parking.size > 0) unpark.push(...this.parking.dropSuperseded(ready));
 
     // 5. Release dependants of what is now stored — or deleted: a tombstone satisfies a
     //    reference (the record will never arrive), so waiting on it would block forever.
@@ -212,6 +243,14 @@ export class ChangeApplier {
   private releaseDependants(model: string, ready: readonly Change[], released: Change[]): void {
     if (this.parking.size === 0) return; // nearly always: nothing parked
     for (const c of ready) released.push(...this.parking.release(model, c.id));
+  }
+
+  private async newerThanStored(model: string, waiting: readonly Waiting[]): Promise<Waiting[]> {
+    const stored = new Map((await this.records.getMany(model, waiting.map((w) => w.change.id))).map((r) => [r.id, r.hlc]));
+    return waiting.filter((w) => {
+      const hlc = stored.get(w.change.id);
+      return !hlc || compareHlc(w.change.hlc, hlc) > 0;
+    });
   }
 
   private async storedOwners(model: string, ids: readonly string[]): Promise<Map<string, string>> {
@@ -354,6 +393,11 @@ function storeBatchOf(ready: readonly Change[]): { batch: RecordBatch; deletes: 
     else deletes.push(c);
   }
   return { batch: { upserts, deletes: deletes.map((d) => ({ id: d.id, ownerDeviceId: d.owner, hlc: d.hlc })) }, deletes };
+}
+
+function toParked(w: Waiting): ParkedChange {
+  const c = w.change;
+  return { model: c.model, recordId: c.id, ownerDeviceId: c.owner, hlc: c.hlc, data: c.data ?? {} };
 }
 
 function tombstonesOf(model: string, deletes: readonly Change[]): Tombstone[] {

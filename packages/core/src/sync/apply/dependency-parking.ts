@@ -1,6 +1,6 @@
 import { compareHlc, type Hlc } from '../../clock/hlc.js';
-import type { Change } from '../change.js';
-import { streamKey } from '../stream-key.js';
+import type { RecordCursor } from '../../ports/record-store.js';
+import { compareChanges, type Change } from '../change.js';
 
 const recordKey = (model: string, id: string): string => `${model}\u0000${id}`;
 
@@ -13,34 +13,41 @@ interface Parked {
 
 /**
  * Records whose dependencies (a referenced location, a parent entry) have not arrived yet.
- * They wait here and are released when the last one they wait for is applied: no foreign-key
- * error, no silent drop. Their (owner, model) stream stays blocked meanwhile, so its watermark
- * cannot move past a record that exists only in memory — after a crash, catch-up fetches it
- * again.
+ * They wait here and are released when the last one they wait for is applied: no
+ * foreign-key error, no silent drop. This is the in-memory index; the ChangeApplier keeps the
+ * same changes durable in the SyncStore, so a watermark may cover a change that waits, and a
+ * node serves the changes it parked like any other (a peer behind it needs them as much).
  */
 export class DependencyParking {
   private readonly byDependency = new Map<string, Parked[]>();
-  private readonly perStream = new Map<string, Set<Parked>>();
+  /** Parked versions per record (model, id). */
+  private readonly byRecord = new Map<string, Parked[]>();
   private count = 0;
 
   get size(): number {
     return this.count;
   }
 
-  park(change: Change, missing: readonly { model: string; id: string }[]): void {
-    const stream = streamKey(change.owner, change.model);
-    // The same change fetched again (a catch-up repeated while it waits) waits once.
-    for (const p of this.perStream.get(stream) ?? []) if (p.change.id === change.id && compareHlc(p.change.hlc, change.hlc) === 0) return;
+  /** Parks a change until every `missing` record is applied; the same change parks once. Returns whether it was new. */
+  park(change: Change, missing: readonly { model: string; id: string }[]): boolean {
+    const k = recordKey(change.model, change.id);
+    const versions = this.byRecord.get(k);
+    if (versions?.some((p) => compareHlc(p.change.hlc, change.hlc) === 0)) return false;
     const parked: Parked = { change, missing: new Set(missing.map((m) => recordKey(m.model, m.id))) };
     for (const dep of parked.missing) {
       const list = this.byDependency.get(dep);
       if (list) list.push(parked);
       else this.byDependency.set(dep, [parked]);
     }
-    let set = this.perStream.get(stream);
-    if (!set) this.perStream.set(stream, (set = new Set()));
-    set.add(parked);
+    if (versions) versions.push(parked);
+    else this.byRecord.set(k, [parked]);
     this.count++;
+    return true;
+  }
+
+  /** Whether this very change (model, id, HLC) waits here. */
+  has(change: Change): boolean {
+    return this.byRecord.get(recordKey(change.model, change.id))?.some((p) => compareHlc(p.change.hlc, change.hlc) === 0) ?? false;
   }
 
   /** A record was applied: returns the parked changes that now have every dependency. */
@@ -55,11 +62,7 @@ export class DependencyParking {
     for (const parked of waiting) {
       parked.missing.delete(dep);
       if (parked.missing.size > 0) continue;
-      const stream = streamKey(parked.change.owner, parked.change.model);
-      const set = this.perStream.get(stream);
-      set?.delete(parked);
-      if (set && set.size === 0) this.perStream.delete(stream);
-      this.count--;
+      this.remove(parked);
       released.push(parked.change);
     }
     return released;
@@ -73,23 +76,14 @@ export class DependencyParking {
    */
   releaseCycles(): readonly Change[] {
     if (this.count === 0) return NOTHING;
-    const parkedKeys = new Map<string, Parked[]>();
-    for (const set of this.perStream.values()) {
-      for (const p of set) {
-        const k = recordKey(p.change.model, p.change.id);
-        const list = parkedKeys.get(k);
-        if (list) list.push(p);
-        else parkedKeys.set(k, [p]);
-      }
-    }
     // Start from every parked change; drop those waiting for something not parked, until stable.
-    const closed = new Set<Parked>([...this.perStream.values()].flatMap((set) => [...set]));
+    const closed = new Set<Parked>([...this.byRecord.values()].flat());
     let changed = true;
     while (changed) {
       changed = false;
       for (const p of closed) {
         for (const dep of p.missing) {
-          if (!(parkedKeys.get(dep) ?? []).some((q) => closed.has(q))) {
+          if (!(this.byRecord.get(dep) ?? []).some((q) => closed.has(q))) {
             closed.delete(p);
             changed = true;
             break;
@@ -97,44 +91,71 @@ export class DependencyParking {
         }
       }
     }
-    if (closed.size === 0) return NOTHING;
     for (const p of closed) {
-      for (const dep of p.missing) {
-        const list = this.byDependency.get(dep)?.filter((q) => q !== p);
-        if (list && list.length > 0) this.byDependency.set(dep, list);
-        else this.byDependency.delete(dep);
-      }
-      const stream = streamKey(p.change.owner, p.change.model);
-      const set = this.perStream.get(stream);
-      set?.delete(p);
-      if (set && set.size === 0) this.perStream.delete(stream);
-      this.count--;
+      for (const dep of p.missing) this.unlinkDependency(dep, p);
+      this.remove(p);
     }
     return [...closed].map((p) => p.change);
   }
 
-  isBlocked(owner: string, model: string): boolean {
-    return this.perStream.has(streamKey(owner, model));
+  /**
+   * Drops parked versions of `changes`' records older than them (a newer version or a delete
+   * was just applied: the older one has nothing left to wait for). Returns what it dropped.
+   */
+  dropSuperseded(changes: readonly Change[]): Change[] {
+    if (this.count === 0) return [];
+    const dropped: Change[] = [];
+    for (const c of changes) {
+      for (const p of [...(this.byRecord.get(recordKey(c.model, c.id)) ?? [])]) {
+        if (compareHlc(p.change.hlc, c.hlc) >= 0) continue;
+        for (const dep of p.missing) this.unlinkDependency(dep, p);
+        this.remove(p);
+        dropped.push(p.change);
+      }
+    }
+    return dropped;
   }
 
-  /** Lowest parked HLC of a stream, if any. */
-  minParkedHlc(owner: string, model: string): Hlc | null {
-    let min: Hlc | null = null;
-    for (const p of this.perStream.get(streamKey(owner, model)) ?? []) {
-      if (!min || compareHlc(p.change.hlc, min) < 0) min = p.change.hlc;
+  /**
+   * Parked changes of one (owner, model) stream after a cursor or an HLC, in (HLC, id) order,
+   * at most `limit`: what a state page of that stream includes besides stored records.
+   */
+  after(model: string, owner: string, bound: { after?: RecordCursor; afterHlc?: Hlc }, limit: number): Change[] {
+    if (this.count === 0) return [];
+    const out: Change[] = [];
+    for (const versions of this.byRecord.values()) {
+      for (const { change: c } of versions) {
+        if (c.model !== model || c.owner !== owner) continue;
+        if (bound.after ? compareChanges(c, bound.after) <= 0 : bound.afterHlc && compareHlc(c.hlc, bound.afterHlc) <= 0) continue;
+        out.push(c);
+      }
     }
-    return min;
+    return out.sort(compareChanges).slice(0, limit);
   }
 
   /** What is still waiting, for diagnostics: (model, id) → missing dependencies. */
   describe(limit = 10): { model: string; id: string; waitingFor: string[] }[] {
     const out: { model: string; id: string; waitingFor: string[] }[] = [];
-    for (const set of this.perStream.values()) {
-      for (const p of set) {
+    for (const versions of this.byRecord.values()) {
+      for (const p of versions) {
         if (out.length >= limit) return out;
         out.push({ model: p.change.model, id: p.change.id, waitingFor: [...p.missing].map((k) => k.replace('\u0000', '/')) });
       }
     }
     return out;
+  }
+
+  private remove(parked: Parked): void {
+    const k = recordKey(parked.change.model, parked.change.id);
+    const versions = this.byRecord.get(k)?.filter((p) => p !== parked);
+    if (versions && versions.length > 0) this.byRecord.set(k, versions);
+    else this.byRecord.delete(k);
+    this.count--;
+  }
+
+  private unlinkDependency(dep: string, parked: Parked): void {
+    const list = this.byDependency.get(dep)?.filter((q) => q !== parked);
+    if (list && list.length > 0) this.byDependency.set(dep, list);
+    else this.byDependency.delete(dep);
   }
 }

@@ -2,9 +2,8 @@ import { compareHlc, maxHlc, type Hlc } from '../../clock/hlc.js';
 import type { Span } from '../change.js';
 import { streamKey } from '../stream-key.js';
 import type { WatermarkCache } from '../watermark-cache.js';
-import type { DependencyParking } from './dependency-parking.js';
 
-/** Claims kept per stream while they cannot be merged (a gap, or parked records). */
+/** Claims kept per stream while they cannot be merged (a gap). */
 const MAX_PENDING_PER_STREAM = 1000;
 
 /** What settling one stream did to its watermark. */
@@ -16,18 +15,15 @@ export interface Settled {
 /**
  * The one place a remote stream's watermark moves. Every batch of changes comes with spans
  * (see Span): a span whose `from` the watermark reaches moves it to the span's `to`, and one
- * beyond the watermark waits here, in memory, until earlier spans close the gap. A stream with
- * parked records does not move at all until they are applied. So a watermark covers only
- * changes this node has stored, and every earlier change of its stream; a claim lost in a crash
- * only makes the next catch-up fetch a little more.
+ * beyond the watermark waits here, in memory, until earlier spans close the gap. Records that
+ * wait for a dependency are stored too (parked, see DependencyParking), so a watermark covers
+ * only changes this node has stored, and every earlier change of its stream; a claim lost in a
+ * crash only makes the next catch-up fetch a little more.
  */
 export class StreamCoverage {
   private readonly pending = new Map<string, { owner: string; model: string; spans: Span[] }>();
 
-  constructor(
-    private readonly watermarks: WatermarkCache,
-    private readonly parking: DependencyParking,
-  ) {}
+  constructor(private readonly watermarks: WatermarkCache) {}
 
   /** Keeps a span until `settle` merges it (a span the watermark already covers is dropped). */
   add(span: Span): void {
@@ -45,12 +41,12 @@ export class StreamCoverage {
     }
   }
 
-  /** Merges the stream's contiguous spans into its watermark, durably, unless records of it are parked. */
+  /** Merges the stream's contiguous spans into its watermark, durably. */
   async settle(owner: string, model: string): Promise<Settled> {
     const before = this.watermarks.get(owner, model);
     const key = streamKey(owner, model);
     const entry = this.pending.get(key);
-    if (!entry || this.parking.isBlocked(owner, model)) return { before, after: before };
+    if (!entry) return { before, after: before };
     const mark = chain(before, entry.spans);
     entry.spans = entry.spans.filter((x) => !mark || compareHlc(x.to, mark) > 0);
     if (entry.spans.length === 0) this.pending.delete(key);
@@ -58,17 +54,14 @@ export class StreamCoverage {
     return { before, after: mark };
   }
 
-  /**
-   * Whether `span` starts beyond where the stream's watermark stands or will stand once its
-   * parked records are applied (its spans waiting for them included): a gap to catch up.
-   */
+  /** Whether `span` starts beyond where the stream's watermark stands: a gap to catch up. */
   isGap(span: Span): boolean {
     const entry = this.pending.get(streamKey(span.owner, span.model));
     const mark = chain(this.watermarks.get(span.owner, span.model), entry?.spans ?? []);
     return !reaches(mark, span.from) && !(mark && compareHlc(span.to, mark) <= 0);
   }
 
-  /** Streams with spans waiting for a gap or parked records, for diagnostics. */
+  /** Streams with spans waiting for a gap to close, for diagnostics. */
   get waitingStreams(): number {
     return this.pending.size;
   }

@@ -35,8 +35,8 @@ export type PageListener = (processed: number, source: PullSource) => void;
  *
  * Backfill: after each page the records are applied durably, **then** the checkpoint moves
  * to the page's last (HLC, id) — never the other way round, so a crash re-fetches at most
- * the page in flight, and applying it again changes nothing. While the stream has parked
- * records the checkpoint stays before them (they exist only in memory).
+ * the page in flight, and applying it again changes nothing (records that wait for a
+ * dependency are stored as parked, so the checkpoint moves past them too).
  * Catch-up: starts after the watermark; the applier moves the watermark page by page.
  * Shared resources catch up from the shared log, falling back to state pages when the
  * serving peer has pruned the log past our position; its requests ramp up the same way.
@@ -80,7 +80,7 @@ export class ResourcePuller {
       });
       if (!this.isAhead(task, served)) continue;
       // The source served what it has; its head is still ahead only when something of the
-      // stream waits here (parked records, a gap it left): the next pass takes it up again.
+      // stream waits here (a gap it left): the next pass takes it up again.
       return;
     }
   }
@@ -124,7 +124,6 @@ export class ResourcePuller {
     // backfill continuing a stream that live changes already began.
     const afterHlc = cursor ? null : this.watermarks.get(task.owner, task.resource);
     let applied = checkpoint && !checkpoint.completed ? checkpoint.recordsApplied : 0;
-    let savedCursor = cursor;
     // Where the changes applied so far reach: the next page's span starts here.
     let reached: Hlc | null = cursor ? cursor.hlc : afterHlc;
 
@@ -170,11 +169,10 @@ export class ResourcePuller {
         // A page that is not the response's last ends at its own last change.
         cursor = last ? pageCursor : cursorOf(page.at(-1)!);
         if (backfill) {
-          if (!this.applier.parking.isBlocked(task.owner, task.resource)) savedCursor = cursor;
           await this.syncStore.saveCheckpoint({
             ownerDeviceId: task.owner,
             resourceType: task.resource,
-            cursor: savedCursor,
+            cursor,
             completed: !next && last,
             recordsApplied: applied,
             recordsTotal: source.count,

@@ -23,6 +23,7 @@ import {
   type Change,
   type Span,
 } from '../change.js';
+import type { DependencyParking } from '../apply/dependency-parking.js';
 import type { LiveInbox } from '../live/live-inbox.js';
 import type { SharedLogPruner } from '../shared/shared-log-pruner.js';
 import type { SyncMetrics } from '../sync-metrics.js';
@@ -51,8 +52,9 @@ export class RequestServer {
     private readonly pruner: SharedLogPruner,
     private readonly events: SyncEvents,
     private readonly metrics: SyncMetrics,
+    parking: DependencyParking,
   ) {
-    this.pages = new StatePageReader(records, syncStore);
+    this.pages = new StatePageReader(records, syncStore, parking);
   }
 
   async handle(message: SyncMessage, fromPeer: string): Promise<MessageBody | undefined> {

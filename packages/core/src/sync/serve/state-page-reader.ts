@@ -3,8 +3,9 @@ import type { SyncStore } from '../../ports/sync-store.js';
 import { formatHlc, type Hlc } from '../../clock/hlc.js';
 import { changeFromRecord, changeFromTombstone, changeToWire, compareChanges, cursorFromWire, cursorToWire, recordToWire } from '../change.js';
 import type { WireChange, WireCursor } from '../../protocol/messages.js';
+import type { DependencyParking } from '../apply/dependency-parking.js';
 
-/** One page of an (owner, model) stream as it goes on the wire. */
+/** One page of an (owner, model) stream as it goes on the wire: its records, tombstones and parked changes. */
 export interface StatePage {
   readonly changes: WireChange[];
   readonly next: WireCursor | null;
@@ -40,6 +41,8 @@ export class StatePageReader {
   constructor(
     private readonly records: RecordStore,
     private readonly syncStore: SyncStore,
+    /** Changes this node stored as waiting for a dependency: part of their stream like any record. */
+    private readonly parking: DependencyParking,
   ) {}
 
   async read(query: PageQuery): Promise<StatePage> {
@@ -91,11 +94,13 @@ export class StatePageReader {
     const bound = query.after ? { after: query.after } : query.afterHlc ? { afterHlc: query.afterHlc } : {};
     const q = { owner: query.owner, limit, ...bound };
     const [records, tombstones] = await Promise.all([this.records.page(model, q), this.syncStore.tombstonesAfter(model, q)]);
-    // Nearly always no tombstones: the records alone are the page, in order and within the limit.
-    if (tombstones.length === 0) return pageOf(records.map((r) => recordToWire(model, r)), records.at(-1), records.length === limit);
-    const merged = [...records.map((r) => changeFromRecord(model, r)), ...tombstones.map(changeFromTombstone)].sort(compareChanges);
+    const parked = this.parking.after(model, query.owner, bound, limit);
+    // Nearly always no tombstones and nothing parked: the records alone are the page, in order and within the limit.
+    if (tombstones.length === 0 && parked.length === 0) return pageOf(records.map((r) => recordToWire(model, r)), records.at(-1), records.length === limit);
+    const merged = [...records.map((r) => changeFromRecord(model, r)), ...tombstones.map(changeFromTombstone), ...parked].sort(compareChanges);
     const page = merged.slice(0, limit);
-    return pageOf(page.map(changeToWire), page.at(-1), merged.length > limit || records.length === limit || tombstones.length === limit);
+    const full = records.length === limit || tombstones.length === limit || parked.length === limit;
+    return pageOf(page.map(changeToWire), page.at(-1), merged.length > limit || full);
   }
 }
 
