@@ -18,3 +18,4 @@ export { runSimulation, type SimulationOptions, type SimulationResult, type Simu
 export { shrinkFailure, type ShrunkFailure } from './shrink.js';
 export { planFor, type Plan, type Step } from './plan.js';
 export { InvariantViolation } from './invariants.js';
+export type { StoreWrapper } from './world.js';

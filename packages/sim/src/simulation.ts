@@ -6,7 +6,7 @@ import { InvariantViolation } from './invariants.js';
 import { linksOf, planFor, type Plan, type Step } from './plan.js';
 import { VirtualTime } from './virtual-time.js';
 import { contendedTag, deviceWrite, sharedWrite } from './workload.js';
-import { World } from './world.js';
+import { World, type StoreWrapper } from './world.js';
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -17,6 +17,11 @@ export interface SimulationOptions {
   /** Overrides of the plan's size, for quick runs. */
   readonly steps?: number;
   readonly peers?: number;
+  /**
+   * Wraps the stores each node is given (after the crash switch): a test of the simulation
+   * itself plants a bug here and expects the run to catch it.
+   */
+  readonly wrapStores?: StoreWrapper;
 }
 
 export interface SimulationFailure {
@@ -44,7 +49,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const plan = planFor(options.seed, { ...(options.steps !== undefined ? { steps: options.steps } : {}), ...(options.peers !== undefined ? { peers: options.peers } : {}) });
   const time = new VirtualTime();
   const base = options.directory ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
-  const world = new World(plan, time, mkdtempSync(join(base, `hw-sim-${options.seed}-`)));
+  const world = new World(plan, time, mkdtempSync(join(base, `hw-sim-${options.seed}-`)), options.wrapStores);
   // Rejections nobody handles: a node must not leave any (a real process would die of one).
   // Those of a crashed node's storage are its death throes, not bugs.
   const onRejection = (reason: unknown): void => {

@@ -170,7 +170,8 @@ export class SyncNode {
     const pruner = new SharedLogPruner(options.registry, syncStore, watermarks, options.members ?? [], options.deviceId, metrics, logger);
     await pruner.load();
     const inbox = new LiveInbox(applier, outbox, options.liveBufferLimit ?? 10_000, metrics, logger);
-    const server = new RequestServer(options.deviceId, options.registry, recordStore, syncStore, watermarks, inbox, pruner, events, metrics);
+    const server = new RequestServer(options.deviceId, options.registry, recordStore, syncStore, watermarks, inbox, pruner, events, metrics, applier.parking);
+    await applier.restoreParked();
     const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     const pageSize = wholeNumberOption('pageSize', options.pageSize, 1000, PROTOCOL_LIMITS.maxPageSize);
     const pagesPerRequest = Math.min(
@@ -345,7 +346,8 @@ export class SyncNode {
     // nothing of the stream between the watermark and the first of them.
     const before = this.parts.watermarks.get(this.deviceId, model);
     await this.parts.watermarks.advance(this.deviceId, model, changes.at(-1)!.hlc);
-    await this.parts.applier.releaseFor(model, changes.filter((c) => c.op === 'upsert').map((c) => c.id));
+    // A record written, or deleted (a tombstone satisfies a reference too), releases what waits for it.
+    await this.parts.applier.releaseFor(model, changes.map((c) => c.id));
     this.events.reportApplied({ model, source: 'local', upserted: changes.length - deletes.length, deleted: deletes.length });
     // Pushed in messages of at most the protocol's limit, each with the span it completes.
     let from = before;
