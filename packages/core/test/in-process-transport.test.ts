@@ -382,3 +382,94 @@ describe('InProcessTransport', () => {
     expect(() => createInProcessNetwork({ latencyMs: -1 })).toThrow(RangeError);
   });
 });
+
+describe('InProcessNetwork faults (for the simulation)', () => {
+  /** Collects the one-way sends `b` receives, in arrival order. */
+  function inbox(b: InProcessTransport): string[] {
+    const got: string[] = [];
+    b.handle(async (m) => {
+      got.push(text(m.payload));
+      return undefined;
+    });
+    return got;
+  }
+
+  it('drops, duplicates and delays messages as the hook decides, asking once per message with its kind and size', async () => {
+    const asked: string[] = [];
+    const network = createInProcessNetwork({
+      faults: (ctx) => {
+        asked.push(`${ctx.from}>${ctx.to} ${ctx.kind} ${ctx.bytes}`);
+        return ctx.bytes === 4 ? { drop: true } : ctx.bytes === 3 ? { duplicate: true } : undefined;
+      },
+    });
+    const { a, b } = await pair(network);
+    const got = inbox(b);
+    await a.send('b', bytes('one'));
+    await a.send('b', bytes('lost'));
+    await a.send('b', bytes('three'));
+    await until(() => got.includes('three'));
+    await sleep(10);
+    expect(got).toEqual(['one', 'one', 'three']);
+    expect(asked).toEqual(['a>b send 3', 'a>b send 4', 'a>b send 5']);
+
+    // A lost request times out at the requester; the sender cannot tell otherwise.
+    b.handle(async () => bytes('pong'));
+    await expectTransportError(a.request('b', bytes('ping'), { timeoutMs: 50 }), 'HW_REQUEST_TIMEOUT');
+  });
+
+  it('keeps FIFO order behind a delayed message, unless the hook takes it out of order', async () => {
+    let delayNext: { delayMs: number; reorder?: boolean } | undefined;
+    const network = createInProcessNetwork({
+      faults: () => {
+        const decision = delayNext;
+        delayNext = undefined;
+        return decision;
+      },
+    });
+    const { a, b } = await pair(network);
+    const got = inbox(b);
+    delayNext = { delayMs: 40 };
+    await a.send('b', bytes('slow'));
+    await a.send('b', bytes('behind'));
+    await until(() => got.length === 2);
+    expect(got).toEqual(['slow', 'behind']);
+
+    delayNext = { delayMs: 40, reorder: true };
+    await a.send('b', bytes('late'));
+    await a.send('b', bytes('overtakes'));
+    await until(() => got.length === 4);
+    expect(got.slice(2)).toEqual(['overtakes', 'late']);
+
+    // A message out of order is still cut with its link.
+    delayNext = { delayMs: 40, reorder: true };
+    await a.send('b', bytes('cut'));
+    network.disconnect('a', 'b');
+    await sleep(60);
+    expect(got).toHaveLength(4);
+  });
+
+  it('crash(): the peer stops at once, its pending requests fail, peers see it leave, and its id can start again', async () => {
+    const { network, a, b } = await pair();
+    const aEvents: PeerEvent[] = [];
+    a.peers$.subscribe((e) => aEvents.push(e));
+    b.handle(() => new Promise<Uint8Array>(() => undefined)); // never answers
+    const pending = a.request('b', bytes('hang'), { timeoutMs: 5_000 });
+    const bGot = inbox(b);
+    network.crash('a');
+    await expectTransportError(pending, 'HW_TRANSPORT_STOPPED');
+    expect(a.isRunning).toBe(false);
+    expect(network.isConnected('a', 'b')).toBe(false);
+    expect(aEvents.map((e) => `${e.type} ${e.peerId}`)).toEqual(['disconnected b']);
+    await expectTransportError(a.send('b', bytes('from the dead')), 'HW_TRANSPORT_STOPPED');
+    await sleep(10);
+    expect(bGot).toEqual([]);
+
+    const again = network.transport('a');
+    await again.start();
+    started.push(again);
+    network.connect('a', 'b');
+    await again.send('b', bytes('back'));
+    await until(() => bGot.length === 1);
+    expect(bGot).toEqual(['back']);
+  });
+});
