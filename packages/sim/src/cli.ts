@@ -83,7 +83,8 @@ async function main(): Promise<number> {
     const s = result.stats;
     console.log(
       `seed ${seed}: ${result.ok ? 'passed' : 'FAILED'} — ${s.peers} peers, ${s.steps} steps, ${s.knownChanges} changes, ${s.crashes} crashes, ${s.heals} heals, ` +
-        `${s.messages} messages (${s.dropped} dropped), ${(s.virtualMs / 1000).toFixed(1)} s virtual in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+        `${s.messages} messages (${s.dropped} dropped), ${s.parked} parked, ${s.overflows} live-buffer overflows, ${s.pruned} shared-log entries pruned, ` +
+        `${(s.virtualMs / 1000).toFixed(1)} s virtual in ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
     if (!result.ok) {
       if (!args.trace) printFailure(result);
@@ -96,6 +97,7 @@ async function main(): Promise<number> {
   const count = intArg('seeds', args.seeds)!;
   const from = intArg('from', args.from)!;
   const failures: SimulationResult[] = [];
+  const totals = { changes: 0, crashes: 0, heals: 0, messages: 0, dropped: 0, parked: 0, overflows: 0, pruned: 0 };
   const tty = process.stdout.isTTY === true;
   const bar = new cliProgress.SingleBar(
     { format: 'seeds {bar} {value}/{total} | {failed} failed | {eta_formatted} left', noTTYOutput: false, hideCursor: true },
@@ -105,18 +107,20 @@ async function main(): Promise<number> {
   for (let i = 0; i < count; i++) {
     const result = await runSimulation({ seed: from + i, ...size });
     if (!result.ok) failures.push(result);
+    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += k === 'changes' ? result.stats.knownChanges : result.stats[k];
     if (tty) bar.update(i + 1, { failed: failures.length });
     else if ((i + 1) % 100 === 0 || i + 1 === count) console.log(`seeds ${i + 1}/${count}, ${failures.length} failed, ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
   if (tty) bar.stop();
   const seconds = (Date.now() - started) / 1000;
   console.log(`${count} seeds (${from}…${from + count - 1}): ${failures.length} failed in ${seconds.toFixed(1)} s`);
+  console.log(`  in all: ${Object.entries(totals).map(([k, v]) => `${v} ${k}`).join(', ')}`);
   for (const f of failures) console.log(`  seed ${f.seed}: ${f.failure!.invariant} after step ${f.failure!.step}`);
   if (failures.length > 0) {
     printFailure(failures[0]!);
     await shrinkAndReport(failures[0]!);
   }
-  if (args.json) console.log(JSON.stringify({ seeds: count, from, failures: failures.map((f) => f.seed), seconds }));
+  if (args.json) console.log(JSON.stringify({ seeds: count, from, failures: failures.map((f) => f.seed), seconds, totals }));
   return failures.length > 0 ? 1 : 0;
 }
 

@@ -45,7 +45,7 @@ export class World {
   readonly trace: string[] = [];
   /** Failures found outside a check (a refused write, an unhandled rejection). */
   readonly failures: InvariantViolation[] = [];
-  readonly stats = { writes: 0, changes: 0, crashes: 0, restarts: 0, heals: 0, messages: 0, dropped: 0 };
+  readonly stats = { writes: 0, changes: 0, crashes: 0, restarts: 0, heals: 0, messages: 0, dropped: 0, parked: 0, overflows: 0, pruned: 0 };
   private readonly desired = new Set<string>();
   private faults: NetFaults = CALM;
   private readonly netRandom: Random;
@@ -86,6 +86,7 @@ export class World {
     // What survived the crash, before the node touches it: every claim must hold on disk.
     this.checkStored(peer, await readSnapshot(simRegistry, storage.recordStore, storage.syncStore));
     const generation = ++peer.generation;
+    if (!fresh) this.stats.restarts++;
     const crashSwitch = new CrashSwitch(peer.name, () => this.crashed(peer, generation));
     const transport = this.network.transport(peer.name);
     const { node: settings } = this.plan;
@@ -126,6 +127,7 @@ export class World {
     this.stats.crashes++;
     this.log(`${peer.name} crashed (${peer.crashSwitch?.stoppedAt ?? '?'}; ${peer.inflight.size} writes unacknowledged)`);
     peer.status = 'down';
+    this.countMetrics(peer);
     this.network.crash(peer.name);
     peer.uncertain.push(...peer.inflight);
     peer.inflight.clear();
@@ -136,6 +138,15 @@ export class World {
     // Its timers go with it; every storage and network call it still makes fails.
     void node?.stop().catch(() => undefined);
     void storage?.close();
+  }
+
+  /** Adds what a process's node counted (it is gone after a crash) to the run's totals. */
+  private countMetrics(peer: SimPeer): void {
+    const m = peer.node?.metrics();
+    if (!m) return;
+    this.stats.parked += m.changesParked;
+    this.stats.overflows += m.liveOverflows;
+    this.stats.pruned += m.sharedChangesPruned;
   }
 
   crash(peer: SimPeer, afterCalls: number): void {

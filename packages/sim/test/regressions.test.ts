@@ -15,6 +15,7 @@ const FOUND: readonly { seed: number; found: string }[] = [
   { seed: 120, found: 'a crash between deleting records and storing their tombstones lost the tombstones' },
   { seed: 259, found: 'a page read ahead before the owner wrote more said there was no more; the requester claimed the stream to the head' },
   { seed: 509, found: 'a local delete did not release what waited for the deleted record; an echo of the node’s own change waited forever' },
+  { seed: 1754, found: 'an entry waited forever for a record of its own page that was stored already, because that record’s new version waited' },
 ];
 
 describe('simulation regressions', () => {

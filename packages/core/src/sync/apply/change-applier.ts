@@ -282,6 +282,15 @@ export class ChangeApplier {
     // Every reference outside the group is satisfied, so nothing waits (a record waits only for
     // a missing record or for one of the group that waits): no need for the fixpoint.
     if (allPresent) return { ready: [...candidates], waiting: [] };
+    // A record of the group that waits may be stored already (an older version of it, or this
+    // very one fetched again): a reference to it is satisfied, whatever its new version waits for.
+    const groupRefs = referencedInGroup(model, upserts, refs, inGroup);
+    if (groupRefs.size > 0) {
+      const stored = await this.presentOf(model, [...groupRefs]);
+      const known = present.get(model);
+      if (known) for (const id of stored) known.add(id);
+      else present.set(model, stored);
+    }
     return waitingFixpoint(model, candidates, upserts, refs, inGroup, present);
   }
 
@@ -311,7 +320,22 @@ function referencedOutside(model: string, upserts: readonly Change[], refs: read
   return wanted;
 }
 
-/** Fixpoint: a record waits for a missing reference, or for a record of its group that waits. */
+/** Ids of this very group that `upserts` reference (a record referencing itself aside). */
+function referencedInGroup(model: string, upserts: readonly Change[], refs: readonly [string, { references: string }][], inGroup: ReadonlySet<string>): Set<string> {
+  const ids = new Set<string>();
+  for (const c of upserts) {
+    for (const [field, { references }] of refs) {
+      const value = c.data?.[field];
+      if (references === model && typeof value === 'string' && value !== c.id && inGroup.has(value)) ids.add(value);
+    }
+  }
+  return ids;
+}
+
+/**
+ * Fixpoint: a record waits for a missing reference, or for a record of its group that waits and
+ * is not stored already.
+ */
 function waitingFixpoint(
   model: string,
   candidates: readonly Change[],
@@ -332,7 +356,7 @@ function waitingFixpoint(
         const value = c.data?.[field];
         if (typeof value !== 'string') continue;
         if (references === model && inGroup.has(value)) {
-          if (waitingIds.has(value) && value !== c.id) missing.push({ model, id: value });
+          if (waitingIds.has(value) && value !== c.id && !present.get(model)?.has(value)) missing.push({ model, id: value });
         } else if (!present.get(references)?.has(value)) {
           missing.push({ model: references, id: value });
         }
