@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Hlc, SyncStore } from '@highwater/core';
-import { planFor, runSimulation, shrinkFailure } from '../src/index.js';
+import { planFor, runSimulation, shrinkFailure, type StoreWrapper } from '../src/index.js';
 
 /** A watermark store that claims a minute more than it was asked to: the bug class the simulation exists to catch. */
 function watermarksAMinuteAhead(syncStore: SyncStore): SyncStore {
@@ -42,8 +42,7 @@ describe('the simulation itself', () => {
   });
 
   it('catches a watermark that claims more than the node stored, and shrinks the run to a few steps', async () => {
-    const wrapStores = (stores: { syncStore: SyncStore; recordStore: never }, device: string) =>
-      device === 'd1' ? { ...stores, syncStore: watermarksAMinuteAhead(stores.syncStore) } : stores;
+    const wrapStores: StoreWrapper = (stores, device) => (device === 'd1' ? { ...stores, syncStore: watermarksAMinuteAhead(stores.syncStore) } : stores);
     const failed = await runSimulation({ seed: 7, wrapStores });
     expect(failed.ok).toBe(false);
     expect(failed.failure!.invariant).toBe('watermark-covers-missing');
