@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { entryRecords, locationRecords } from '../examples/src/library-models.js';
 import { PeerProcess, type PeerRef } from './support/peer-process.js';
 
 type Counts = Record<string, number>;
@@ -24,30 +25,13 @@ const PAGE = ['--page-size', '250'];
 // killed has not left yet, so C holds ~1 750 of A's entries, not more than B has.
 const SLOW_A = [...PAGE, '--read-delay-ms', '100'];
 const LOCATIONS = 5;
-const key = (kind: string, n: number): string => `${kind}-${String(n).padStart(8, '0')}`;
-const locations = Array.from({ length: LOCATIONS }, (_, n) => ({ id: key('loc', n), data: { name: `Location ${n}`, path: `/data/${n}` } }));
-/** Entries `from` … `from + count - 1`, in directories of 50 (a directory's parent comes first). */
-const entries = (from: number, count: number) =>
-  Array.from({ length: count }, (_, i) => {
-    const n = from + i;
-    return {
-      id: key('ent', n),
-      data: {
-        name: `file-${n}.jpg`,
-        size: 1024 + n,
-        mtime: 1_700_000_000_000 + n,
-        kind: n % 50 === 0 ? 'dir' : 'file',
-        locationId: key('loc', n % LOCATIONS),
-        parentId: n % 50 === 0 ? null : key('ent', n - (n % 50)),
-      },
-    };
-  });
+const locations = locationRecords(LOCATIONS);
 
 const compareHlc = (a: Hlc, b: Hlc): number => a.time - b.time || a.counter - b.counter || (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0);
 
 async function writeEntries(p: PeerProcess, from: number, count: number): Promise<void> {
   for (let start = from; start < from + count; start += 1000) {
-    await p.command('write', { model: 'entry', records: entries(start, Math.min(1000, from + count - start)) });
+    await p.command('write', { model: 'entry', records: entryRecords(start, Math.min(1000, from + count - start), LOCATIONS) });
   }
 }
 

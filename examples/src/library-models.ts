@@ -33,26 +33,36 @@ export interface LibrarySize {
   readonly tags: number;
 }
 
+/** Locations 0 … count - 1 of a generated library. */
+export function locationRecords(count: number, prefix = ''): { id: string; data: Record<string, unknown> }[] {
+  return Array.from({ length: count }, (_, i) => ({ id: recordKey(`${prefix}loc`, i), data: { name: `Location ${i}`, path: `/data/${i}` } }));
+}
+
+/** Entries `from` … `from + count - 1` of a generated library, in directories of 50 (a directory's parent comes first). */
+export function entryRecords(from: number, count: number, locations: number, prefix = ''): { id: string; data: Record<string, unknown> }[] {
+  const key = (kind: string, n: number): string => recordKey(`${prefix}${kind}`, n);
+  return Array.from({ length: count }, (_, i) => {
+    const n = from + i;
+    return {
+      id: key('ent', n),
+      data: {
+        name: `file-${n}.jpg`,
+        size: 1024 + n,
+        mtime: 1_700_000_000_000 + n,
+        kind: n % 50 === 0 ? 'dir' : 'file',
+        locationId: key('loc', n % Math.max(1, locations)),
+        parentId: n % 50 === 0 ? null : key('ent', n - (n % 50)),
+      },
+    };
+  });
+}
+
 /** Writes a generated library on `node`: locations, volumes, entries in directories of 50, tags. */
 export async function generateLibrary(node: SyncNode, size: LibrarySize, prefix = ''): Promise<void> {
   const key = (kind: string, n: number): string => recordKey(`${prefix}${kind}`, n);
-  await node.write('location', Array.from({ length: size.locations }, (_, i) => ({ id: key('loc', i), data: { name: `Location ${i}`, path: `/data/${i}` } })));
+  await node.write('location', locationRecords(size.locations, prefix));
   for (let start = 0; start < size.entries; start += 1000) {
-    const inputs = [];
-    for (let n = start; n < Math.min(size.entries, start + 1000); n++) {
-      inputs.push({
-        id: key('ent', n),
-        data: {
-          name: `file-${n}.jpg`,
-          size: 1024 + n,
-          mtime: 1_700_000_000_000 + n,
-          kind: n % 50 === 0 ? 'dir' : 'file',
-          locationId: key('loc', n % Math.max(1, size.locations)),
-          parentId: n % 50 === 0 ? null : key('ent', n - (n % 50)),
-        },
-      });
-    }
-    await node.write('entry', inputs);
+    await node.write('entry', entryRecords(start, Math.min(1000, size.entries - start), size.locations, prefix));
   }
   await node.write('volume', Array.from({ length: size.volumes }, (_, i) => ({ id: key('vol', i), data: { name: `Volume ${i}`, capacity: 1e12 + i } })));
   await node.write('tag', Array.from({ length: size.tags }, (_, i) => ({ id: key('tag', i), data: { name: `tag ${i}`, color: null } })));
