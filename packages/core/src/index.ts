@@ -38,3 +38,5 @@ export * from './node/sync-node.js';
 export type { SyncMetricsSnapshot } from './sync/sync-metrics.js';
 export { BACKFILL_COMPLETED_AT } from './sync/pull/sync-runner.js';
 export { SHARED_LOG_PRUNED_UP_TO } from './sync/shared/shared-log-pruner.js';
+export * from './transport/transport-lifecycle.js';
+export * from './transport/ordered-sends.js';
