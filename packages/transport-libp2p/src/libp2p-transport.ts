@@ -1,5 +1,13 @@
 import './polyfill.js';
-import { TransportError, type InboundHandler, type PeerEvent, type RequestOptions, type Transport } from '@highwater/core';
+import {
+  OrderedSends,
+  TransportError,
+  TransportLifecycle,
+  type InboundHandler,
+  type PeerEvent,
+  type RequestOptions,
+  type Transport,
+} from '@highwater/core';
 import type { Connection, Libp2p, Logger, PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
@@ -16,12 +24,9 @@ import { Membership } from './membership.js';
 import { outboundError } from './outbound-error.js';
 import { PeerTracker } from './peer-tracker.js';
 import { RttTracker } from './rtt-tracker.js';
-import { SendQueue } from './send-queue.js';
 import { asError, errorMessage } from './stream-utils.js';
 import { SyncStreamClient } from './sync-stream-client.js';
 import { SyncStreamHandler } from './sync-stream-handler.js';
-
-type State = 'stopped' | 'starting' | 'running' | 'stopping';
 
 /**
  * Highwater's Transport on libp2p: TCP, Noise, Yamux; only members may connect or open sync
@@ -37,15 +42,18 @@ export class Libp2pTransport implements Transport {
   private readonly membership: Membership;
   private readonly tracker: PeerTracker;
   private readonly rtt: RttTracker;
-  private readonly sends = new SendQueue();
+  private readonly sends = new OrderedSends();
+  private readonly lifecycle = new TransportLifecycle({
+    start: () => this.open(),
+    afterStart: () => this.startBackgroundWork(),
+    stop: () => this.close(),
+  });
   private readonly client: SyncStreamClient;
   private readonly discovery: DiscoveryDialer;
   private readonly inbound: SyncStreamHandler;
   private log: Logger = silentLogger;
   private node: Libp2p<TransportServices> | undefined;
   private handler: InboundHandler | undefined;
-  private state: State = 'stopped';
-  private transition: Promise<void> | undefined;
   private stopController = new AbortController();
   private bootstrapper: Bootstrapper | undefined;
   private detachers: Array<() => void> = [];
@@ -81,36 +89,21 @@ export class Libp2pTransport implements Transport {
   }
 
   get isRunning(): boolean {
-    return this.state === 'running';
+    return this.lifecycle.isRunning;
   }
 
   /** Listens, dials the bootstrap peers and starts measuring. Resolves once listening. */
-  async start(): Promise<void> {
-    if (this.state === 'running') return;
-    if (this.transition) await this.transition.catch(() => undefined);
-    if (this.isRunning) return; // a concurrent start() finished it
-    this.transition = this.doStart();
-    try {
-      await this.transition;
-    } finally {
-      this.transition = undefined;
-    }
+  start(): Promise<void> {
+    return this.lifecycle.start();
   }
 
   /** Closes every connection and the listeners; pending requests fail with HW_TRANSPORT_STOPPED. */
-  async stop(): Promise<void> {
-    if (this.transition) await this.transition.catch(() => undefined);
-    if (this.state !== 'running') return;
-    this.transition = this.doStop();
-    try {
-      await this.transition;
-    } finally {
-      this.transition = undefined;
-    }
+  stop(): Promise<void> {
+    return this.lifecycle.stop();
   }
 
   connectedPeers(): readonly string[] {
-    return this.state === 'running' ? this.tracker.connectedPeers(this.node) : [];
+    return this.isRunning ? this.tracker.connectedPeers(this.node) : [];
   }
 
   handle(handler: InboundHandler): void {
@@ -179,7 +172,7 @@ export class Libp2pTransport implements Transport {
   /** Closes every connection to `peerId` (both sides then report 'disconnected'). */
   async hangUp(peerId: string): Promise<void> {
     const node = this.node;
-    if (!node || this.state !== 'running') return;
+    if (!node || !this.isRunning) return;
     await Promise.all(
       node
         .getConnections()
@@ -202,12 +195,12 @@ export class Libp2pTransport implements Transport {
 
   /** Listen addresses, each ending in /p2p/<this peer id>, to give to peers that dial in. Empty when stopped. */
   addresses(): string[] {
-    if (!this.node || this.state !== 'running') return [];
+    if (!this.node || !this.isRunning) return [];
     return this.node.getMultiaddrs().map((address) => (peerIdOf(address) ? address : address.encapsulate(`/p2p/${this.localPeerId}`)).toString());
   }
 
-  private async doStart(): Promise<void> {
-    this.state = 'starting';
+  /** The start step: creates and starts the libp2p node; on failure undoes it and throws HW_TRANSPORT_CONFIG. */
+  private async open(): Promise<void> {
     this.stopController = new AbortController();
     let node: Libp2p<TransportServices> | undefined;
     try {
@@ -224,7 +217,6 @@ export class Libp2pTransport implements Transport {
     } catch (error) {
       for (const detach of this.detachers.splice(0)) detach();
       this.node = undefined;
-      this.state = 'stopped';
       await Promise.resolve(node?.stop()).catch(() => undefined);
       throw new Libp2pTransportConfigError(
         'HW_TRANSPORT_CONFIG',
@@ -232,7 +224,11 @@ export class Libp2pTransport implements Transport {
         { cause: error },
       );
     }
-    this.state = 'running';
+  }
+
+  /** Runs once the transport counts as running: measuring, redialing, and the log line naming its addresses. */
+  private startBackgroundWork(): void {
+    const node = this.runningNode();
     this.rtt.start(this.config.pingIntervalMs, () => this.memberConnections());
     this.bootstrapper = new Bootstrapper({
       addresses: this.config.bootstrap,
@@ -245,8 +241,8 @@ export class Libp2pTransport implements Transport {
     this.log('started as %s on %s', this.localPeerId, this.addresses().join(', '));
   }
 
-  private async doStop(): Promise<void> {
-    this.state = 'stopping';
+  /** The stop step: fails what is in flight, closes every connection and stops the node. */
+  private async close(): Promise<void> {
     // Fails pending requests and sends at once (HW_TRANSPORT_STOPPED) instead of after the
     // connections have been torn down underneath them.
     this.stopController.abort();
@@ -269,7 +265,6 @@ export class Libp2pTransport implements Transport {
     } finally {
       for (const detach of this.detachers.splice(0)) detach();
       this.node = undefined;
-      this.state = 'stopped';
       // libp2p's own disconnect events may not all fire during its stop; everyone still
       // listed gets one now, so subscribers never keep a peer that is gone.
       this.tracker.disconnectAll();
@@ -283,7 +278,7 @@ export class Libp2pTransport implements Transport {
       const connection = await node.dial(address, { signal: deadline.signal });
       return connection.remotePeer.toString();
     } catch (error) {
-      if (deadline.reason === 'stopped' || this.state !== 'running') throw this.stoppedError();
+      if (deadline.reason === 'stopped' || !this.isRunning) throw this.stoppedError();
       if (deadline.reason === 'timeout') {
         throw new TransportError('HW_PEER_UNREACHABLE', `Dialing ${address.toString()} timed out after ${this.config.requestTimeoutMs} ms`, { cause: error });
       }
@@ -295,7 +290,7 @@ export class Libp2pTransport implements Transport {
 
   /** Checks what can be checked before opening a stream and returns the connection to use. */
   private outboundConnection(peerId: string, payload: Uint8Array, signal: AbortSignal | undefined): Connection {
-    if (this.state !== 'running' || !this.node) throw this.stoppedError();
+    if (!this.isRunning || !this.node) throw this.stoppedError();
     if (signal?.aborted) throw signal.reason;
     if (!(payload instanceof Uint8Array)) throw new TypeError('payload must be a Uint8Array');
     if (payload.byteLength > this.config.maxMessageBytes) {
@@ -311,7 +306,7 @@ export class Libp2pTransport implements Transport {
   }
 
   private outboundError(error: unknown, peerId: string, what: 'Request' | 'Message', deadline: Deadline): unknown {
-    const stopped = this.state === 'running' ? undefined : this.stoppedError();
+    const stopped = this.isRunning ? undefined : this.stoppedError();
     return outboundError(error, { peerId, what, deadline, maxMessageBytes: this.config.maxMessageBytes, stopped });
   }
 
@@ -345,7 +340,7 @@ export class Libp2pTransport implements Transport {
   }
 
   private runningNode(): Libp2p<TransportServices> {
-    if (this.state !== 'running' || !this.node) throw this.stoppedError();
+    if (!this.isRunning || !this.node) throw this.stoppedError();
     return this.node;
   }
 
