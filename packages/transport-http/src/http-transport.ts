@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { Subject, type Observable } from 'rxjs';
-import type { InboundHandler, PeerEvent, RequestOptions, Transport } from '@highwater/core';
+import { OrderedSends, TransportLifecycle, type InboundHandler, type PeerEvent, type RequestOptions, type Transport } from '@highwater/core';
 import {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_LISTEN_HOST,
@@ -42,8 +42,6 @@ export interface HttpTransportInit {
   readonly replayWindowMs?: number;
 }
 
-type State = 'stopped' | 'starting' | 'running' | 'stopping';
-
 function positive(name: string, value: number | undefined, fallback: number, max = MAX_TIMER_MS): number {
   const resolved = value ?? fallback;
   if (!Number.isSafeInteger(resolved) || resolved <= 0 || resolved > max) {
@@ -74,14 +72,17 @@ export class HttpTransport implements Transport {
   private readonly replayWindowMs: number;
   /** Outlives the server, so a stop()/start() within the replay window does not reopen it to replays. */
   private readonly nonces: NonceCache;
-  /** Per peer, the last queued send: sends to one peer go out one after another, so they arrive in order. */
-  private readonly sendTails = new Map<string, Promise<void>>();
+  /** Sends to one peer go out one after another, so they arrive in order. */
+  private readonly sends = new OrderedSends();
+  private readonly lifecycle = new TransportLifecycle({
+    start: () => this.listen(),
+    afterStart: () => this.reachability.start(),
+    stop: () => this.close(),
+  });
   private handler: InboundHandler | undefined;
   private server: InboundServer | undefined;
   private client: OutboundClient | undefined;
   private bound: AddressInfo | undefined;
-  private state: State = 'stopped';
-  private transition: Promise<void> | undefined;
 
   constructor(init: HttpTransportInit) {
     if (typeof init?.keyPath !== 'string' || init.keyPath.length === 0) throw new HttpTransportConfigError('keyPath is required');
@@ -128,30 +129,22 @@ export class HttpTransport implements Transport {
     return `${this.tls ? 'https' : 'http'}://${host}:${this.bound.port}`;
   }
 
-  async start(): Promise<void> {
-    if (this.state === 'running') return;
-    if (this.state === 'starting' || this.state === 'stopping') {
-      await this.transition;
-      return this.start();
-    }
-    this.state = 'starting';
-    this.transition = this.doStart();
-    await this.transition;
+  get isRunning(): boolean {
+    return this.lifecycle.isRunning;
   }
 
-  async stop(): Promise<void> {
-    if (this.state === 'stopped') return;
-    if (this.state === 'starting' || this.state === 'stopping') {
-      await this.transition?.catch(() => undefined);
-      return this.stop();
-    }
-    this.state = 'stopping';
-    this.transition = this.doStop();
-    await this.transition;
+  /** Listens, then starts the heartbeats. Resolves once listening; HW_HTTP_CONFIG when it cannot listen. */
+  start(): Promise<void> {
+    return this.lifecycle.start();
+  }
+
+  /** Stops the heartbeats, fails calls in flight with HW_TRANSPORT_STOPPED and closes the server. */
+  stop(): Promise<void> {
+    return this.lifecycle.stop();
   }
 
   connectedPeers(): readonly string[] {
-    return this.state === 'running' ? this.reachability.connected() : [];
+    return this.isRunning ? this.reachability.connected() : [];
   }
 
   handle(handler: InboundHandler): void {
@@ -190,25 +183,20 @@ export class HttpTransport implements Transport {
 
   async send(peerId: string, payload: Uint8Array): Promise<void> {
     this.callable(peerId, payload, undefined);
-    const previous = this.sendTails.get(peerId) ?? Promise.resolve();
     // Each send waits for the previous one's 204 (the peer starts its handler before answering), so order holds even over many sockets.
-    const mine = previous.then(async () => {
+    return this.sends.run(peerId, async () => {
+      // Checked again in turn: the transport may have stopped, or the peer gone, meanwhile.
       const member = this.callable(peerId, payload, undefined);
       await this.call(member, 'send', payload, this.requestTimeoutMs, undefined);
     });
-    const tail = mine.catch(() => undefined);
-    this.sendTails.set(peerId, tail);
-    void tail.then(() => {
-      if (this.sendTails.get(peerId) === tail) this.sendTails.delete(peerId);
-    });
-    return mine;
   }
 
   rttMs(peerId: string): number | undefined {
     return this.reachability.rttMs(peerId);
   }
 
-  private async doStart(): Promise<void> {
+  /** The start step: listens (HW_HTTP_CONFIG when it cannot) and opens the client. */
+  private async listen(): Promise<void> {
     const server = new InboundServer({
       identity: this.identity,
       members: this.members,
@@ -225,30 +213,26 @@ export class HttpTransport implements Transport {
     try {
       this.bound = await server.listen();
     } catch (cause) {
-      this.state = 'stopped';
       throw new HttpTransportConfigError(`Cannot listen on ${this.host}:${this.port}: ${(cause as Error).message}`, { cause });
     }
     this.server = server;
     this.client = new OutboundClient({ identity: this.identity, maxBodyBytes: this.maxBodyBytes, ca: this.tls?.ca });
-    this.state = 'running';
-    this.reachability.start();
   }
 
-  private async doStop(): Promise<void> {
+  /** The stop step: heartbeats off (every connected peer reported disconnected), calls in flight failed, server closed. */
+  private async close(): Promise<void> {
     this.reachability.stop();
     this.client?.close();
     this.client = undefined;
-    this.sendTails.clear();
     const server = this.server;
     this.server = undefined;
     this.bound = undefined;
     await server?.close();
-    this.state = 'stopped';
   }
 
   /** Checks that a call may go out now; throws the typed error otherwise. */
   private callable(peerId: string, payload: Uint8Array, signal: AbortSignal | undefined): Member {
-    if (this.state !== 'running') {
+    if (!this.isRunning) {
       throw new HttpTransportError('HW_TRANSPORT_STOPPED', `Transport ${this.localPeerId} is stopped; call start() first`);
     }
     if (signal?.aborted) throw signal.reason;
