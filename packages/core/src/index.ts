@@ -40,3 +40,4 @@ export { BACKFILL_COMPLETED_AT } from './sync/pull/sync-runner.js';
 export { SHARED_LOG_PRUNED_UP_TO } from './sync/shared/shared-log-pruner.js';
 export * from './transport/transport-lifecycle.js';
 export * from './transport/ordered-sends.js';
+export * from './transport/transport-adapter.js';
