@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { Subject, type Observable } from 'rxjs';
-import { OrderedSends, TransportLifecycle, type InboundHandler, type PeerEvent, type RequestOptions, type Transport } from '@highwater/core';
+import { OrderedSends, TransportAdapter, type PeerEvent, type RequestOptions, type Transport } from '@highwater/core';
 import {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_LISTEN_HOST,
@@ -55,7 +55,7 @@ function positive(name: string, value: number | undefined, fallback: number, max
  * from heartbeats. `start()` after `stop()` is supported: it listens again (on a new port if
  * `listen.port` is 0, so give restartable nodes a fixed port).
  */
-export class HttpTransport implements Transport {
+export class HttpTransport extends TransportAdapter implements Transport {
   readonly localPeerId: string;
   readonly peers$: Observable<PeerEvent>;
 
@@ -74,17 +74,12 @@ export class HttpTransport implements Transport {
   private readonly nonces: NonceCache;
   /** Sends to one peer go out one after another, so they arrive in order. */
   private readonly sends = new OrderedSends();
-  private readonly lifecycle = new TransportLifecycle({
-    start: () => this.listen(),
-    afterStart: () => this.reachability.start(),
-    stop: () => this.close(),
-  });
-  private handler: InboundHandler | undefined;
   private server: InboundServer | undefined;
   private client: OutboundClient | undefined;
   private bound: AddressInfo | undefined;
 
   constructor(init: HttpTransportInit) {
+    super();
     if (typeof init?.keyPath !== 'string' || init.keyPath.length === 0) throw new HttpTransportConfigError('keyPath is required');
     this.identity = loadOrCreateLocalIdentity(init.keyPath);
     this.localPeerId = this.identity.peerId;
@@ -129,26 +124,8 @@ export class HttpTransport implements Transport {
     return `${this.tls ? 'https' : 'http'}://${host}:${this.bound.port}`;
   }
 
-  get isRunning(): boolean {
-    return this.lifecycle.isRunning;
-  }
-
-  /** Listens, then starts the heartbeats. Resolves once listening; HW_HTTP_CONFIG when it cannot listen. */
-  start(): Promise<void> {
-    return this.lifecycle.start();
-  }
-
-  /** Stops the heartbeats, fails calls in flight with HW_TRANSPORT_STOPPED and closes the server. */
-  stop(): Promise<void> {
-    return this.lifecycle.stop();
-  }
-
   connectedPeers(): readonly string[] {
     return this.isRunning ? this.reachability.connected() : [];
-  }
-
-  handle(handler: InboundHandler): void {
-    this.handler = handler;
   }
 
   /** Adds (or updates) a member; heartbeats to it start at once when running. Throws on an invalid peer. */
@@ -195,8 +172,8 @@ export class HttpTransport implements Transport {
     return this.reachability.rttMs(peerId);
   }
 
-  /** The start step: listens (HW_HTTP_CONFIG when it cannot) and opens the client. */
-  private async listen(): Promise<void> {
+  /** Listens (HW_HTTP_CONFIG when it cannot) and opens the client. */
+  protected override async open(): Promise<void> {
     const server = new InboundServer({
       identity: this.identity,
       members: this.members,
@@ -207,7 +184,7 @@ export class HttpTransport implements Transport {
       replayWindowMs: this.replayWindowMs,
       nonces: this.nonces,
       requestTimeoutMs: this.requestTimeoutMs,
-      handler: () => this.handler,
+      deliver: this.deliver,
       onAuthenticated: (peerId) => this.reachability.heard(peerId),
     });
     try {
@@ -219,8 +196,13 @@ export class HttpTransport implements Transport {
     this.client = new OutboundClient({ identity: this.identity, maxBodyBytes: this.maxBodyBytes, ca: this.tls?.ca });
   }
 
-  /** The stop step: heartbeats off (every connected peer reported disconnected), calls in flight failed, server closed. */
-  private async close(): Promise<void> {
+  /** Once running: heartbeats to every member. */
+  protected override afterStart(): void {
+    this.reachability.start();
+  }
+
+  /** Stops the heartbeats (connected peers are reported disconnected), fails calls in flight with HW_TRANSPORT_STOPPED, closes the server. */
+  protected override async close(): Promise<void> {
     this.reachability.stop();
     this.client?.close();
     this.client = undefined;

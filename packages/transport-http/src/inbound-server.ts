@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { InboundHandler } from '@highwater/core';
+import type { InboundDelivery } from '@highwater/core';
 import { BodyTooLargeError, declaredLength, readBoundedBody } from './bounded-body.js';
 import {
   MESSAGE_PATH,
@@ -35,8 +35,8 @@ export interface InboundServerOptions {
   /** Owned by the transport, so a restart does not forget the nonces still inside the window. */
   readonly nonces: NonceCache;
   readonly requestTimeoutMs: number;
-  /** The installed inbound handler (looked up per message, so `handle()` can be called any time). */
-  readonly handler: () => InboundHandler | undefined;
+  /** The transport's inbound handler, looked up per message (so `handle()` can be called any time). */
+  readonly deliver: InboundDelivery;
   /** A member proved itself (valid signature, fresh nonce): evidence that it is up. */
   readonly onAuthenticated: (peerId: string) => void;
 }
@@ -168,18 +168,17 @@ export class InboundServer {
   }
 
   private async dispatch(res: ServerResponse, headers: SignedHeaders, body: Uint8Array, method: string, route: Route): Promise<void> {
-    const handler = this.options.handler();
     const local = this.options.identity.peerId;
-    const message = { from: headers.peer, payload: body, expectsResponse: headers.kind === 'request' };
+    const delivery = this.options.deliver({ from: headers.peer, payload: body, expectsResponse: headers.kind === 'request' });
     if (headers.kind === 'send') {
       // The handler starts before 204 goes out, so sends a client serializes are handled in order.
-      if (handler) invoke(handler, message).catch(() => undefined);
+      delivery?.catch(() => undefined);
       return this.answer(res, 204, new Uint8Array(0), headers, method, route);
     }
-    if (!handler) return this.refuse(res, 503, 'HW_NO_HANDLER', `peer ${local} has no inbound handler`, false);
+    if (!delivery) return this.refuse(res, 503, 'HW_NO_HANDLER', `peer ${local} has no inbound handler`, false);
     let response: Uint8Array | undefined;
     try {
-      response = await invoke(handler, message);
+      response = await delivery;
     } catch (error) {
       if (res.destroyed) return;
       const code = (error as { code?: unknown })?.code;
@@ -256,13 +255,4 @@ export class InboundServer {
 function announcesBody(req: IncomingMessage): boolean {
   const length = declaredLength(req);
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined ? length > 0 : req.headers['content-length'] !== undefined);
-}
-
-/** Runs a handler; a synchronous throw becomes a rejection. */
-function invoke(handler: InboundHandler, message: Parameters<InboundHandler>[0]): Promise<Uint8Array | undefined> {
-  try {
-    return Promise.resolve(handler(message));
-  } catch (error) {
-    return Promise.reject(error);
-  }
 }

@@ -1,13 +1,5 @@
 import './polyfill.js';
-import {
-  OrderedSends,
-  TransportError,
-  TransportLifecycle,
-  type InboundHandler,
-  type PeerEvent,
-  type RequestOptions,
-  type Transport,
-} from '@highwater/core';
+import { OrderedSends, TransportAdapter, TransportError, type PeerEvent, type RequestOptions, type Transport } from '@highwater/core';
 import type { Connection, Libp2p, Logger, PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
@@ -35,7 +27,7 @@ import { SyncStreamHandler } from './sync-stream-handler.js';
  * Logs go through libp2p's debug logger: `DEBUG=highwater:transport*` (add `libp2p:*` for
  * the layers underneath).
  */
-export class Libp2pTransport implements Transport {
+export class Libp2pTransport extends TransportAdapter implements Transport {
   readonly localPeerId: string;
   readonly peers$: Observable<PeerEvent>;
 
@@ -43,17 +35,11 @@ export class Libp2pTransport implements Transport {
   private readonly tracker: PeerTracker;
   private readonly rtt: RttTracker;
   private readonly sends = new OrderedSends();
-  private readonly lifecycle = new TransportLifecycle({
-    start: () => this.open(),
-    afterStart: () => this.startBackgroundWork(),
-    stop: () => this.close(),
-  });
   private readonly client: SyncStreamClient;
   private readonly discovery: DiscoveryDialer;
   private readonly inbound: SyncStreamHandler;
   private log: Logger = silentLogger;
   private node: Libp2p<TransportServices> | undefined;
-  private handler: InboundHandler | undefined;
   private stopController = new AbortController();
   private bootstrapper: Bootstrapper | undefined;
   private detachers: Array<() => void> = [];
@@ -63,6 +49,7 @@ export class Libp2pTransport implements Transport {
     private readonly config: Libp2pTransportConfig,
     private readonly privateKey: PrivateKey,
   ) {
+    super();
     this.localPeerId = peerIdFromPrivateKey(privateKey).toString();
     const logProxy = deferredLogger(() => this.log);
     this.membership = new Membership(config.members, (error) => this.log.error('members callback failed: %s', errorMessage(error)));
@@ -82,32 +69,14 @@ export class Libp2pTransport implements Transport {
       maxMessageBytes: config.maxMessageBytes,
       frameTimeoutMs: config.requestTimeoutMs,
       maxConcurrentRequests: config.maxConcurrentStreams,
-      handler: () => this.handler,
+      deliver: this.deliver,
       onNonMember: (connection) => this.dropConnection(connection),
       log: logProxy,
     });
   }
 
-  get isRunning(): boolean {
-    return this.lifecycle.isRunning;
-  }
-
-  /** Listens, dials the bootstrap peers and starts measuring. Resolves once listening. */
-  start(): Promise<void> {
-    return this.lifecycle.start();
-  }
-
-  /** Closes every connection and the listeners; pending requests fail with HW_TRANSPORT_STOPPED. */
-  stop(): Promise<void> {
-    return this.lifecycle.stop();
-  }
-
   connectedPeers(): readonly string[] {
     return this.isRunning ? this.tracker.connectedPeers(this.node) : [];
-  }
-
-  handle(handler: InboundHandler): void {
-    this.handler = handler;
   }
 
   async request(peerId: string, payload: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
@@ -199,8 +168,8 @@ export class Libp2pTransport implements Transport {
     return this.node.getMultiaddrs().map((address) => (peerIdOf(address) ? address : address.encapsulate(`/p2p/${this.localPeerId}`)).toString());
   }
 
-  /** The start step: creates and starts the libp2p node; on failure undoes it and throws HW_TRANSPORT_CONFIG. */
-  private async open(): Promise<void> {
+  /** Creates and starts the libp2p node: listens and handles the sync protocol. On failure undoes it and throws HW_TRANSPORT_CONFIG. */
+  protected override async open(): Promise<void> {
     this.stopController = new AbortController();
     let node: Libp2p<TransportServices> | undefined;
     try {
@@ -226,8 +195,8 @@ export class Libp2pTransport implements Transport {
     }
   }
 
-  /** Runs once the transport counts as running: measuring, redialing, and the log line naming its addresses. */
-  private startBackgroundWork(): void {
+  /** Once running: starts measuring RTTs and dialing the bootstrap peers. */
+  protected override afterStart(): void {
     const node = this.runningNode();
     this.rtt.start(this.config.pingIntervalMs, () => this.memberConnections());
     this.bootstrapper = new Bootstrapper({
@@ -241,8 +210,8 @@ export class Libp2pTransport implements Transport {
     this.log('started as %s on %s', this.localPeerId, this.addresses().join(', '));
   }
 
-  /** The stop step: fails what is in flight, closes every connection and stops the node. */
-  private async close(): Promise<void> {
+  /** Fails requests and sends in flight (HW_TRANSPORT_STOPPED), closes every connection and stops the node. */
+  protected override async close(): Promise<void> {
     // Fails pending requests and sends at once (HW_TRANSPORT_STOPPED) instead of after the
     // connections have been torn down underneath them.
     this.stopController.abort();

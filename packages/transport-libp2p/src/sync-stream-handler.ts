@@ -1,4 +1,4 @@
-import type { InboundHandler } from '@highwater/core';
+import type { InboundDelivery } from '@highwater/core';
 import type { Connection, Logger, Stream } from '@libp2p/interface';
 import { lpStream, type LengthPrefixedStream, type LengthPrefixedStreamOpts } from '@libp2p/utils';
 import { FrameKind, ResponseStatus, SESSION_HEADER_BYTES } from './constants.js';
@@ -24,8 +24,8 @@ export interface SyncStreamHandlerInit {
   readonly frameTimeoutMs: number;
   /** Requests of one session handled at once; further frames wait to be read. */
   readonly maxConcurrentRequests: number;
-  /** The transport's current inbound handler, if one is installed. */
-  readonly handler: () => InboundHandler | undefined;
+  /** The transport's inbound handler, looked up per message. */
+  readonly deliver: InboundDelivery;
   /** A stream from a peer that is no longer a member: close its connections. */
   readonly onNonMember: (connection: Connection) => void;
   readonly log: Logger;
@@ -107,25 +107,23 @@ export class SyncStreamHandler {
       await this.serveSession(stream, lp, from, helloLimit(frame.payload));
       return;
     }
-    const handler = this.init.handler();
     if (frame.kind === FrameKind.OneWay) {
-      if (handler) {
-        // Invoked before the stream is closed: the sender waits for that close before its next
-        // message to this peer, so one-way messages reach the handler in the order sent.
-        invoke(handler, from, frame.payload, false).catch((error: unknown) => {
-          this.init.log('one-way handler failed for a message from %s: %s', from, errorMessage(error));
-        });
-      }
+      // Delivered before the stream is closed: the sender waits for that close before its next
+      // message to this peer, so one-way messages reach the handler in the order sent.
+      this.init.deliver({ from, payload: frame.payload, expectsResponse: false })?.catch((error: unknown) => {
+        this.init.log('one-way handler failed for a message from %s: %s', from, errorMessage(error));
+      });
       await stream.close();
       closeWithin(stream, this.init.frameTimeoutMs); // a sender that never closes its side
       return;
     }
 
     let reply: Uint8Array;
-    if (!handler) {
+    const delivery = this.init.deliver({ from, payload: frame.payload, expectsResponse: true });
+    if (!delivery) {
       reply = encodeReason(ResponseStatus.HandlerError, 'no inbound handler is installed');
     } else {
-      const outcome = await untilStreamCloses(stream, invoke(handler, from, frame.payload, true)).catch((error: unknown) => ({
+      const outcome = await untilStreamCloses(stream, delivery).catch((error: unknown) => ({
         done: true as const,
         value: error instanceof Error ? error : new Error(String(error)),
       }));
@@ -197,21 +195,19 @@ export class SyncStreamHandler {
         stream.abort(new Error('not a member of this library'));
         return;
       }
-      const handler = this.init.handler();
       const id = frame.id;
       if (frame.header === FrameKind.OneWay) {
-        if (handler) {
-          invoke(handler, from, frame.payload, false).catch((error: unknown) => {
-            this.init.log('one-way handler failed for a message from %s: %s', from, errorMessage(error));
-          });
-        }
+        this.init.deliver({ from, payload: frame.payload, expectsResponse: false })?.catch((error: unknown) => {
+          this.init.log('one-way handler failed for a message from %s: %s', from, errorMessage(error));
+        });
         write(encodeSessionFrame(ResponseStatus.Delivered, id, new Uint8Array(0)));
         continue;
       }
       while (inFlight >= this.init.maxConcurrentRequests) await new Promise<void>((resolve) => (slotFreed = resolve));
       inFlight++;
-      const work = handler
-        ? invoke(handler, from, frame.payload, true).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))))
+      const delivery = this.init.deliver({ from, payload: frame.payload, expectsResponse: true });
+      const work = delivery
+        ? delivery.catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))))
         : Promise.resolve(new Error('no inbound handler is installed'));
       void work.then((result) => {
         inFlight--;
@@ -235,14 +231,5 @@ export class SyncStreamHandler {
     await lp.write(encodeReason(ResponseStatus.TooLarge, `frame exceeds the limit of ${this.init.maxMessageBytes} bytes`));
     await stream.close();
     closeWithin(stream, this.init.frameTimeoutMs);
-  }
-}
-
-/** Runs the inbound handler; a synchronous throw becomes a rejection. */
-function invoke(handler: InboundHandler, from: string, payload: Uint8Array, expectsResponse: boolean): Promise<Uint8Array | undefined> {
-  try {
-    return Promise.resolve(handler({ from, payload, expectsResponse }));
-  } catch (error) {
-    return Promise.reject(error);
   }
 }
