@@ -41,3 +41,4 @@ export { SHARED_LOG_PRUNED_UP_TO } from './sync/shared/shared-log-pruner.js';
 export * from './transport/transport-lifecycle.js';
 export * from './transport/ordered-sends.js';
 export * from './transport/transport-adapter.js';
+export * from './transport/timers.js';

@@ -1,5 +1,8 @@
 /** Wire constants and defaults of the HTTP transport. Changing a wire constant breaks compatibility with older peers. */
 
+/** The request timeout and the timer limit every Highwater transport shares. */
+export { DEFAULT_REQUEST_TIMEOUT_MS, MAX_TIMER_MS } from '@highwater/core';
+
 /** Endpoint for requests and one-way messages (POST, raw payload as body). */
 export const MESSAGE_PATH = '/highwater/v1/message';
 /** Endpoint for heartbeats (GET or POST, empty body). */
@@ -31,7 +34,6 @@ export const DEFAULT_LISTEN_HOST = '127.0.0.1';
 export const DEFAULT_LISTEN_PORT = 0;
 /** 16 MiB: room for a page of 1 000 large records; the in-process reference allows 64 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
-export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_HEARTBEAT_MS = 2_000;
 export const DEFAULT_REPLAY_WINDOW_MS = 60_000;
 
@@ -65,6 +67,3 @@ export const SERVER_KEEP_ALIVE_TIMEOUT_MS = 30_000;
 export const CLIENT_FREE_SOCKET_TIMEOUT_MS = 15_000;
 /** A peer must send all request headers within this time (slow-loris guard). */
 export const SERVER_HEADERS_TIMEOUT_MS = 10_000;
-
-/** Largest delay setTimeout honours; longer ones would fire after 1 ms. */
-export const MAX_TIMER_MS = 2_147_483_647;

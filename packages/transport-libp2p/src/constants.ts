@@ -4,6 +4,9 @@
  * cleanly instead of misreading each other's frames.
  */
 
+/** The request timeout and the timer limit every Highwater transport shares. */
+export { DEFAULT_REQUEST_TIMEOUT_MS, MAX_TIMER_MS } from '@highwater/core';
+
 /**
  * libp2p protocol id of Highwater sync streams: a stream carries one exchange, or, after a
  * session hello, any number of them (see README, "Wire format").
@@ -80,7 +83,6 @@ export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0'] as const;
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** A frame limit above this is refused: one frame is buffered whole in memory on both sides. */
 export const MAX_MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
-export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_BOOTSTRAP_INTERVAL_MS = 10_000;
 export const DEFAULT_PING_INTERVAL_MS = 10_000;
 /** How long an RTT probe may take before it is abandoned (the connection monitor judges liveness). */
@@ -91,6 +93,3 @@ export const PING_TIMEOUT_MS = 5_000;
  * a broken peer, so the limit is generous.
  */
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 256;
-
-/** Largest delay setTimeout honours; longer delays would fire after 1 ms. */
-export const MAX_TIMER_MS = 2_147_483_647;
