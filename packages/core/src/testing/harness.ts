@@ -1,4 +1,4 @@
-import { afterEach, beforeEach } from '@jest/globals';
+import { afterEach, beforeEach, describe } from '@jest/globals';
 
 /**
  * What a conformance suite needs from an adapter: a fresh, private location (files, a
@@ -10,6 +10,9 @@ export interface StoreHarness<S> {
   /** Removes everything the harness created. Called once per test, after the store is closed. */
   destroy(): Promise<void>;
 }
+
+/** A port as an adapter provides it: the port's methods and `close()`. */
+export type WithClose<P> = P & { close(): Promise<void> };
 
 /** The store under test in the current test, and a way to close and reopen it. */
 export interface OpenStore<S> {
@@ -44,4 +47,17 @@ export function useStoreHarness<S extends { close(): Promise<void> }>(newHarness
       store = await harness.open();
     },
   };
+}
+
+/**
+ * Registers the suite `<port> conformance: <adapterName>`: `body` declares its cases, each of
+ * which runs on a fresh harness with its store open (see `useStoreHarness`).
+ */
+export function describeStoreConformance<S extends { close(): Promise<void> }>(
+  port: string,
+  adapterName: string,
+  newHarness: () => Promise<StoreHarness<S>>,
+  body: (current: OpenStore<S>) => void,
+): void {
+  describe(`${port} conformance: ${adapterName}`, () => body(useStoreHarness(newHarness)));
 }
