@@ -1,0 +1,188 @@
+import { formatHlc, parseHlc, type Hlc } from '../clock/hlc.js';
+import type { RecordData } from '../models/model-definition.js';
+import type { BackfillCheckpoint, BackfillCheckpointInput } from '../ports/checkpoint-store.js';
+import type { MetricsSnapshot } from '../ports/metrics-snapshot-store.js';
+import type { ParkedChange, ParkedChangeKey } from '../ports/parked-change-store.js';
+import type { PeerAck } from '../ports/ack-store.js';
+import type { SharedChange } from '../ports/shared-log-store.js';
+import type { Tombstone } from '../ports/tombstone-store.js';
+import type { ResourceWatermark } from '../ports/watermark-store.js';
+import type { SqlValueKinds } from './sql-values.js';
+
+/**
+ * The sync metadata tables' columns, in the order the codec's `…Values` functions lay out a
+ * row: an adapter's INSERT lists them so, and its SELECT reads them by these names. Both
+ * adapters use these table and column names (`device_resource_watermarks`,
+ * `backfill_checkpoints`, `shared_changes`, `peer_acks`, `tombstones`, `parked_changes`,
+ * `sync_metrics_snapshots`); HLCs are stored in their text form.
+ */
+export const SYNC_COLUMNS = {
+  watermarks: 'owner_device_id, resource_type, last_watermark, updated_at',
+  checkpoints: 'owner_device_id, resource_type, resume_hlc, resume_id, completed, records_applied, records_total, updated_at',
+  sharedChanges: 'hlc, origin_device_id, model, record_id, op, data',
+  acks: 'peer_device_id, last_acked_hlc, updated_at',
+  tombstones: 'model, record_id, owner_device_id, hlc',
+  parkedChanges: 'model, record_id, hlc, owner_device_id, data',
+  parkedChangeKeys: 'model, record_id, hlc',
+  metricsSnapshots: 'taken_at, library_id, snapshot_json',
+} as const;
+
+export interface WatermarkRow {
+  readonly owner_device_id: string;
+  readonly resource_type: string;
+  readonly last_watermark: string;
+  readonly updated_at: number;
+}
+
+export interface CheckpointRow {
+  readonly owner_device_id: string;
+  readonly resource_type: string;
+  readonly resume_hlc: string | null;
+  readonly resume_id: string | null;
+  /** A boolean, or 1 / 0 where booleans are integers. */
+  readonly completed: boolean | number;
+  readonly records_applied: number;
+  readonly records_total: number | null;
+  readonly updated_at: number;
+}
+
+/** JSON columns hold text or the parsed value, as the driver returns them (`SqlValueKinds.json`). */
+export interface SharedChangeRow {
+  readonly hlc: string;
+  readonly model: string;
+  readonly record_id: string;
+  readonly op: 'upsert' | 'delete';
+  readonly data: unknown;
+}
+
+export interface AckRow {
+  readonly peer_device_id: string;
+  readonly last_acked_hlc: string;
+  readonly updated_at: number;
+}
+
+export interface TombstoneRow {
+  readonly model: string;
+  readonly record_id: string;
+  readonly owner_device_id: string;
+  readonly hlc: string;
+}
+
+export interface ParkedChangeRow {
+  readonly model: string;
+  readonly record_id: string;
+  readonly hlc: string;
+  readonly owner_device_id: string;
+  readonly data: unknown;
+}
+
+export interface MetricsSnapshotRow {
+  readonly taken_at: number;
+  readonly library_id: string;
+  readonly snapshot_json: unknown;
+}
+
+const parseJsonText = (stored: unknown): unknown => (stored === null ? null : JSON.parse(stored as string));
+const asParsed = (stored: unknown): unknown => stored;
+const booleanAsInteger = (value: boolean): number => (value ? 1 : 0);
+const booleanAsBoolean = (value: boolean): boolean => value;
+
+/**
+ * Rows of the sync metadata tables to port objects and back, for one driver's value kinds.
+ * `…Values` give the values of one row in `SYNC_COLUMNS` order; `…FromRow` read a row by
+ * column name. Every member is a bound function, so it can be passed to `map` as it is.
+ */
+export class SyncRowCodec {
+  private readonly json: (stored: unknown) => unknown;
+  private readonly boolean: (value: boolean) => boolean | number;
+
+  constructor(kinds: SqlValueKinds) {
+    this.json = kinds.json === 'text' ? parseJsonText : asParsed;
+    this.boolean = kinds.booleans === 'integer' ? booleanAsInteger : booleanAsBoolean;
+  }
+
+  readonly watermarkValues = (ownerDeviceId: string, resourceType: string, hlc: Hlc, updatedAt: number): unknown[] => [
+    ownerDeviceId,
+    resourceType,
+    formatHlc(hlc),
+    updatedAt,
+  ];
+
+  readonly watermarkFromRow = (r: WatermarkRow): ResourceWatermark => ({
+    ownerDeviceId: r.owner_device_id,
+    resourceType: r.resource_type,
+    watermark: parseHlc(r.last_watermark),
+    updatedAt: r.updated_at,
+  });
+
+  readonly checkpointValues = (c: BackfillCheckpointInput, updatedAt: number): unknown[] => [
+    c.ownerDeviceId,
+    c.resourceType,
+    c.cursor ? formatHlc(c.cursor.hlc) : null,
+    c.cursor ? c.cursor.id : null,
+    this.boolean(c.completed),
+    c.recordsApplied,
+    c.recordsTotal,
+    updatedAt,
+  ];
+
+  readonly checkpointFromRow = (r: CheckpointRow): BackfillCheckpoint => ({
+    ownerDeviceId: r.owner_device_id,
+    resourceType: r.resource_type,
+    cursor: r.resume_hlc !== null && r.resume_id !== null ? { hlc: parseHlc(r.resume_hlc), id: r.resume_id } : null,
+    completed: r.completed === true || r.completed === 1,
+    recordsApplied: r.records_applied,
+    recordsTotal: r.records_total,
+    updatedAt: r.updated_at,
+  });
+
+  readonly sharedChangeValues = (c: SharedChange): unknown[] => [
+    formatHlc(c.hlc),
+    c.hlc.deviceId,
+    c.model,
+    c.recordId,
+    c.op,
+    c.data === null ? null : JSON.stringify(c.data),
+  ];
+
+  readonly sharedChangeFromRow = (r: SharedChangeRow): SharedChange => ({
+    hlc: parseHlc(r.hlc),
+    model: r.model,
+    recordId: r.record_id,
+    op: r.op,
+    data: this.json(r.data) as RecordData | null,
+  });
+
+  readonly ackValues = (peerDeviceId: string, hlc: Hlc, updatedAt: number): unknown[] => [peerDeviceId, formatHlc(hlc), updatedAt];
+
+  readonly ackFromRow = (r: AckRow): PeerAck => ({ peerDeviceId: r.peer_device_id, hlc: parseHlc(r.last_acked_hlc), updatedAt: r.updated_at });
+
+  readonly tombstoneValues = (t: Tombstone): unknown[] => [t.model, t.recordId, t.ownerDeviceId, formatHlc(t.hlc)];
+
+  readonly tombstoneFromRow = (r: TombstoneRow): Tombstone => ({
+    model: r.model,
+    recordId: r.record_id,
+    ownerDeviceId: r.owner_device_id,
+    hlc: parseHlc(r.hlc),
+  });
+
+  readonly parkedChangeValues = (c: ParkedChange): unknown[] => [c.model, c.recordId, formatHlc(c.hlc), c.ownerDeviceId, JSON.stringify(c.data)];
+
+  readonly parkedChangeKeyValues = (k: ParkedChangeKey): unknown[] => [k.model, k.recordId, formatHlc(k.hlc)];
+
+  readonly parkedChangeFromRow = (r: ParkedChangeRow): ParkedChange => ({
+    model: r.model,
+    recordId: r.record_id,
+    ownerDeviceId: r.owner_device_id,
+    hlc: parseHlc(r.hlc),
+    data: this.json(r.data) as RecordData,
+  });
+
+  readonly metricsSnapshotValues = (s: MetricsSnapshot): unknown[] => [s.takenAt, s.libraryId, JSON.stringify(s.metrics)];
+
+  readonly metricsSnapshotFromRow = (r: MetricsSnapshotRow): MetricsSnapshot => ({
+    takenAt: r.taken_at,
+    libraryId: r.library_id,
+    metrics: this.json(r.snapshot_json) as Record<string, unknown>,
+  });
+}
