@@ -20,7 +20,7 @@ export { SqliteSyncStore, type SqliteSyncStoreOptions } from './sqlite-sync-stor
 export { SqliteRecordStore, type SqliteRecordStoreOptions } from './sqlite-record-store.js';
 export { WorkerRecordStore } from './worker-record-store.js';
 export type { SqliteOpenOptions } from './sqlite-database.js';
-export { OWNER_COLUMN, HLC_COLUMN } from './record-table.js';
+export { OWNER_COLUMN, HLC_COLUMN } from '@highwater/core';
 
 export interface SqliteStorageOptions extends SqliteOpenOptions {
   /** Folder of the library; created if missing. Holds sync.db and database.db. */
@@ -28,9 +28,10 @@ export interface SqliteStorageOptions extends SqliteOpenOptions {
   readonly registry: ModelRegistry;
   readonly wallClock?: WallClock;
   /**
-   * Where the record store's SQLite writes run. `'worker'` moves them to a worker thread so
-   * the node keeps receiving and decoding while a page is written (faster backfill on a
-   * multi-core machine); `'main'` (default) keeps everything on the calling thread.
+   * Where the record store's SQLite work runs. `'worker'` moves it to a worker thread
+   * (`WorkerRecordStore`), so the calling thread keeps receiving and decoding while a page is
+   * written; it needs cores to spare, and every call crosses threads. `'main'` (default) keeps
+   * everything on the calling thread.
    */
   readonly recordStoreThread?: 'main' | 'worker';
 }

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { StorageError } from '@highwater/core';
+import { StorageError, type SqlValueKinds } from '@highwater/core';
 
 export type SqliteDatabase = Database.Database;
 
@@ -7,8 +7,8 @@ export interface SqliteOpenOptions {
   /**
    * `full` (default) syncs the WAL on every commit, so a page applied and then checkpointed
    * survives power loss in that order (watermark and checkpoint writes themselves skip the
-   * sync: losing the last of them only re-fetches a page). `normal` survives process crashes only: faster, and
-   * enough when the OS and disk are trusted.
+   * sync: losing the last of them only re-fetches a page). `normal` survives process crashes
+   * only, with fewer fsyncs: enough when the OS and disk are trusted.
    */
   readonly synchronous?: 'full' | 'normal';
 }
@@ -53,7 +53,8 @@ export function migrate(db: SqliteDatabase, migrations: readonly Migration[], wh
   }
 }
 
-/** Double-quotes an identifier that the model registry has already validated. */
-export function quoteIdentifier(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
+/**
+ * How better-sqlite3 binds and returns values: booleans as 1 / 0 (it binds no booleans), JSON
+ * as text, numbers as they are.
+ */
+export const SQLITE_VALUES: SqlValueKinds = { booleans: 'integer', json: 'text', negativeZero: 'number' };

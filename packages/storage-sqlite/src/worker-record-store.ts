@@ -1,20 +1,9 @@
 import { Worker } from 'node:worker_threads';
-import {
-  HighwaterError,
-  StorageError,
-  UnknownModelError,
-  type ApplyResult,
-  type Hlc,
-  type ModelDefinition,
-  type ModelRegistry,
-  type PageQuery,
-  type RecordBatch,
-  type RecordStore,
-  type SyncRecord,
-} from '@highwater/core';
+import { deletionRow, HighwaterError, ModelTables, RowLayout, StorageError, UnknownModelError } from '@highwater/core';
+import type { ApplyResult, Hlc, ModelDefinition, ModelRegistry, PageQuery, RecordBatch, RecordStore, SyncRecord } from '@highwater/core';
 import type { RecordStoreWorkerData, SerializedError, WorkerCall, WorkerReply } from './record-store-worker.js';
-import { deletionRow, type SqliteRecordStoreOptions } from './sqlite-record-store.js';
-import { RowLayout } from './record-table.js';
+import type { SqliteRecordStoreOptions } from './sqlite-record-store.js';
+import { SQLITE_VALUES } from './sqlite-database.js';
 
 // The compiled worker. From src/ (tests) and from dist/ alike this resolves to dist/, which
 // `tsc -b` (part of `npm test` and `npm run build`) produces.
@@ -34,12 +23,10 @@ export class WorkerRecordStore implements RecordStore {
   private nextId = 1;
   private closed = false;
   private failure: Error | null = null;
-  private readonly registry: ModelRegistry;
-  private readonly layouts = new Map<string, RowLayout>();
+  private readonly layouts: ModelTables<RowLayout>;
 
   constructor(options: SqliteRecordStoreOptions) {
-    this.registry = options.registry;
-    for (const model of options.registry.all()) this.layouts.set(model.name, new RowLayout(model));
+    this.layouts = new ModelTables(options.registry, (model) => new RowLayout(model, SQLITE_VALUES));
     const models: ModelDefinition[] = options.registry.all().map((m) => ({
       name: m.name,
       ownership: m.ownership,
@@ -76,7 +63,7 @@ export class WorkerRecordStore implements RecordStore {
     // Laid out here, so the worker receives flat arrays of values (see record-store-worker.ts).
     let rows: unknown[];
     try {
-      rows = this.layout(model).flatRows(batch.upserts ?? []);
+      rows = this.layouts.get(model).flatRows(batch.upserts ?? []);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -84,13 +71,13 @@ export class WorkerRecordStore implements RecordStore {
   }
 
   async page(model: string, query: PageQuery): Promise<SyncRecord[]> {
-    const layout = this.layout(model);
+    const layout = this.layouts.get(model);
     const rows = (await this.call('pageRows', [model, query])) as unknown[][];
     return rows.map((row) => layout.fromRow(row));
   }
 
   async getMany(model: string, ids: readonly string[]): Promise<SyncRecord[]> {
-    const layout = this.layout(model);
+    const layout = this.layouts.get(model);
     const rows = (await this.call('getManyRows', [model, ids])) as unknown[][];
     return rows.map((row) => layout.fromRow(row));
   }
@@ -114,12 +101,6 @@ export class WorkerRecordStore implements RecordStore {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ id, method, args } satisfies WorkerCall);
     });
-  }
-
-  private layout(model: string): RowLayout {
-    const layout = this.layouts.get(model);
-    if (!layout) this.registry.get(model); // throws UnknownModelError
-    return layout!;
   }
 
   private fail(error: Error): void {
