@@ -20,11 +20,6 @@ export function assertSchemaName(schema: unknown): asserts schema is string {
   }
 }
 
-/** Double-quotes an identifier (already validated by the registry or `assertSchemaName`). */
-export function quoteIdentifier(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
 /**
  * `<base><suffix>` when it fits in 63 characters; otherwise the base is shortened and a hash
  * of the full name keeps distinct long names distinct (Postgres would silently truncate them).

@@ -21,16 +21,16 @@
  * processes by an advisory lock) and creates or extends the model tables.
  */
 import type pg from 'pg';
-import { StorageError, type ModelRegistry, type WallClock } from '@highwater/core';
+import { quoteIdentifier, StorageError, type ModelRegistry, type WallClock } from '@highwater/core';
 import { createPool, type PostgresConnectionOptions } from './pg-database.js';
 import { PostgresRecordStore } from './postgres-record-store.js';
 import { PostgresSyncStore } from './postgres-sync-store.js';
-import { assertSchemaName, quoteIdentifier } from './identifiers.js';
+import { assertSchemaName } from './identifiers.js';
 
 export { PostgresSyncStore, type PostgresSyncStoreOptions } from './postgres-sync-store.js';
 export { PostgresRecordStore, type PostgresRecordStoreOptions } from './postgres-record-store.js';
 export type { PostgresConnectionOptions } from './pg-database.js';
-export { OWNER_COLUMN, HLC_COLUMN } from './record-table.js';
+export { OWNER_COLUMN, HLC_COLUMN } from '@highwater/core';
 export { SCHEMA_MIGRATIONS, MIGRATIONS_TABLE, SYNC_TABLES } from './schema-migrations.js';
 
 export interface PostgresStorageOptions extends PostgresConnectionOptions {

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { StorageError } from '@highwater/core';
+import { quoteIdentifier, StorageError } from '@highwater/core';
 import type { PgDatabase, Queryable } from './pg-database.js';
-import { quoteIdentifier } from './identifiers.js';
 import { MIGRATIONS_TABLE, SCHEMA_MIGRATIONS, type Migration } from './schema-migrations.js';
 
 /**

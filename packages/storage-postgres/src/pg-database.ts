@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { HighwaterError, StorageError } from '@highwater/core';
-import { assertSchemaName, quoteIdentifier, statementName } from './identifiers.js';
+import { HighwaterError, quoteIdentifier, StorageError, type SqlValueKinds } from '@highwater/core';
+import { assertSchemaName, statementName } from './identifiers.js';
 import { HIGHWATER_TYPES } from './type-parsers.js';
 
 export interface PostgresConnectionOptions {
@@ -24,6 +24,12 @@ export interface PostgresConnectionOptions {
    */
   readonly preparedStatements?: boolean;
 }
+
+/**
+ * How pg binds and returns values (with Highwater's type parsers): booleans and parsed JSON as
+ * they are, and -0 as the text '-0', since pg sends numbers with `toString()`, which drops the sign.
+ */
+export const PG_VALUES: SqlValueKinds = { booleans: 'boolean', json: 'parsed', negativeZero: 'text' };
 
 /** One SQL statement; `name` is added automatically when prepared statements are on. */
 export interface Statement {

@@ -1,19 +1,10 @@
-import {
-  formatHlc,
-  StorageError,
-  type Hlc,
-  type ApplyResult,
-  type ModelRegistry,
-  type PageQuery,
-  type RecordBatch,
-  type RecordStore,
-  type SyncRecord,
-} from '@highwater/core';
-import { chunks, keysetBound, Params, whereClause } from './keyset.js';
+import { formatHlc, keysetPageClauses, ModelTables, StorageError } from '@highwater/core';
+import type { ApplyResult, Hlc, ModelRegistry, PageQuery, RecordBatch, RecordStore, SyncRecord } from '@highwater/core';
 import { migrateSchema } from './migrator.js';
 import { PgDatabase, type PostgresConnectionOptions, type Statement } from './pg-database.js';
 import { ensureRecordTables } from './record-table-ddl.js';
-import { HLC_COLUMN, OWNER_COLUMN, RecordTable } from './record-table.js';
+import { RecordTable } from './record-table.js';
+import { chunks, Params } from './statement-parts.js';
 import { planUpsertRounds } from './upsert-plan.js';
 
 export interface PostgresRecordStoreOptions extends PostgresConnectionOptions {
@@ -22,7 +13,7 @@ export interface PostgresRecordStoreOptions extends PostgresConnectionOptions {
 }
 
 // Rows per statement. unnest has no parameter limit; this only bounds the size of one
-// message (~1.5 MB at 250-byte rows) and the memory pg needs to encode it.
+// message and the memory pg needs to encode it.
 const ROWS_PER_STATEMENT = 5000;
 
 /**
@@ -32,8 +23,7 @@ const ROWS_PER_STATEMENT = 5000;
 export class PostgresRecordStore implements RecordStore {
   private constructor(
     private readonly db: PgDatabase,
-    private readonly registry: ModelRegistry,
-    private readonly tables: ReadonlyMap<string, RecordTable>,
+    private readonly tables: ModelTables<RecordTable>,
   ) {}
 
   /** Connects, migrates the schema and creates or extends the model tables. */
@@ -41,10 +31,9 @@ export class PostgresRecordStore implements RecordStore {
     const db = PgDatabase.fromOptions(options);
     try {
       await migrateSchema(db);
-      const models = options.registry.all();
-      await ensureRecordTables(db, models);
-      const tables = new Map(models.map((m) => [m.name, new RecordTable(m, (name) => db.qualified(name))]));
-      return new PostgresRecordStore(db, options.registry, tables);
+      await ensureRecordTables(db, options.registry.all());
+      const tables = new ModelTables(options.registry, (model) => new RecordTable(model, (name) => db.qualified(name)));
+      return new PostgresRecordStore(db, tables);
     } catch (error) {
       await db.close();
       throw error;
@@ -57,7 +46,7 @@ export class PostgresRecordStore implements RecordStore {
   }
 
   async applyBatch(model: string, batch: RecordBatch): Promise<ApplyResult> {
-    const table = this.table(model);
+    const table = this.tables.get(model);
     const upserts = batch.upserts ?? [];
     const deletes = batch.deletes ?? [];
     if (upserts.length === 0 && deletes.length === 0) return { upserted: 0, deleted: 0, unchanged: 0 };
@@ -88,37 +77,27 @@ export class PostgresRecordStore implements RecordStore {
   }
 
   async page(model: string, query: PageQuery): Promise<SyncRecord[]> {
-    const table = this.table(model);
+    const table = this.tables.get(model);
     const params = new Params();
-    const where = whereClause([
-      query.owner !== undefined ? `${OWNER_COLUMN} = ${params.add(query.owner)}` : null,
-      keysetBound(HLC_COLUMN, table.key, query, params),
-    ]);
-    const text = `${table.selectColumns} ${where} ORDER BY ${HLC_COLUMN}, ${table.key} LIMIT ${params.add(query.limit)}`;
+    const text = `${table.selectColumns} ${keysetPageClauses(query, table.keysetColumns, params.add)}`;
     const result = await this.db.query<unknown[]>({ text, values: params.values, rowMode: 'array' });
     return result.rows.map((row) => table.fromRow(row as unknown as unknown[]));
   }
 
   async getMany(model: string, ids: readonly string[]): Promise<SyncRecord[]> {
-    const table = this.table(model);
+    const table = this.tables.get(model);
     if (ids.length === 0) return [];
     const result = await this.db.query(table.getMany(ids));
     return result.rows.map((row) => table.fromRow(row as unknown as unknown[]));
   }
 
   async count(model: string, owner?: string, afterHlc?: Hlc | null): Promise<number> {
-    const result = await this.db.query<{ n: number }>(this.table(model).count(owner, afterHlc ? formatHlc(afterHlc) : undefined));
+    const result = await this.db.query<{ n: number }>(this.tables.get(model).count(owner, afterHlc ? formatHlc(afterHlc) : undefined));
     return result.rows[0]!.n;
   }
 
   /** Ends the pool if this store created it. */
   async close(): Promise<void> {
     await this.db.close();
-  }
-
-  private table(model: string): RecordTable {
-    const table = this.tables.get(model);
-    if (!table) this.registry.get(model); // throws UnknownModelError
-    return table!;
   }
 }

@@ -1,8 +1,8 @@
-import { StorageError, type RegisteredModel } from '@highwater/core';
-import { derivedIdentifier, quoteIdentifier } from './identifiers.js';
+import { HLC_COLUMN, OWNER_COLUMN, quoteIdentifier, StorageError, type RegisteredModel } from '@highwater/core';
+import { derivedIdentifier } from './identifiers.js';
 import { lockSchema } from './migrator.js';
 import type { PgDatabase, Queryable } from './pg-database.js';
-import { COLUMN_TYPE, HLC_COLUMN, OWNER_COLUMN } from './record-table.js';
+import { COLUMN_TYPE } from './record-table.js';
 import { MIGRATIONS_TABLE, SYNC_TABLES } from './schema-migrations.js';
 
 const RESERVED_TABLES: ReadonlySet<string> = new Set([...SYNC_TABLES, MIGRATIONS_TABLE]);

@@ -1,5 +1,5 @@
 import { compareHlc, type SyncRecord } from '@highwater/core';
-import { compareText } from './keyset.js';
+import { compareText } from './statement-parts.js';
 
 /**
  * Splits a batch's upserts into rounds that can each run as one multi-row statement.
