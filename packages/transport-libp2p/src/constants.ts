@@ -17,10 +17,10 @@ export const SYNC_PROTOCOL = '/highwater/sync/2.0.0';
 export const PING_PROTOCOL = '/ipfs/ping/1.0.0';
 
 /**
- * How long after a connect its first RTT probe waits. Opening the ping stream at once competed
- * with the connection's first sync exchanges (a stream open costs both sides ~1.5 ms of CPU):
- * the first request on a fresh connection arrived 3-5 ms later. A request answered in the
- * meantime measures the round trip itself, and the probe is dropped.
+ * How long after a connect its first RTT probe waits: opening the ping stream at once would
+ * compete for CPU, on both sides, with the connection's first sync exchanges. A request
+ * answered in the meantime measures the round trip itself, and the probe is dropped.
+ * Guarded by test/rtt-tracker.test.ts and the bench's libp2p catch-up rows.
  */
 export const CONNECT_PROBE_DELAY_MS = 250;
 

@@ -25,9 +25,10 @@ const MAX_ID = 0xffffffff;
  * and one-way message to it, each frame tagged with an id, responses matched by id.
  *
  * Opening a libp2p stream costs a protocol negotiation and peer-store bookkeeping that need
- * the event loop and several small writes: per request that was ~1.5 ms of CPU on each side,
- * and a request issued just before a long synchronous task (applying a page) left only after
- * it. On a session a request is one frame, written at once.
+ * the event loop, and several small writes: per request, on each side. A request issued just
+ * before a long synchronous task (applying a page) would leave only after it. On a session a
+ * request is one frame, written at once.
+ * Guarded by the bench's libp2p backfill rows (sender CPU per 1000 records).
  *
  * The hello exchange tells each side the other's frame limit, so an oversized request is
  * refused here and an oversized response is answered with a TooLarge frame: the stream never
