@@ -1,45 +1,27 @@
 import { describe, expect, it } from '@jest/globals';
 import { OrderedSends } from '../src/transport/ordered-sends.js';
-
-interface Gate {
-  readonly opened: Promise<void>;
-  open(): void;
-  fail(error: unknown): void;
-}
-
-function gate(): Gate {
-  let open!: () => void;
-  let fail!: (error: unknown) => void;
-  const opened = new Promise<void>((resolve, reject) => {
-    open = resolve;
-    fail = reject;
-  });
-  return { opened, open, fail };
-}
-
-/** Lets every pending promise callback run (no timers involved). */
-const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+import { deferred, settle } from './support/deferred.js';
 
 describe('OrderedSends', () => {
   it('runs the tasks of one key one after another, in call order, even when a later one is ready first', async () => {
     const sends = new OrderedSends();
     const log: string[] = [];
-    const gates = [gate(), gate(), gate()];
+    const gates = [deferred(), deferred(), deferred()];
     const results = gates.map((g, i) =>
       sends.run('peer-a', async () => {
         log.push(`start ${i}`);
-        await g.opened;
+        await g.promise;
         log.push(`end ${i}`);
         return i;
       }),
     );
     await settle();
     expect(log).toEqual(['start 0']); // the others wait for it
-    gates[2]!.open();
-    gates[1]!.open();
+    gates[2]!.resolve();
+    gates[1]!.resolve();
     await settle();
     expect(log).toEqual(['start 0']); // still waiting: 1 and 2 are ready but 0 is not done
-    gates[0]!.open();
+    gates[0]!.resolve();
     expect(await Promise.all(results)).toEqual([0, 1, 2]);
     expect(log).toEqual(['start 0', 'end 0', 'start 1', 'end 1', 'start 2', 'end 2']);
   });
@@ -57,17 +39,17 @@ describe('OrderedSends', () => {
 
   it('keeps keys apart: a slow task of one key does not hold back another key', async () => {
     const sends = new OrderedSends();
-    const slow = gate();
+    const slow = deferred();
     const log: string[] = [];
     const a = sends.run('peer-a', async () => {
-      await slow.opened;
+      await slow.promise;
       log.push('a');
     });
     await sends.run('peer-b', async () => {
       log.push('b');
     });
     expect(log).toEqual(['b']);
-    slow.open();
+    slow.resolve();
     await a;
     expect(log).toEqual(['b', 'a']);
   });
@@ -91,18 +73,18 @@ describe('OrderedSends', () => {
 
   it('waits for a failing task to finish before the next one starts', async () => {
     const sends = new OrderedSends();
-    const failing = gate();
+    const failing = deferred();
     const log: string[] = [];
     const first = sends.run('peer-a', async () => {
       log.push('first starts');
-      await failing.opened;
+      await failing.promise;
     });
     const second = sends.run('peer-a', async () => {
       log.push('second starts');
     });
     await settle();
     expect(log).toEqual(['first starts']);
-    failing.fail(new Error('timeout'));
+    failing.reject(new Error('timeout'));
     await expect(first).rejects.toThrow('timeout');
     await second;
     expect(log).toEqual(['first starts', 'second starts']);
@@ -111,8 +93,8 @@ describe('OrderedSends', () => {
   it('forgets a key once nothing is queued for it, whether its tasks succeeded or failed', async () => {
     const sends = new OrderedSends();
     expect(sends.size).toBe(0);
-    const held = gate();
-    const a1 = sends.run('peer-a', () => held.opened);
+    const held = deferred();
+    const a1 = sends.run('peer-a', () => held.promise);
     const a2 = sends.run('peer-a', async () => {
       throw new Error('no');
     });
@@ -121,7 +103,7 @@ describe('OrderedSends', () => {
     await b;
     await settle();
     expect(sends.size).toBe(1); // peer-a still has work
-    held.open();
+    held.resolve();
     await a1;
     await expect(a2).rejects.toThrow('no');
     await settle();

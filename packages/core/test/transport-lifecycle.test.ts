@@ -1,24 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { TransportLifecycle } from '../src/transport/transport-lifecycle.js';
-
-interface Deferred {
-  readonly promise: Promise<void>;
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Lets every pending promise callback run (no timers involved). */
-const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+import { deferred, settle, type Deferred } from './support/deferred.js';
 
 /**
  * A lifecycle whose steps wait for the test: each call to a step takes the next deferred from
