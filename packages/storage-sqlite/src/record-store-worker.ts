@@ -11,6 +11,7 @@ import type { SqliteOpenOptions } from './sqlite-database.js';
 export interface RecordStoreWorkerData extends SqliteOpenOptions {
   readonly path: string;
   readonly models: readonly ModelDefinition[];
+  readonly countSliceRows?: number;
 }
 
 export interface WorkerCall {

@@ -39,6 +39,7 @@ export class WorkerRecordStore implements RecordStore {
       path: options.path,
       models,
       ...(options.synchronous ? { synchronous: options.synchronous } : {}),
+      ...(options.countSliceRows !== undefined ? { countSliceRows: options.countSliceRows } : {}),
     };
     this.worker = new Worker(WORKER_URL, { workerData });
     this.worker.on('message', (reply: WorkerReply) => {
