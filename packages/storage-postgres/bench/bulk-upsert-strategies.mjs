@@ -4,7 +4,7 @@
 //   values: INSERT … VALUES ($1,…,$11),(…),… ON CONFLICT … DO UPDATE … WHERE (11 params/row)
 //   unnest: INSERT … SELECT * FROM unnest($1::text[], $2::bigint[], …) ON CONFLICT … (11 params)
 //
-// Not a test and not timed by CI: run it by hand and copy the medians into the README.
+// Not a test and not timed by CI: run it by hand and record the medians in BENCHMARKS.md.
 //   PG_URL=postgres://postgres@127.0.0.1:5432/test node packages/storage-postgres/bench/bulk-upsert-strategies.mjs
 // Keys are time-ordered (UUIDv7-like: zero-padded counter), entries ~250 bytes, pages of 1000.
 import pg from 'pg';
