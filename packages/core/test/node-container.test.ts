@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
 import {
-  compareHlc,
   createNodeContainer,
   HighwaterError,
   ModelRegistry,
@@ -9,6 +8,8 @@ import {
   type SyncState,
   type SyncStore,
 } from '@highwater/core';
+import { componentsOf } from '../src/wiring/components.js';
+import type { WatermarkCache } from '../src/sync/watermark-cache.js';
 import { testModels } from '@highwater/core/testing';
 
 // Wiring only: the stores are never called here, so opaque stand-ins are enough.
@@ -50,17 +51,30 @@ describe('per-node container', () => {
     expect(clockB.now()).toMatchObject({ counter: 0, deviceId: 'device-b' });
   });
 
-  it('seeds the clock from the last HLC issued before a restart', () => {
-    const last = { time: 1_790_000_100_000, counter: 7, deviceId: 'device-a' };
-    const restarted = createNodeContainer({
-      identity: { libraryId: 'lib-1', deviceId: 'device-a' },
-      registry,
-      syncStore,
-      recordStore,
-      wallClock: { now: () => 1_790_000_000_000 }, // wall clock went back 100 s while down
-      lastHlc: last,
-    });
-    expect(compareHlc(restarted.resolve(Tokens.HlcClock).now(), last)).toBeGreaterThan(0);
+  it('builds each part once per node, from that node\'s own components', () => {
+    const a = node('device-a');
+    const b = node('device-b');
+    expect(a.resolve(Tokens.Applier)).toBe(a.resolve(Tokens.Applier));
+    expect(a.resolve(Tokens.Applier)).not.toBe(b.resolve(Tokens.Applier));
+    const components = componentsOf(a);
+    expect(components.applier).toBe(a.resolve(Tokens.Applier));
+    expect(components.settings).toMatchObject({ pageSize: 1000, pagesPerRequest: 4, inlineLimit: 1000 });
+  });
+
+  it('a registration made before the parts are built replaces the default for every part that uses it', async () => {
+    const a = node('device-a');
+    const moved: string[] = [];
+    const watermarks = {
+      get: () => null,
+      advance: async (owner: string, resource: string, hlc: { time: number }) => {
+        moved.push(`${owner}/${resource}@${hlc.time}`);
+        return true;
+      },
+    };
+    a.register(Tokens.Watermarks, { useValue: watermarks as unknown as WatermarkCache });
+    // The applier moves watermarks only over spans; with no changes it touches no store.
+    await a.resolve(Tokens.Applier).apply([], 'pull', [{ owner: 'device-b', model: 'item', from: null, to: { time: 42, counter: 0, deviceId: 'device-b' } }]);
+    expect(moved).toEqual(['device-b/item@42']);
   });
 
   it('exposes events as read-only observables and keeps nodes apart', () => {

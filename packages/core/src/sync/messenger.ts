@@ -4,6 +4,9 @@ import { HighwaterError, ProtocolError, RemoteError } from '../errors.js';
 import type { InboundMessage, Transport } from '../ports/transport.js';
 import { decodeMessage, encodeMessage, type MessageCodec } from '../protocol/codec.js';
 import { PROTOCOL_VERSION, type MessageBody, type SyncMessage } from '../protocol/messages.js';
+import type { SyncEvents } from '../events/sync-events.js';
+import type { NodeComponents } from '../wiring/components.js';
+import type { Startable } from '../wiring/lifecycle.js';
 import type { SyncMetrics } from './sync-metrics.js';
 
 type RequestBody = Extract<MessageBody, { requestId: string }>;
@@ -18,18 +21,31 @@ export type MessageHandler = (message: SyncMessage, fromPeer: string) => Promise
  * else sees a message. A refused message is answered with an Error message (never an error
  * to an error), reported, and dropped; the node goes on serving.
  */
-export class Messenger {
+export class Messenger implements Startable {
   private readonly deviceOfPeer = new Map<string, string>();
+  private readonly transport: Transport;
+  private readonly codec: MessageCodec;
+  private readonly libraryId: string;
+  private readonly deviceId: string;
+  private readonly metrics: SyncMetrics;
+  private readonly logger: Logger;
+  private readonly events: SyncEvents;
 
-  constructor(
-    private readonly transport: Transport,
-    private readonly codec: MessageCodec,
-    private readonly libraryId: string,
-    private readonly deviceId: string,
-    private readonly metrics: SyncMetrics,
-    private readonly logger: Logger,
-    private readonly onRefused: (error: HighwaterError, peerId: string) => void,
-  ) {}
+  constructor(private readonly components: Pick<NodeComponents, 'transport' | 'codec' | 'identity' | 'metrics' | 'logger' | 'syncEvents' | 'server'>) {
+    this.transport = components.transport;
+    this.codec = components.codec;
+    this.libraryId = components.identity.libraryId;
+    this.deviceId = components.identity.deviceId;
+    this.metrics = components.metrics;
+    this.logger = components.logger;
+    this.events = components.syncEvents;
+  }
+
+  /** Hands every valid inbound message to the node's RequestServer. */
+  start(): void {
+    const server = this.components.server;
+    this.listen((message, from) => server.handle(message, from));
+  }
 
   /** The device behind a transport peer, once it has sent a valid message. */
   deviceOf(peerId: string): string | null {
@@ -87,7 +103,7 @@ export class Messenger {
         const error = cause instanceof HighwaterError ? cause : new HighwaterError('HW_INTERNAL', (cause as Error)?.message ?? String(cause));
         this.metrics.add('messagesRefused');
         this.logger.warn({ peer: inbound.from, code: error.code, err: error.message }, 'refused inbound message');
-        this.onRefused(error, inbound.from);
+        this.events.reportError(error);
         if (message?.type === 'error') return undefined;
         const requestId = message && 'requestId' in message ? message.requestId : null;
         const reply = this.encode({ type: 'error', requestId, code: error.code, message: error.message.slice(0, 1000) });

@@ -1,6 +1,8 @@
 import { BehaviorSubject, type Observable } from 'rxjs';
 import type { WallClock } from '../ports/wall-clock.js';
 import type { SyncStore } from '../ports/sync-store.js';
+import type { NodeComponents } from '../wiring/components.js';
+import type { Startable } from '../wiring/lifecycle.js';
 
 /** Counters a node keeps; persisted as snapshots so they survive restarts. */
 export interface SyncMetricsSnapshot {
@@ -55,24 +57,43 @@ function empty(): SyncMetricsSnapshot {
 
 /**
  * Counters of one node. `metrics$` emits at most once per `publish()` (the node publishes
- * after each applied batch and on a timer), so the hot path only bumps numbers.
+ * after each applied batch and on a timer), so the hot path only bumps numbers. Persisted every
+ * `metricsIntervalMs` and when the node stops; a node continues from the newest snapshot.
  */
-export class SyncMetrics {
+export class SyncMetrics implements Startable {
   private current = empty();
   private readonly subject = new BehaviorSubject<SyncMetricsSnapshot>(empty());
   readonly metrics$: Observable<SyncMetricsSnapshot> = this.subject.asObservable();
+  private readonly store: SyncStore;
+  private readonly libraryId: string;
+  private readonly wallClock: WallClock;
+  private readonly intervalMs: number;
+  private timer: NodeJS.Timeout | null = null;
 
-  constructor(
-    private readonly store: SyncStore,
-    private readonly libraryId: string,
-    private readonly wallClock: WallClock,
-  ) {}
+  constructor(components: Pick<NodeComponents, 'syncStore' | 'identity' | 'wallClock' | 'settings'>) {
+    this.store = components.syncStore;
+    this.libraryId = components.identity.libraryId;
+    this.wallClock = components.wallClock;
+    this.intervalMs = components.settings.metricsIntervalMs;
+  }
 
   /** Continues from the newest persisted snapshot. */
   async load(): Promise<void> {
     const [latest] = await this.store.listMetricsSnapshots(1);
     if (latest) this.current = { ...empty(), ...(latest.metrics as Partial<SyncMetricsSnapshot>) };
     this.publish();
+  }
+
+  start(): void {
+    if (this.intervalMs <= 0 || this.timer) return;
+    this.timer = setInterval(() => void this.persist().catch(() => undefined), this.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.persist();
   }
 
   add(counter: CounterName, n = 1): void {

@@ -1,6 +1,7 @@
 import { compareHlc, type Hlc } from '../clock/hlc.js';
 import type { SyncStore } from '../ports/sync-store.js';
-
+import type { NodeComponents } from '../wiring/components.js';
+import type { Startable } from '../wiring/lifecycle.js';
 import { streamKey as key } from './stream-key.js';
 
 /**
@@ -8,10 +9,13 @@ import { streamKey as key } from './stream-key.js';
  * memory: the live path asks "is this change new?" for every change it relays, and the
  * watermark exchange sends them all. Writes go through to the store first.
  */
-export class WatermarkCache {
+export class WatermarkCache implements Startable {
   private readonly marks = new Map<string, { owner: string; resource: string; hlc: Hlc }>();
+  private readonly store: SyncStore;
 
-  constructor(private readonly store: SyncStore) {}
+  constructor(components: Pick<NodeComponents, 'syncStore'>) {
+    this.store = components.syncStore;
+  }
 
   async load(): Promise<void> {
     this.marks.clear();

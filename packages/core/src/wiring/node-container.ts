@@ -1,49 +1,98 @@
 import 'reflect-metadata';
-import { container as rootContainer, type DependencyContainer } from 'tsyringe';
-import { HybridLogicalClock, type Hlc } from '../clock/hlc.js';
-import { systemWallClock, type WallClock } from '../ports/wall-clock.js';
+import { pino, type Logger } from 'pino';
+import { container as rootContainer, instanceCachingFactory, type DependencyContainer, type InjectionToken } from 'tsyringe';
+import { HybridLogicalClock } from '../clock/hlc.js';
 import { SyncEvents } from '../events/sync-events.js';
 import type { ModelRegistry } from '../models/model-registry.js';
+import { nodeSettings, type NodeSettingsInput } from '../node/node-settings.js';
 import type { RecordStore } from '../ports/record-store.js';
 import type { SyncStore } from '../ports/sync-store.js';
 import type { Transport } from '../ports/transport.js';
+import { systemWallClock, type WallClock } from '../ports/wall-clock.js';
+import { jsonCodec, type MessageCodec } from '../protocol/codec.js';
+import { ChangeApplier } from '../sync/apply/change-applier.js';
+import { EngineSignals } from '../sync/engine-signals.js';
+import { HeadsAnnouncer } from '../sync/live/heads-announcer.js';
+import { LiveInbox } from '../sync/live/live-inbox.js';
+import { LiveOutbox } from '../sync/live/live-outbox.js';
+import { LocalWriter } from '../sync/local/local-writer.js';
+import { Messenger } from '../sync/messenger.js';
+import { PulledPageCommitter } from '../sync/pull/checkpoint.js';
+import { PageFetcher } from '../sync/pull/page-fetcher.js';
+import { ResourcePuller } from '../sync/pull/resource-puller.js';
+import { SyncRunner } from '../sync/pull/sync-runner.js';
+import { RequestServer } from '../sync/serve/request-server.js';
+import { SharedLogAcker } from '../sync/shared/shared-log-acker.js';
+import { SharedLogPruner } from '../sync/shared/shared-log-pruner.js';
+import { SyncMetrics } from '../sync/sync-metrics.js';
+import { WatermarkCache } from '../sync/watermark-cache.js';
+import { componentsOf, type NodeComponents } from './components.js';
 import { Tokens, type NodeIdentity } from './tokens.js';
 
-export interface NodeComponents {
+/** What a node is made of before its parts: identity, models, ports and settings. */
+export interface NodeComponentsInit {
   readonly identity: NodeIdentity;
   readonly registry: ModelRegistry;
   readonly syncStore: SyncStore;
   readonly recordStore: RecordStore;
   readonly transport?: Transport;
   readonly wallClock?: WallClock;
-  /** Maximum accepted lead of a remote clock over ours (ms). */
-  readonly maxClockDriftMs?: number;
-  /** Highest HLC this device issued before a restart; the clock never goes below it. */
-  readonly lastHlc?: Hlc;
+  readonly codec?: MessageCodec;
+  readonly logger?: Logger;
+  readonly settings?: NodeSettingsInput;
 }
 
 /**
- * Builds one node's dependency container as a child of the root container, so that two
- * nodes in one process (tests, demos, a server hosting many libraries) never share a clock,
- * a store or an event stream. Everything stateful is registered as an instance here.
+ * Builds one node's dependency container as a child of the root container, so that nodes in
+ * one process (tests, demos, a server hosting many libraries) never share a clock, a store or
+ * an event stream. It registers the ports and settings given, and a default for every part of
+ * the engine — each built from the node's components when first resolved, once per node —
+ * which a registration made afterwards, before the node resolves its parts, replaces.
+ *
+ * Its body reads as the table of contents of a node.
  */
-export function createNodeContainer(components: NodeComponents): DependencyContainer {
+export function createNodeContainer(init: NodeComponentsInit): DependencyContainer {
   const child = rootContainer.createChildContainer();
-  const wallClock = components.wallClock ?? systemWallClock;
-  child.registerInstance(Tokens.Identity, components.identity);
-  child.registerInstance(Tokens.ModelRegistry, components.registry);
-  child.registerInstance(Tokens.SyncStore, components.syncStore);
-  child.registerInstance(Tokens.RecordStore, components.recordStore);
-  if (components.transport) child.registerInstance(Tokens.Transport, components.transport);
-  child.registerInstance(Tokens.WallClock, wallClock);
-  child.registerInstance(
-    Tokens.HlcClock,
-    new HybridLogicalClock(components.identity.deviceId, {
-      wallClock,
-      ...(components.maxClockDriftMs !== undefined ? { maxDriftMs: components.maxClockDriftMs } : {}),
-      ...(components.lastHlc ? { last: components.lastHlc } : {}),
-    }),
-  );
-  child.registerInstance(Tokens.SyncEvents, new SyncEvents());
+  const value = <T>(token: InjectionToken<T>, instance: T): void => void child.register(token, { useValue: instance });
+  const part = <T>(token: InjectionToken<T>, make: (components: NodeComponents) => T): void =>
+    void child.register(token, { useFactory: instanceCachingFactory((c) => make(componentsOf(c))) });
+
+  // Ports and settings.
+  value(Tokens.Identity, init.identity);
+  value(Tokens.ModelRegistry, init.registry);
+  value(Tokens.SyncStore, init.syncStore);
+  value(Tokens.RecordStore, init.recordStore);
+  if (init.transport) value(Tokens.Transport, init.transport);
+  value(Tokens.WallClock, init.wallClock ?? systemWallClock);
+  value(Tokens.Codec, init.codec ?? jsonCodec);
+  value(Tokens.Logger, init.logger ?? pino({ level: 'silent' }));
+  value(Tokens.Settings, nodeSettings(init.settings ?? {}));
+  value(Tokens.ConflictResolvers, new Map());
+
+  // State every part shares: the clock, the event streams out and in, the counters, the watermarks.
+  part(Tokens.HlcClock, (c) => new HybridLogicalClock(c.identity.deviceId, { wallClock: c.wallClock, maxDriftMs: c.settings.maxClockDriftMs }));
+  part(Tokens.SyncEvents, () => new SyncEvents());
+  part(Tokens.Signals, () => new EngineSignals());
+  part(Tokens.Metrics, (c) => new SyncMetrics(c));
+  part(Tokens.Watermarks, (c) => new WatermarkCache(c));
+
+  // The wire: decode/validate/encode, and answers to what peers ask.
+  part(Tokens.Messenger, (c) => new Messenger(c));
+  part(Tokens.Server, (c) => new RequestServer(c));
+  // Storing: every change, local or remote, goes through the applier; local writes start at the writer.
+  part(Tokens.Applier, (c) => new ChangeApplier(c));
+  part(Tokens.LocalWriter, (c) => new LocalWriter(c));
+  // Live: pushing writes and relays, receiving them, heads when peers could not see a move.
+  part(Tokens.Outbox, (c) => new LiveOutbox(c));
+  part(Tokens.Inbox, (c) => new LiveInbox(c));
+  part(Tokens.Announcer, (c) => new HeadsAnnouncer(c));
+  // Pulling: the state machine of passes, one stream from its sources, its pages, their commit.
+  part(Tokens.Runner, (c) => new SyncRunner(c));
+  part(Tokens.Puller, (c) => new ResourcePuller(c));
+  part(Tokens.Fetcher, (c) => new PageFetcher(c));
+  part(Tokens.Committer, (c) => new PulledPageCommitter(c));
+  // The shared log: acks to peers, pruning below every member's ack.
+  part(Tokens.Acker, (c) => new SharedLogAcker(c));
+  part(Tokens.Pruner, (c) => new SharedLogPruner(c));
   return child;
 }

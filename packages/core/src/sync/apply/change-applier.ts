@@ -5,6 +5,10 @@ import type { RecordData } from '../../models/model-definition.js';
 import type { RecordBatch, RecordStore, SyncRecord } from '../../ports/record-store.js';
 import type { ParkedChange, SyncStore, Tombstone } from '../../ports/sync-store.js';
 import { changeToShared, compareChanges, type Change, type Span } from '../change.js';
+import { HighwaterError } from '../../errors.js';
+import type { NodeComponents } from '../../wiring/components.js';
+import type { Startable } from '../../wiring/lifecycle.js';
+import type { EngineSignals } from '../engine-signals.js';
 import { SerialQueue } from '../serial-queue.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
@@ -33,11 +37,17 @@ export interface ApplyOutcome {
 
 const NO_RELAY: ApplyOutcome['relay'] = { changes: [], spans: [] };
 
+/** Where changes come from: this device's writes, a peer's live push, or a pulled page. */
+export type ChangeSource = 'local' | 'live' | 'pull';
+
+/** A local write's changes, stamped by `stamp` with this device's clock. */
+export type LocalChanges = (stamp: () => Hlc) => Change[];
+
 /**
- * Applies remote changes — live batches and catch-up/backfill pages alike — to the local
- * stores. Per model, in the registry's sync order:
+ * Applies every change the node stores — local writes, live batches, catch-up and backfill
+ * pages alike — to the local stores. Per model, in the registry's sync order:
  *   1. drop upserts older than a stored tombstone (a delete is never resurrected);
- *   2. park upserts whose referenced records have not arrived;
+ *   2. park remote upserts whose referenced records have not arrived;
  *   3. store the tombstones of deletes, then apply the rest in one RecordStore transaction
  *      (last writer by HLC wins);
  *   4. append shared changes to the shared log;
@@ -45,54 +55,85 @@ const NO_RELAY: ApplyOutcome['relay'] = { changes: [], spans: [] };
  *   6. merge the batch's spans into the watermarks (StreamCoverage): a watermark moves only
  *      over a span that starts where it stands, never because a change arrived.
  * Records are durable before the watermark that covers them; a crash in between makes the
- * next catch-up fetch them again, and applying them twice changes nothing.
+ * next catch-up fetch them again (or, for this device's own writes, LocalWriter finish them at
+ * the next start), and applying them twice changes nothing. The only place records,
+ * tombstones, parked changes, the shared log and watermarks are written.
  */
-export class ChangeApplier {
+export class ChangeApplier implements Startable {
   private readonly queue = new SerialQueue();
   readonly parking = new DependencyParking();
   private readonly coverage: StreamCoverage;
-  /** Called after remote shared changes were processed (applied or not): time to ack. */
-  onSharedProcessed: () => void = () => undefined;
-  /** Called when a watermark moved over changes this node's peers did not get from it live (a pull, a gap closed). */
-  onUnrelayedAdvance: () => void = () => undefined;
-  /** Called after records or tombstones of `model` were written: pages of it read before are stale. */
-  onStored: (model: string) => void = () => undefined;
+  private readonly registry: ModelRegistry;
+  private readonly records: RecordStore;
+  private readonly syncStore: SyncStore;
+  private readonly watermarks: WatermarkCache;
+  private readonly clock: HybridLogicalClock;
+  private readonly events: SyncEvents;
+  private readonly metrics: SyncMetrics;
+  private readonly signals: EngineSignals;
+  private readonly deviceId: string;
 
   constructor(
-    private readonly registry: ModelRegistry,
-    private readonly records: RecordStore,
-    private readonly syncStore: SyncStore,
-    private readonly watermarks: WatermarkCache,
-    private readonly clock: HybridLogicalClock,
-    private readonly events: SyncEvents,
-    private readonly metrics: SyncMetrics,
+    components: Pick<NodeComponents, 'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'hlcClock' | 'syncEvents' | 'metrics' | 'signals' | 'identity'>,
   ) {
-    this.coverage = new StreamCoverage(watermarks);
+    this.registry = components.modelRegistry;
+    this.records = components.recordStore;
+    this.syncStore = components.syncStore;
+    this.watermarks = components.watermarks;
+    this.clock = components.hlcClock;
+    this.events = components.syncEvents;
+    this.metrics = components.metrics;
+    this.signals = components.signals;
+    this.deviceId = components.identity.deviceId;
+    this.coverage = new StreamCoverage(this.watermarks);
+  }
+
+  /** Takes up the changes parked before a restart (see `restoreParked`). */
+  async load(): Promise<void> {
+    await this.restoreParked();
   }
 
   /**
-   * Applies changes, then merges `spans` (what the changes complete of their streams) into the
-   * watermarks; serialised with every other apply. Throws ClockDriftError (nothing applied) if
-   * a change's clock is too far ahead of ours.
+   * Applies remote changes, then merges `spans` (what the changes complete of their streams)
+   * into the watermarks; serialised with every other apply. Throws ClockDriftError (nothing
+   * applied) if a change's clock is too far ahead of ours.
    */
   apply(changes: readonly Change[], source: 'live' | 'pull', spans: readonly Span[] = []): Promise<ApplyOutcome> {
     return this.queue.run(() => this.applyNow(changes, source, spans));
   }
 
-  /** Streams with spans waiting for a gap to close or parked records, for diagnostics. */
+  /**
+   * Applies a write of this device: serialised with every other apply, it first reads what the
+   * write replaces — a device-owned record must be this device's (HW_NOT_OWNER otherwise), and
+   * the clock moves past every stored version (records and tombstones), so the write wins over
+   * what its writer saw also when that came from a device whose clock is ahead — then stamps
+   * the changes and stores them, moving this device's own watermark over them. Returns the
+   * changes and what to push to peers (the changes with the span they complete).
+   */
+  applyLocal(model: string, ids: readonly string[], make: LocalChanges): Promise<{ changes: Change[]; outcome: ApplyOutcome }> {
+    return this.queue.run(async () => {
+      await this.clockPast(model, ids, this.registry.get(model).ownership === 'device');
+      const changes = make(() => this.clock.now());
+      if (changes.length === 0) return { changes, outcome: { applied: 0, stale: 0, parked: 0, relay: NO_RELAY, gaps: [] } };
+      // Stamped one after another inside the queue: in HLC order, and nothing of this device's
+      // stream between its watermark and the first of them.
+      const span = { owner: this.deviceId, model, from: this.watermarks.get(this.deviceId, model), to: changes.at(-1)!.hlc };
+      return { changes, outcome: await this.applyNow(changes, 'local', [span]) };
+    });
+  }
+
+  /**
+   * Finishes writes of this device a crash interrupted (stored in part, its watermark not
+   * moved): stores them again — idempotent — and moves the own watermark over them.
+   */
+  recover(model: string, changes: readonly Change[]): Promise<ApplyOutcome> {
+    const span = { owner: this.deviceId, model, from: this.watermarks.get(this.deviceId, model), to: changes.at(-1)!.hlc };
+    return this.queue.run(() => this.applyNow(changes, 'local', [span], { known: true }));
+  }
+
+  /** Streams with spans waiting for a gap to close, for diagnostics. */
   get streamsWaiting(): number {
     return this.coverage.waitingStreams;
-  }
-
-  /** Runs `task` between applies, e.g. a local write that must not interleave with them. */
-  exclusive<T>(task: () => Promise<T>): Promise<T> {
-    return this.queue.run(task);
-  }
-
-  /** Local writes may satisfy parked records too. Call inside `exclusive`. */
-  async releaseFor(model: string, ids: readonly string[]): Promise<void> {
-    const released = ids.flatMap((id) => this.parking.release(model, id));
-    if (released.length > 0) await this.applyNow(released, 'live', [], released);
   }
 
   /**
@@ -103,7 +144,7 @@ export class ChangeApplier {
     const stored = await this.syncStore.listParkedChanges();
     if (stored.length === 0) return 0;
     const changes = stored.map((p): Change => ({ model: p.model, id: p.recordId, owner: p.ownerDeviceId, hlc: p.hlc, op: 'upsert', data: p.data }));
-    await this.queue.run(() => this.applyNow(changes, 'pull', [], changes));
+    await this.queue.run(() => this.applyNow(changes, 'pull', [], { known: true, waited: changes }));
     return changes.length;
   }
 
@@ -111,14 +152,24 @@ export class ChangeApplier {
     return this.queue.idle();
   }
 
-  /** `waitedHere`: changes of `input` that were parked (released, or restored), to unpark once applied. */
-  private async applyNow(input: readonly Change[], source: 'live' | 'pull', spans: readonly Span[], waitedHere: readonly Change[] = []): Promise<ApplyOutcome> {
+  /**
+   * `known`: changes this node accepted before (restored, recovered): the clock notes them
+   * without a drift check. `waited`: changes of `input` that were parked, unparked once applied.
+   */
+  private async applyNow(
+    input: readonly Change[],
+    source: ChangeSource,
+    spans: readonly Span[],
+    accepted: { known?: boolean; waited?: readonly Change[] } = {},
+  ): Promise<ApplyOutcome> {
     if (input.length === 0 && spans.length === 0) return { applied: 0, stale: 0, parked: 0, relay: NO_RELAY, gaps: [] };
-    // Changes that waited here were accepted once: the clock notes them without a drift check.
-    if (waitedHere.length > 0) this.clock.observe(newestHlc(input));
-    else if (input.length > 0) this.clock.receive(newestHlc(input));
+    // A local write was stamped by this clock; what was accepted before is noted without a drift check.
+    if (input.length > 0 && source !== 'local') {
+      if (accepted.known) this.clock.observe(newestHlc(input));
+      else this.clock.receive(newestHlc(input));
+    }
     const unpark: Change[] = [];
-    const waited = [...waitedHere];
+    const waited = [...(accepted.waited ?? [])];
 
     let applied = 0;
     let stale = 0;
@@ -127,13 +178,15 @@ export class ChangeApplier {
     const touched = new Map<string, { owner: string; model: string }>();
     for (const s of spans) touched.set(streamKey(s.owner, s.model), s);
     let pending: readonly Change[] = input;
+    // What a round releases are remote changes that waited here, whatever the batch that freed them.
+    let roundSource = source;
     while (pending.length > 0) {
       const released: Change[] = [];
       const byModel = groupByModel(pending);
       for (const model of this.registry.syncOrder()) {
         const group = byModel.get(model);
         if (!group) continue;
-        const r = await this.applyModel(model, group, source, released, unpark);
+        const r = await this.applyModel(model, group, roundSource, released, unpark);
         applied += r.applied;
         stale += r.stale;
         parked += r.parked;
@@ -142,6 +195,7 @@ export class ChangeApplier {
       if (released.length === 0) released.push(...this.parking.releaseCycles());
       waited.push(...released);
       pending = released;
+      if (roundSource === 'local') roundSource = 'live';
     }
     // What waited and is now applied (or lost to a newer version) waits no more, also on disk.
     for (const c of waited) if (!this.parking.has(c)) unpark.push(c);
@@ -156,7 +210,7 @@ export class ChangeApplier {
   /** Step 6: spans into watermarks; what to relay and which spans found a gap. */
   private async settle(
     input: readonly Change[],
-    source: 'live' | 'pull',
+    source: ChangeSource,
     spans: readonly Span[],
     streams: Iterable<{ owner: string; model: string }>,
   ): Promise<{ relay: ApplyOutcome['relay']; gaps: Span[] }> {
@@ -170,15 +224,15 @@ export class ChangeApplier {
     }
     const gaps = spans.filter((s) => this.coverage.isGap(s));
     const relay = relayOf(input, spans, settled);
-    // Whatever a live relay does not carry on (and all a pull brought), peers learn of from this node's heads.
-    if (unrelayed && (source === 'pull' || !coversAdvances(relay.spans, settled))) this.onUnrelayedAdvance();
+    // Whatever a live relay or a local push does not carry on (and all a pull brought), peers learn of from this node's heads.
+    if (unrelayed && (source === 'pull' || !coversAdvances(relay.spans, settled))) this.signals.unrelayed();
     return { relay, gaps };
   }
 
   private async applyModel(
     model: string,
     group: Change[],
-    source: 'live' | 'pull',
+    source: ChangeSource,
     released: Change[],
     unpark: Change[],
   ): Promise<{ applied: number; stale: number; parked: number }> {
@@ -204,7 +258,8 @@ export class ChangeApplier {
     // 2. Park what waits for a dependency, durably: the watermark moves over it like over a
     //    stored record, and this node serves it to peers (a chain of peers must not wait on
     //    one another's parked records).
-    const { ready, waiting: wanting } = await this.splitByDependencies(model, candidates);
+    // A local write is stored as written: its writer meant it, whatever it references.
+    const { ready, waiting: wanting } = source === 'local' ? { ready: candidates, waiting: [] } : await this.splitByDependencies(model, candidates);
     // A version no newer than the stored one has nothing to wait for: it lost already.
     const waiting = wanting.length > 0 ? await this.newerThanStored(model, wanting) : wanting;
     stale += wanting.length - waiting.length;
@@ -217,11 +272,11 @@ export class ChangeApplier {
     const { batch, deletes } = storeBatchOf(ready);
     if (deletes.length > 0) await this.syncStore.putTombstones(tombstonesOf(model, deletes));
     const result = await this.records.applyBatch(model, batch);
-    if (ready.length > 0 || waiting.length > 0) this.onStored(model);
+    if (ready.length > 0 || waiting.length > 0) this.signals.stored(model);
     // The shared log holds what waits too: peers catching up from this log need it.
     const logged = waiting.length > 0 ? [...ready, ...waiting.map((w) => w.change)] : ready;
     if (isShared && logged.length > 0) await this.syncStore.appendSharedChanges(logged.map(changeToShared));
-    if (isShared) this.onSharedProcessed();
+    if (isShared && source !== 'local') this.signals.sharedProcessed();
     // Older parked versions of what was just applied have nothing left to wait for.
     if (this.parking.size > 0) unpark.push(...this.parking.dropSuperseded(ready));
 
@@ -243,6 +298,15 @@ export class ChangeApplier {
   private releaseDependants(model: string, ready: readonly Change[], released: Change[]): void {
     if (this.parking.size === 0) return; // nearly always: nothing parked
     for (const c of ready) released.push(...this.parking.release(model, c.id));
+  }
+
+  /** Moves the clock past every stored version of `ids`; refuses a device-owned record of another owner. */
+  private async clockPast(model: string, ids: readonly string[], ownedOnly: boolean): Promise<void> {
+    const stored = await this.records.getMany(model, ids);
+    const foreign = ownedOnly ? stored.find((r) => r.ownerDeviceId !== this.deviceId) : undefined;
+    if (foreign) throw new HighwaterError('HW_NOT_OWNER', `${model} ${foreign.id} is owned by ${foreign.ownerDeviceId}; only its owner can change it`);
+    for (const r of stored) this.clock.observe(r.hlc);
+    for (const t of (await this.syncStore.getTombstones(model, ids)).values()) this.clock.observe(t.hlc);
   }
 
   private async newerThanStored(model: string, waiting: readonly Waiting[]): Promise<Waiting[]> {

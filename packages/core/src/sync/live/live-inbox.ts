@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { ChangeApplier } from '../apply/change-applier.js';
 import type { Change, Span } from '../change.js';
+import type { NodeComponents } from '../../wiring/components.js';
+import type { EngineSignals } from '../engine-signals.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { LiveOutbox } from './live-outbox.js';
 
@@ -14,18 +16,23 @@ import type { LiveOutbox } from './live-outbox.js';
 export class LiveInbox {
   private buffering = true;
   private buffer: { changes: readonly Change[]; spans: readonly Span[]; from: string }[] = [];
-  /** Called when live changes start beyond a watermark (a gap): their stream needs a catch-up. */
-  onGap: () => void = () => undefined;
   private buffered = 0;
   private overflowed = false;
+  private readonly applier: ChangeApplier;
+  private readonly outbox: LiveOutbox;
+  private readonly limit: number;
+  private readonly metrics: SyncMetrics;
+  private readonly logger: Logger;
+  private readonly signals: EngineSignals;
 
-  constructor(
-    private readonly applier: ChangeApplier,
-    private readonly outbox: LiveOutbox,
-    private readonly limit: number,
-    private readonly metrics: SyncMetrics,
-    private readonly logger: Logger,
-  ) {}
+  constructor(components: Pick<NodeComponents, 'applier' | 'outbox' | 'settings' | 'metrics' | 'logger' | 'signals'>) {
+    this.applier = components.applier;
+    this.outbox = components.outbox;
+    this.limit = components.settings.liveBufferLimit;
+    this.metrics = components.metrics;
+    this.logger = components.logger;
+    this.signals = components.signals;
+  }
 
   get isBuffering(): boolean {
     return this.buffering;
@@ -83,6 +90,7 @@ export class LiveInbox {
     // Forward only spans this node's watermark just moved over: each change is relayed by a
     // node at most once, so a ring of peers does not echo changes forever.
     this.outbox.enqueue(outcome.relay.changes, outcome.relay.spans, from);
-    if (outcome.gaps.length > 0) this.onGap();
+    // Changes beyond a watermark (a gap): their stream needs a catch-up.
+    if (outcome.gaps.length > 0) this.signals.behind();
   }
 }

@@ -3,6 +3,9 @@ import type { ModelRegistry } from '../../models/model-registry.js';
 import { PROTOCOL_LIMITS, type WireChange, type WireSpan } from '../../protocol/messages.js';
 import { changeToWire, spanToWire, type Change, type Span } from '../change.js';
 import type { Messenger } from '../messenger.js';
+import type { Transport } from '../../ports/transport.js';
+import type { NodeComponents } from '../../wiring/components.js';
+import type { Startable } from '../../wiring/lifecycle.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 
 /** Changes and the spans they complete: what must travel in one message, never split. */
@@ -33,24 +36,30 @@ interface PeerQueue {
  * from its catch-up; pushing it too would send it twice), minus the peer it came from. A send
  * that fails is not retried: the peer's next catch-up fetches what it lacks.
  */
-export class LiveOutbox {
+export class LiveOutbox implements Startable {
   private readonly peers = new Map<string, PeerQueue>();
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private stopped = false;
+  private readonly registry: ModelRegistry;
+  private readonly messenger: Messenger;
+  private readonly transport: Transport;
+  private readonly windowMs: number;
+  private readonly metrics: SyncMetrics;
+  private readonly logger: Logger;
 
-  constructor(
-    private readonly registry: ModelRegistry,
-    private readonly messenger: Messenger,
-    private readonly connectedPeers: () => readonly string[],
-    private readonly windowMs: number,
-    private readonly metrics: SyncMetrics,
-    private readonly logger: Logger,
-  ) {}
+  constructor(components: Pick<NodeComponents, 'modelRegistry' | 'messenger' | 'transport' | 'settings' | 'metrics' | 'logger'>) {
+    this.registry = components.modelRegistry;
+    this.messenger = components.messenger;
+    this.transport = components.transport;
+    this.windowMs = components.settings.liveBatchWindowMs;
+    this.metrics = components.metrics;
+    this.logger = components.logger;
+  }
 
   /** Queues `changes` with the spans they complete (each span's changes must all be in `changes`). */
   enqueue(changes: readonly Change[], spans: readonly Span[], except: string | null = null): void {
     if (this.stopped || changes.length === 0) return;
-    const to = this.connectedPeers().filter((p) => p !== except);
+    const to = this.transport.connectedPeers().filter((p) => p !== except);
     if (to.length === 0) return;
     const state: Unit = { changes: [], spans: [] };
     const shared: Unit = { changes: [], spans: [] };
@@ -72,6 +81,7 @@ export class LiveOutbox {
     await Promise.all([...this.peers.values()].map((q) => q.inFlight));
   }
 
+  /** Sends what is queued, then takes nothing more. */
   async stop(): Promise<void> {
     await this.flush();
     this.stopped = true;
@@ -129,7 +139,7 @@ export class LiveOutbox {
 
 /**
  * Units packed into messages of at most `maxChangesPerMessage` changes, a unit never split
- * (a local write of more is split into units by `localUnits` before it gets here).
+ * (LocalWriter splits a local write of more into units before it gets here).
  */
 function messagesOf(units: readonly Unit[]): Unit[] {
   const limit = PROTOCOL_LIMITS.maxChangesPerMessage;

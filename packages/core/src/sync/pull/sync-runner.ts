@@ -16,6 +16,10 @@ import { planPull, type InlineChanges, type PeerHeads } from './pull-planner.js'
 import { parseHlc, type Hlc } from '../../clock/hlc.js';
 import { streamKey } from '../stream-key.js';
 import { NoSourceError, type ResourcePuller } from './resource-puller.js';
+import type { Subscription } from 'rxjs';
+import type { NodeSettings } from '../../node/node-settings.js';
+import type { NodeComponents } from '../../wiring/components.js';
+import type { Startable } from '../../wiring/lifecycle.js';
 
 /** First wait before a pass that could not reach everything runs again; it doubles up to RETRY_MAX_MS. */
 const RETRY_FIRST_MS = 250;
@@ -36,32 +40,88 @@ export const BACKFILL_COMPLETED_AT = 'backfill.completed_at';
  * that completed applies the buffer and goes live. Passes never overlap: a trigger during a
  * pass schedules one more.
  */
-export class SyncRunner {
+export class SyncRunner implements Startable {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
   /** Passes in a row that needed a retry: the next retry waits twice as long. */
   private failedPasses = 0;
+  private readonly subscriptions: Subscription[] = [];
+  private readonly registry: ModelRegistry;
+  private readonly syncStore: SyncStore;
+  private readonly watermarks: WatermarkCache;
+  private readonly applier: ChangeApplier;
+  private readonly inbox: LiveInbox;
+  private readonly puller: ResourcePuller;
+  private readonly server: RequestServer;
+  private readonly messenger: Messenger;
+  private readonly transport: Transport;
+  private readonly events: SyncEvents;
+  private readonly metrics: SyncMetrics;
+  private readonly wallClock: WallClock;
+  private readonly logger: Logger;
+  private readonly settings: NodeSettings;
 
   constructor(
-    private readonly registry: ModelRegistry,
-    private readonly syncStore: SyncStore,
-    private readonly watermarks: WatermarkCache,
-    private readonly applier: ChangeApplier,
-    private readonly inbox: LiveInbox,
-    private readonly puller: ResourcePuller,
-    private readonly server: RequestServer,
-    private readonly messenger: Messenger,
-    private readonly transport: Transport,
-    private readonly events: SyncEvents,
-    private readonly metrics: SyncMetrics,
-    private readonly wallClock: WallClock,
-    private readonly logger: Logger,
-    private readonly requestTimeoutMs: number,
-    /** Changes a catch-up takes inline in each watermark exchange response (0: none). */
-    private readonly inlineLimit: number,
-  ) {}
+    private readonly components: Pick<
+      NodeComponents,
+      | 'modelRegistry'
+      | 'syncStore'
+      | 'watermarks'
+      | 'applier'
+      | 'inbox'
+      | 'puller'
+      | 'server'
+      | 'messenger'
+      | 'transport'
+      | 'syncEvents'
+      | 'metrics'
+      | 'wallClock'
+      | 'logger'
+      | 'settings'
+      | 'signals'
+    >,
+  ) {
+    this.registry = components.modelRegistry;
+    this.syncStore = components.syncStore;
+    this.watermarks = components.watermarks;
+    this.applier = components.applier;
+    this.inbox = components.inbox;
+    this.puller = components.puller;
+    this.server = components.server;
+    this.messenger = components.messenger;
+    this.transport = components.transport;
+    this.events = components.syncEvents;
+    this.metrics = components.metrics;
+    this.wallClock = components.wallClock;
+    this.logger = components.logger;
+    this.settings = components.settings;
+  }
+
+  /** Follows peers (a connect starts a pass; with none left the node is paused) and signs of being behind. */
+  start(): void {
+    this.stopped = false;
+    this.subscriptions.push(
+      this.transport.peers$.subscribe((event) => {
+        this.events.reportPeer({
+          peerId: event.peerId,
+          deviceId: this.messenger.deviceOf(event.peerId),
+          connected: event.type === 'connected',
+          rttMs: this.transport.rttMs(event.peerId),
+        });
+        if (event.type === 'connected') void this.trigger();
+        else this.onPeersChanged();
+      }),
+      // A live change beyond a watermark, or a peer's heads beyond ours: catch up.
+      this.components.signals.behind$.subscribe(() => void this.trigger()),
+    );
+  }
+
+  /** The first pass, once the transport runs: a backfill, or a catch-up with whoever is connected. */
+  afterStart(): void {
+    void this.trigger();
+  }
 
   /** Starts a pass, or schedules another one if a pass is running. Resolves when passes settle. */
   trigger(): Promise<void> {
@@ -84,6 +144,7 @@ export class SyncRunner {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const s of this.subscriptions.splice(0)) s.unsubscribe();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     await this.running?.catch(() => undefined);
@@ -134,7 +195,7 @@ export class SyncRunner {
     const backfill = (await this.syncStore.getSyncState(BACKFILL_COMPLETED_AT)) === null;
     this.events.setState(backfill ? 'backfilling' : 'catching-up');
     const asked = this.transport.connectedPeers().length;
-    const peers = await this.exchangeWithPeers(backfill ? 0 : this.inlineLimit);
+    const peers = await this.exchangeWithPeers(backfill ? 0 : this.settings.inlineLimit);
     if (peers.length === 0) {
       this.pauseIfAlone();
       return asked > 0;
@@ -213,7 +274,7 @@ export class SyncRunner {
           peerId,
           { type: 'watermark-exchange-request', requestId: this.messenger.newRequestId(), heads, ...(inline > 0 ? { inline } : {}) },
           'watermark-exchange-response',
-          this.requestTimeoutMs,
+          this.settings.requestTimeoutMs,
         );
         return { peerId, deviceId: response.deviceId, heads: response.heads, inline: inlineStreams(heads, response.heads, response.changes ?? [], inline) };
       }),

@@ -23,7 +23,8 @@ import {
   type Change,
   type Span,
 } from '../change.js';
-import type { DependencyParking } from '../apply/dependency-parking.js';
+import type { NodeComponents } from '../../wiring/components.js';
+import type { EngineSignals } from '../engine-signals.js';
 import type { LiveInbox } from '../live/live-inbox.js';
 import type { SharedLogPruner } from '../shared/shared-log-pruner.js';
 import type { SyncMetrics } from '../sync-metrics.js';
@@ -38,23 +39,37 @@ import { StatePageReader } from './state-page-reader.js';
  */
 export class RequestServer {
   private readonly pages: StatePageReader;
-  /** Called when a peer announced heads beyond this node's watermarks: time to catch up. */
-  onBehind: () => void = () => undefined;
+  private readonly deviceId: string;
+  private readonly registry: ModelRegistry;
+  private readonly records: RecordStore;
+  private readonly syncStore: SyncStore;
+  private readonly watermarks: WatermarkCache;
+  private readonly inbox: LiveInbox;
+  private readonly pruner: SharedLogPruner;
+  private readonly events: SyncEvents;
+  private readonly metrics: SyncMetrics;
+  private readonly signals: EngineSignals;
 
   constructor(
-    /** This node's device: the owner of the streams it may send inline. */
-    private readonly deviceId: string,
-    private readonly registry: ModelRegistry,
-    private readonly records: RecordStore,
-    private readonly syncStore: SyncStore,
-    private readonly watermarks: WatermarkCache,
-    private readonly inbox: LiveInbox,
-    private readonly pruner: SharedLogPruner,
-    private readonly events: SyncEvents,
-    private readonly metrics: SyncMetrics,
-    parking: DependencyParking,
+    components: Pick<
+      NodeComponents,
+      'identity' | 'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'inbox' | 'pruner' | 'syncEvents' | 'metrics' | 'applier' | 'signals'
+    >,
   ) {
-    this.pages = new StatePageReader(records, syncStore, parking);
+    /** This node's device: the owner of the streams it may send inline. */
+    this.deviceId = components.identity.deviceId;
+    this.registry = components.modelRegistry;
+    this.records = components.recordStore;
+    this.syncStore = components.syncStore;
+    this.watermarks = components.watermarks;
+    this.inbox = components.inbox;
+    this.pruner = components.pruner;
+    this.events = components.syncEvents;
+    this.metrics = components.metrics;
+    this.signals = components.signals;
+    this.pages = new StatePageReader(this.records, this.syncStore, components.applier.parking);
+    // Whatever is stored of a model makes the pages of it read ahead stale.
+    this.signals.stored$.subscribe((model) => this.pages.invalidate(model));
   }
 
   async handle(message: SyncMessage, fromPeer: string): Promise<MessageBody | undefined> {
@@ -75,7 +90,7 @@ export class RequestServer {
         await this.inbox.receive(this.liveChanges(message.changes, 'shared'), spansOf(message.spans), fromPeer);
         return undefined;
       case 'heads-announce':
-        if (this.isBehind(message.heads)) this.onBehind();
+        if (this.isBehind(message.heads)) this.signals.behind();
         return undefined;
       case 'ack-shared-changes':
         await this.pruner.onAck(message.deviceId, parseHlc(message.upTo));
@@ -86,11 +101,6 @@ export class RequestServer {
       default:
         throw new ProtocolError('HW_PROTOCOL_MALFORMED', `Unexpected ${message.type}: responses only answer requests`);
     }
-  }
-
-  /** Something of `model` was stored: pages of it read ahead are stale. */
-  invalidatePages(model: string): void {
-    this.pages.invalidate(model);
   }
 
   /**

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import { compareHlc, formatHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import type { SyncStore } from '../../ports/sync-store.js';
+import type { NodeComponents } from '../../wiring/components.js';
+import type { Startable } from '../../wiring/lifecycle.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
 
@@ -16,18 +18,25 @@ export const SHARED_LOG_PRUNED_UP_TO = 'shared_log.pruned_up_to';
  * the record store (and tombstones), outside the log, so a stale change arriving after
  * pruning still loses.
  */
-export class SharedLogPruner {
+export class SharedLogPruner implements Startable {
   private prunedUpTo: Hlc | null = null;
+  private readonly registry: ModelRegistry;
+  private readonly syncStore: SyncStore;
+  private readonly watermarks: WatermarkCache;
+  private readonly members: readonly string[];
+  private readonly selfDeviceId: string;
+  private readonly metrics: SyncMetrics;
+  private readonly logger: Logger;
 
-  constructor(
-    private readonly registry: ModelRegistry,
-    private readonly syncStore: SyncStore,
-    private readonly watermarks: WatermarkCache,
-    private readonly members: readonly string[],
-    private readonly selfDeviceId: string,
-    private readonly metrics: SyncMetrics,
-    private readonly logger: Logger,
-  ) {}
+  constructor(components: Pick<NodeComponents, 'modelRegistry' | 'syncStore' | 'watermarks' | 'settings' | 'identity' | 'metrics' | 'logger'>) {
+    this.registry = components.modelRegistry;
+    this.syncStore = components.syncStore;
+    this.watermarks = components.watermarks;
+    this.members = components.settings.members;
+    this.selfDeviceId = components.identity.deviceId;
+    this.metrics = components.metrics;
+    this.logger = components.logger;
+  }
 
   async load(): Promise<void> {
     const text = await this.syncStore.getSyncState(SHARED_LOG_PRUNED_UP_TO);

@@ -2,39 +2,32 @@ import { compareHlc, type Hlc } from '../../clock/hlc.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import type { RecordCursor, RecordStore } from '../../ports/record-store.js';
 import type { SyncStore, Tombstone } from '../../ports/sync-store.js';
-import { changeFromRecord, changeFromTombstone, changeToShared, compareChanges, type Change } from '../change.js';
+import { changeFromRecord, changeFromTombstone, compareChanges, type Change } from '../change.js';
 import type { WatermarkCache } from '../watermark-cache.js';
 
 const PAGE = 1000;
 
 /**
- * Finishes local writes a crash interrupted. A local write stores its records (database.db),
- * then its tombstones and shared-log entries (sync.db), then moves this device's watermark; a
- * crash in between leaves own changes beyond the own watermark. They are this device's latest
- * writes, so: deletes whose tombstone was saved are applied to the records again, own shared
- * changes go to the log again (both idempotent), and the own watermark moves over them — peers
- * then get them, and the clock, seeded from that watermark, never issues an HLC below them.
- * Returns the changes recovered (normally none: one index range per model).
+ * This device's changes a crash interrupted, per model. A local write stores tombstones, then
+ * records, then shared-log entries, then moves this device's watermark; a crash in between
+ * leaves own changes beyond the own watermark. They are this device's latest writes: storing
+ * them again is idempotent, and the watermark then covers them (normally there are none: one
+ * index range per model).
  */
-export async function recoverLocalWrites(
+export async function interruptedLocalWrites(
   deviceId: string,
   registry: ModelRegistry,
   records: RecordStore,
   syncStore: SyncStore,
   watermarks: WatermarkCache,
-): Promise<number> {
-  let recovered = 0;
+): Promise<Map<string, Change[]>> {
+  const found = new Map<string, Change[]>();
   for (const model of registry.syncOrder()) {
     const mark = watermarks.get(deviceId, model);
-    const changes = [...(await ownRecordsAfter(records, model, deviceId, mark)), ...(await ownTombstonesAfter(syncStore, model, deviceId, mark)).map(changeFromTombstone)].sort(compareChanges);
-    if (changes.length === 0) continue;
-    const deletes = changes.filter((c) => c.op === 'delete');
-    if (deletes.length > 0) await records.applyBatch(model, { deletes: deletes.map((d) => ({ id: d.id, ownerDeviceId: d.owner, hlc: d.hlc })) });
-    if (registry.get(model).ownership === 'shared') await syncStore.appendSharedChanges(changes.map(changeToShared));
-    await watermarks.advance(deviceId, model, changes.at(-1)!.hlc);
-    recovered += changes.length;
+    const changes = [...(await ownRecordsAfter(records, model, deviceId, mark)), ...(await ownTombstonesAfter(syncStore, model, deviceId, mark)).map(changeFromTombstone)];
+    if (changes.length > 0) found.set(model, changes.sort(compareChanges));
   }
-  return recovered;
+  return found;
 }
 
 async function ownRecordsAfter(records: RecordStore, model: string, owner: string, mark: Hlc | null): Promise<Change[]> {
