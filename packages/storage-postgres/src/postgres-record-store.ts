@@ -1,5 +1,5 @@
 import { formatHlc, keysetPageClauses, ModelTables, StorageError } from '@highwater/core';
-import type { ApplyResult, Hlc, ModelRegistry, PageQuery, RecordBatch, RecordStore, SyncRecord } from '@highwater/core';
+import type { ApplyOptions, ApplyResult, Hlc, ModelRegistry, PageQuery, RecordBatch, RecordStore, SyncRecord } from '@highwater/core';
 import { migrateSchema } from './migrator.js';
 import { PgDatabase, type PostgresConnectionOptions, type Statement } from './pg-database.js';
 import { ensureRecordTables } from './record-table-ddl.js';
@@ -45,7 +45,8 @@ export class PostgresRecordStore implements RecordStore {
     return this.db.schema;
   }
 
-  async applyBatch(model: string, batch: RecordBatch): Promise<ApplyResult> {
+  async applyBatch(model: string, batch: RecordBatch, options: ApplyOptions = {}): Promise<ApplyResult> {
+    const resolved = options.resolved === true;
     const table = this.tables.get(model);
     const upserts = batch.upserts ?? [];
     const deletes = batch.deletes ?? [];
@@ -56,8 +57,8 @@ export class PostgresRecordStore implements RecordStore {
     let deleteStatements: Statement[];
     try {
       const rounds = planUpsertRounds(upserts, table.model.ownership === 'device');
-      upsertStatements = rounds.flatMap((round) => chunks(round, ROWS_PER_STATEMENT).map((c) => table.upsert(c)));
-      deleteStatements = chunks(deletes, ROWS_PER_STATEMENT).map((c) => table.remove(c));
+      upsertStatements = rounds.flatMap((round) => chunks(round, ROWS_PER_STATEMENT).map((c) => table.upsert(c, resolved)));
+      deleteStatements = chunks(deletes, ROWS_PER_STATEMENT).map((c) => table.remove(c, resolved));
     } catch (cause) {
       throw new StorageError(`Cannot apply a batch of ${model}: ${(cause as Error).message}`, { cause });
     }

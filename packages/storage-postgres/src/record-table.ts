@@ -26,6 +26,8 @@ export class RecordTable extends RowLayout {
   readonly selectColumns: string;
   private readonly upsertText: string;
   private readonly deleteText: string;
+  private readonly resolvedUpsertText: string;
+  private readonly resolvedDeleteText: string;
   private readonly getManyText: string;
   private readonly countAllText: string;
   private readonly countOfOwnerText: string;
@@ -45,28 +47,34 @@ export class RecordTable extends RowLayout {
     // cannot take over another device's record by naming itself owner with a later clock.
     const deviceOwned = model.ownership === 'device';
     const sameOwner = deviceOwned ? ` AND excluded.${OWNER_COLUMN} = t.${OWNER_COLUMN}` : '';
-    this.upsertText =
+    const upsertOf = (lww: boolean): string =>
       `INSERT INTO ${this.table} AS t (${columns.join(', ')}) ` +
       `SELECT * FROM unnest(${arrays.map((a, i) => `$${i + 1}::${a}`).join(', ')}) ` +
-      `ON CONFLICT (${key}) DO UPDATE SET ${columns.slice(1).map((c) => `${c} = excluded.${c}`).join(', ')} ` +
-      `WHERE excluded.${HLC_COLUMN} > t.${HLC_COLUMN}${sameOwner}`;
+      `ON CONFLICT (${key}) DO UPDATE SET ${columns.slice(1).map((c) => `${c} = excluded.${c}`).join(', ')}` +
+      (lww ? ` WHERE excluded.${HLC_COLUMN} > t.${HLC_COLUMN}${sameOwner}` : '');
     // A delete removes a row only if the stored write is older, and (device-owned) only when
     // it names the record's owner.
-    this.deleteText =
+    const deleteOf = (lww: boolean): string =>
       `DELETE FROM ${this.table} AS t USING unnest($1::text[], $2::text[], $3::text[]) AS d(id, owner, hlc) ` +
-      `WHERE t.${key} = d.id AND t.${HLC_COLUMN} < d.hlc${deviceOwned ? ` AND t.${OWNER_COLUMN} = d.owner` : ''}`;
+      `WHERE t.${key} = d.id` +
+      (lww ? ` AND t.${HLC_COLUMN} < d.hlc${deviceOwned ? ` AND t.${OWNER_COLUMN} = d.owner` : ''}` : '');
+    this.upsertText = upsertOf(true);
+    this.deleteText = deleteOf(true);
+    // Versions a ConflictResolver chose (ApplyOptions.resolved) replace or remove whatever is stored.
+    this.resolvedUpsertText = upsertOf(false);
+    this.resolvedDeleteText = deleteOf(false);
     this.getManyText = `${this.selectColumns} WHERE ${key} = ANY($1::text[])`;
     this.countAllText = `SELECT count(*) AS n FROM ${this.table}`;
     this.countOfOwnerText = `SELECT count(*) AS n FROM ${this.table} WHERE ${OWNER_COLUMN} = $1`;
   }
 
   /** Upserts `records` (no key twice: Postgres refuses to update one row twice per statement). */
-  upsert(records: readonly SyncRecord[]): Statement {
-    return { text: this.upsertText, values: this.columnArrays(records) };
+  upsert(records: readonly SyncRecord[], resolved = false): Statement {
+    return { text: resolved ? this.resolvedUpsertText : this.upsertText, values: this.columnArrays(records) };
   }
 
-  remove(deletions: readonly RecordDeletion[]): Statement {
-    return { text: this.deleteText, values: deletionColumns(deletions) };
+  remove(deletions: readonly RecordDeletion[], resolved = false): Statement {
+    return { text: resolved ? this.resolvedDeleteText : this.deleteText, values: deletionColumns(deletions) };
   }
 
   getMany(ids: readonly string[]): Statement {

@@ -36,6 +36,9 @@ export class RecordTable extends RowLayout {
   readonly selectColumns: string;
   /** The quoted table name. */
   readonly table: string;
+  /** The writes of a resolved batch (`ApplyOptions.resolved`): `upsert`, `upsertChunk` and `remove` without the HLC condition. */
+  readonly resolvedWrites: () => Pick<RecordTable, 'upsert' | 'upsertChunk' | 'remove'>;
+  private resolvedStatements: Pick<RecordTable, 'upsert' | 'upsertChunk' | 'remove'> | undefined;
 
   constructor(db: SqliteDatabase, model: RegisteredModel) {
     super(model, SQLITE_VALUES);
@@ -50,16 +53,23 @@ export class RecordTable extends RowLayout {
     const deviceOwned = model.ownership === 'device';
     const sameOwner = deviceOwned ? ` AND excluded.${OWNER_COLUMN} = ${table}.${OWNER_COLUMN}` : '';
     const rowParams = `(${columns.map(() => '?').join(', ')})`;
-    const upsertOf = (rows: number): string =>
+    const upsertOf = (rows: number, lww: boolean): string =>
       `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${Array.from({ length: rows }, () => rowParams).join(', ')}
        ON CONFLICT (${key}) DO UPDATE SET ${columns.slice(1).map((c) => `${c} = excluded.${c}`).join(', ')}
-       WHERE excluded.${HLC_COLUMN} > ${table}.${HLC_COLUMN}${sameOwner}`;
+       ${lww ? `WHERE excluded.${HLC_COLUMN} > ${table}.${HLC_COLUMN}${sameOwner}` : ''}`;
     this.chunkRows = Math.max(1, Math.min(MAX_CHUNK_ROWS, Math.floor(MAX_PARAMETERS / columns.length)));
-    this.upsert = db.prepare(upsertOf(1));
-    this.upsertChunk = db.prepare(upsertOf(this.chunkRows));
+    this.upsert = db.prepare(upsertOf(1, true));
+    this.upsertChunk = db.prepare(upsertOf(this.chunkRows, true));
     this.remove = db.prepare<[string, string, string]>(
       `DELETE FROM ${table} WHERE ${key} = ? AND ${HLC_COLUMN} < ?${deviceOwned ? ` AND ${OWNER_COLUMN} = ?` : ' AND ? IS NOT NULL'}`,
     );
+    // Versions a ConflictResolver chose replace or remove whatever is stored; prepared when first used.
+    this.resolvedWrites = () =>
+      (this.resolvedStatements ??= {
+        upsert: db.prepare(upsertOf(1, false)),
+        upsertChunk: db.prepare(upsertOf(this.chunkRows, false)),
+        remove: db.prepare<[string, string, string]>(`DELETE FROM ${table} WHERE ${key} = ? AND ? IS NOT NULL AND ? IS NOT NULL`),
+      });
     this.selectColumns = `SELECT ${columns.join(', ')} FROM ${table}`;
     this.getByIds = db.prepare<[string], unknown[]>(`${this.selectColumns} WHERE ${key} IN (SELECT value FROM json_each(?))`).raw();
     this.countAll = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table}`);

@@ -1,5 +1,5 @@
 import { deletionRow, keysetBound, keysetCondition, keysetPageClauses, ModelTables, OWNER_COLUMN, StorageError, whereClause } from '@highwater/core';
-import type { ApplyResult, DeletionRow, Hlc, KeysetBound, ModelRegistry, PageQuery, RecordBatch, RecordStore, SyncRecord } from '@highwater/core';
+import type { ApplyOptions, ApplyResult, DeletionRow, Hlc, KeysetBound, ModelRegistry, PageQuery, RecordBatch, RecordStore, SyncRecord } from '@highwater/core';
 import { RecordTable } from './record-table.js';
 import { migrate, openSqliteDatabase, type SqliteDatabase, type SqliteOpenOptions } from './sqlite-database.js';
 import { positionalParams, StatementCache } from './statement-cache.js';
@@ -35,9 +35,9 @@ export class SqliteRecordStore implements RecordStore {
     this.tables = this.db.transaction(() => new ModelTables(options.registry, (model) => new RecordTable(this.db, model)))();
   }
 
-  async applyBatch(model: string, batch: RecordBatch): Promise<ApplyResult> {
+  async applyBatch(model: string, batch: RecordBatch, options: ApplyOptions = {}): Promise<ApplyResult> {
     const table = this.tables.get(model);
-    return this.applyRows(model, table.flatRows(batch.upserts ?? []), (batch.deletes ?? []).map(deletionRow));
+    return this.applyRows(model, table.flatRows(batch.upserts ?? []), (batch.deletes ?? []).map(deletionRow), options.resolved === true);
   }
 
   /**
@@ -45,9 +45,10 @@ export class SqliteRecordStore implements RecordStore {
    * upsert's values one after another (`flatRows`), `deletes` each delete as a `DeletionRow`.
    * What a WorkerRecordStore sends its worker.
    */
-  applyRows(model: string, rows: readonly unknown[], deletes: readonly DeletionRow[]): ApplyResult {
+  applyRows(model: string, rows: readonly unknown[], deletes: readonly DeletionRow[], resolved = false): ApplyResult {
     const table = this.tables.get(model);
     const { chunkRows, columnCount } = table;
+    const writes = resolved ? table.resolvedWrites() : table;
     const upserts = rows.length / columnCount;
     try {
       return this.db.transaction(() => {
@@ -55,10 +56,10 @@ export class SqliteRecordStore implements RecordStore {
         let deleted = 0;
         let next = 0;
         for (; next + chunkRows <= upserts; next += chunkRows) {
-          upserted += table.upsertChunk.run(rows.slice(next * columnCount, (next + chunkRows) * columnCount)).changes;
+          upserted += writes.upsertChunk.run(rows.slice(next * columnCount, (next + chunkRows) * columnCount)).changes;
         }
-        for (; next < upserts; next++) upserted += table.upsert.run(rows.slice(next * columnCount, (next + 1) * columnCount)).changes;
-        for (const [id, owner, hlc] of deletes) deleted += table.remove.run(id, hlc, owner).changes;
+        for (; next < upserts; next++) upserted += writes.upsert.run(rows.slice(next * columnCount, (next + 1) * columnCount)).changes;
+        for (const [id, owner, hlc] of deletes) deleted += writes.remove.run(id, hlc, owner).changes;
         return { upserted, deleted, unchanged: upserts + deletes.length - upserted - deleted };
       })();
     } catch (cause) {

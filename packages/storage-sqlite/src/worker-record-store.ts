@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { deletionRow, HighwaterError, ModelTables, RowLayout, StorageError, UnknownModelError } from '@highwater/core';
-import type { ApplyResult, Hlc, ModelDefinition, ModelRegistry, PageQuery, RecordBatch, RecordStore, SyncRecord } from '@highwater/core';
+import type { ApplyOptions, ApplyResult, Hlc, ModelDefinition, ModelRegistry, PageQuery, RecordBatch, RecordStore, SyncRecord } from '@highwater/core';
 import type { RecordStoreWorkerData, SerializedError, WorkerCall, WorkerReply } from './record-store-worker.js';
 import type { SqliteRecordStoreOptions } from './sqlite-record-store.js';
 import { SQLITE_VALUES } from './sqlite-database.js';
@@ -60,7 +60,7 @@ export class WorkerRecordStore implements RecordStore {
     return new WorkerRecordStore(options);
   }
 
-  applyBatch(model: string, batch: RecordBatch): Promise<ApplyResult> {
+  applyBatch(model: string, batch: RecordBatch, options: ApplyOptions = {}): Promise<ApplyResult> {
     // Laid out here, so the worker receives flat arrays of values (see record-store-worker.ts).
     let rows: unknown[];
     try {
@@ -68,7 +68,7 @@ export class WorkerRecordStore implements RecordStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.call('applyRows', [model, rows, (batch.deletes ?? []).map(deletionRow)]) as Promise<ApplyResult>;
+    return this.call('applyRows', [model, rows, (batch.deletes ?? []).map(deletionRow), options.resolved === true]) as Promise<ApplyResult>;
   }
 
   async page(model: string, query: PageQuery): Promise<SyncRecord[]> {

@@ -17,7 +17,7 @@ export interface RecordStore {
    * never changes: an upsert naming another owner changes nothing. Tombstones are the
    * caller's business (SyncStore).
    */
-  applyBatch(model: string, batch: RecordBatch): Promise<ApplyResult>;
+  applyBatch(model: string, batch: RecordBatch, options?: ApplyOptions): Promise<ApplyResult>;
   /** Keyset page of one model in (HLC, id) order strictly after `after`, optionally for one owner. */
   page(model: string, query: PageQuery): Promise<SyncRecord[]>;
   /** The stored records among `ids` (any order; missing ids are absent). */
@@ -45,6 +45,15 @@ export interface RecordDeletion {
 export interface RecordBatch {
   readonly upserts?: readonly SyncRecord[];
   readonly deletes?: readonly RecordDeletion[];
+}
+
+export interface ApplyOptions {
+  /**
+   * The batch holds versions a ConflictResolver chose (shared models only): each upsert
+   * replaces the stored row and each delete removes it, whatever HLC is stored. Default false:
+   * last writer wins by HLC.
+   */
+  readonly resolved?: boolean;
 }
 
 export interface ApplyResult {

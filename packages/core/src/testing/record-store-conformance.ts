@@ -83,6 +83,16 @@ export function runRecordStoreConformance(
       expect((await current.store.getMany('entry', ['entry-000001', 'entry-000002'])).map((r) => r.id)).toEqual(['entry-000002']);
     });
 
+    it('stores a resolved batch whatever HLC is stored: a ConflictResolver chose those versions', async () => {
+      await current.store.applyBatch('tag', { upserts: [tagRecord('t1', 'newest', hlc(30, 0, DEVICE_B)), tagRecord('t2', 'kept', hlc(30, 0, DEVICE_B))] });
+      const replaced = await current.store.applyBatch('tag', { upserts: [tagRecord('t1', 'chosen', hlc(10, 0, DEVICE_A))] }, { resolved: true });
+      const removed = await current.store.applyBatch('tag', { deletes: [{ id: 't2', ownerDeviceId: DEVICE_A, hlc: hlc(5, 0, DEVICE_A) }] }, { resolved: true });
+      expect([replaced.upserted, removed.deleted]).toEqual([1, 1]);
+      expect(await current.store.getMany('tag', ['t1', 't2'])).toEqual([tagRecord('t1', 'chosen', hlc(10, 0, DEVICE_A))]);
+      // Without the option, last writer by HLC wins again.
+      expect((await current.store.applyBatch('tag', { upserts: [tagRecord('t1', 'older', hlc(9, 0, DEVICE_B))] })).unchanged).toBe(1);
+    });
+
     it('applies a batch all or nothing', async () => {
       await current.store.applyBatch('entry', { upserts: [entryRecord(1, hlc(1))] });
       const bad = entryRecord(3, hlc(3), DEVICE_A, { name: null });
