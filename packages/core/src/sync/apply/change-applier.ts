@@ -12,6 +12,8 @@ import type { EngineSignals } from '../engine-signals.js';
 import { SerialQueue } from '../serial-queue.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
+import { lastWriterWins, type ConflictResolver, type ConflictResolvers } from '../../ports/conflict-resolver.js';
+import { resolveVersions } from './conflict-resolution.js';
 import { DependencyParking } from './dependency-parking.js';
 import { StreamCoverage, type Settled } from './stream-coverage.js';
 import { streamKey } from '../stream-key.js';
@@ -36,6 +38,8 @@ export interface ApplyOutcome {
 }
 
 const NO_RELAY: ApplyOutcome['relay'] = { changes: [], spans: [] };
+const NO_TOMBSTONES: ReadonlyMap<string, Tombstone> = new Map();
+const RESOLVED = { resolved: true } as const;
 
 /** Where changes come from: this device's writes, a peer's live push, or a pulled page. */
 export type ChangeSource = 'local' | 'live' | 'pull';
@@ -72,10 +76,15 @@ export class ChangeApplier implements Startable {
   private readonly metrics: SyncMetrics;
   private readonly signals: EngineSignals;
   private readonly deviceId: string;
+  private readonly resolvers: ConflictResolvers;
 
   constructor(
-    components: Pick<NodeComponents, 'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'hlcClock' | 'syncEvents' | 'metrics' | 'signals' | 'identity'>,
+    components: Pick<
+      NodeComponents,
+      'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'hlcClock' | 'syncEvents' | 'metrics' | 'signals' | 'identity' | 'conflictResolvers'
+    >,
   ) {
+    this.resolvers = components.conflictResolvers;
     this.registry = components.modelRegistry;
     this.records = components.recordStore;
     this.syncStore = components.syncStore;
@@ -252,7 +261,9 @@ export class ChangeApplier implements Startable {
     // Owners of stored records matter only to deletes (upserts are checked by the store itself).
     const deleteIds = isShared ? [] : idsOfDeletes(group);
     const recordOwners = deleteIds.length > 0 ? await this.storedOwners(model, deleteIds) : new Map<string, string>();
-    const { stale: dropped, candidates } = dropStale(group, tombstones, recordOwners, isShared);
+    // A shared model with its own ConflictResolver does not order by HLC: its resolver decides (step 3).
+    const resolver = isShared ? this.customResolver(model) : undefined;
+    const { stale: dropped, candidates } = dropStale(group, resolver ? NO_TOMBSTONES : tombstones, recordOwners, isShared);
     let stale = dropped;
 
     // 2. Park what waits for a dependency, durably: the watermark moves over it like over a
@@ -261,7 +272,7 @@ export class ChangeApplier implements Startable {
     // A local write is stored as written: its writer meant it, whatever it references.
     const { ready, waiting: wanting } = source === 'local' ? { ready: candidates, waiting: [] } : await this.splitByDependencies(model, candidates);
     // A version no newer than the stored one has nothing to wait for: it lost already.
-    const waiting = wanting.length > 0 ? await this.newerThanStored(model, wanting) : wanting;
+    const waiting = wanting.length > 0 && !resolver ? await this.newerThanStored(model, wanting) : wanting;
     stale += wanting.length - waiting.length;
     if (waiting.length > 0) await this.syncStore.parkChanges(waiting.map(toParked));
     this.park(waiting);
@@ -269,16 +280,19 @@ export class ChangeApplier implements Startable {
     // 3-4. Apply. Tombstones go first: a crash between the two stores then leaves a record
     //      under a newer tombstone (no stale write can bring it back, and the delete is fetched
     //      again), never a deleted record without its tombstone.
-    const { batch, deletes } = storeBatchOf(ready);
+    //      Under a custom resolver only the versions it ranks highest are stored, whatever their HLC.
+    const resolution = resolver ? resolveVersions(model, resolver, ready, await this.records.getMany(model, ready.map(idOf)), tombstones) : null;
+    const { batch, deletes } = storeBatchOf(resolution ? resolution.winners : ready);
+    if (resolution) stale += resolution.lost;
     if (deletes.length > 0) await this.syncStore.putTombstones(tombstonesOf(model, deletes));
-    const result = await this.records.applyBatch(model, batch);
+    const result = await this.records.applyBatch(model, batch, resolution ? RESOLVED : undefined);
     if (ready.length > 0 || waiting.length > 0) this.signals.stored(model);
     // The shared log holds what waits too: peers catching up from this log need it.
     const logged = waiting.length > 0 ? [...ready, ...waiting.map((w) => w.change)] : ready;
     if (isShared && logged.length > 0) await this.syncStore.appendSharedChanges(logged.map(changeToShared));
     if (isShared && source !== 'local') this.signals.sharedProcessed();
     // Older parked versions of what was just applied have nothing left to wait for.
-    if (this.parking.size > 0) unpark.push(...this.parking.dropSuperseded(ready));
+    if (this.parking.size > 0 && !resolver) unpark.push(...this.parking.dropSuperseded(ready));
 
     // 5. Release dependants of what is now stored — or deleted: a tombstone satisfies a
     //    reference (the record will never arrive), so waiting on it would block forever.
@@ -286,9 +300,15 @@ export class ChangeApplier implements Startable {
 
     const changed = result.upserted + result.deleted;
     this.metrics.addApplied(model, changed);
-    stale += ready.length - changed;
+    stale += (resolution ? resolution.winners.length : ready.length) - changed;
     if (changed > 0) this.events.reportApplied({ model, source, upserted: result.upserted, deleted: result.deleted });
     return { applied: changed, stale, parked: waiting.length };
+  }
+
+  /** The ConflictResolver registered for a shared model, unless it is last writer wins (what the stores do themselves). */
+  private customResolver(model: string): ConflictResolver | undefined {
+    const resolver = this.resolvers.get(model);
+    return resolver === lastWriterWins ? undefined : resolver;
   }
 
   private park(waiting: readonly Waiting[]): void {
