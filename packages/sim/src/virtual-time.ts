@@ -16,16 +16,27 @@ const realSetImmediate = globalThis.setImmediate;
 type Callback = (...args: unknown[]) => void;
 
 /** A timer handle with the methods Node's Timeout has (engine code calls `unref()`). */
+/** What a timer runs and when: `delay` from now, then every `interval` for setInterval (null: once). */
+interface TimerSpec {
+  readonly callback: Callback;
+  readonly args: unknown[];
+  readonly delay: number;
+  readonly interval: number | null;
+}
+
 export class VirtualTimer {
+  readonly callback: Callback;
+  readonly args: unknown[];
+  readonly delay: number;
+  readonly interval: number | null;
+
   constructor(
     readonly id: number,
-    readonly callback: Callback,
-    readonly args: unknown[],
-    /** Repeat period for setInterval, null for one-shot timers. */
-    readonly interval: number | null,
-    readonly delay: number,
+    spec: TimerSpec,
     private readonly time: VirtualTime,
-  ) {}
+  ) {
+    ({ callback: this.callback, args: this.args, delay: this.delay, interval: this.interval } = spec);
+  }
 
   ref(): this {
     return this;
@@ -170,7 +181,7 @@ export class VirtualTime {
 
   private add(callback: Callback, args: unknown[], delay: number, interval: number | null): VirtualTimer {
     if (typeof callback !== 'function') throw new TypeError('The "callback" argument must be of type function');
-    const timer = new VirtualTimer(this.nextId++, callback, args, interval, delay, this);
+    const timer = new VirtualTimer(this.nextId++, { callback, args, delay, interval }, this);
     this.schedule(timer, this.current + delay);
     return timer;
   }

@@ -27,9 +27,9 @@ const require = createRequire(import.meta.url);
 let metadataArgsStorage: typeof GetMetadataArgsStorage | undefined;
 
 /**
- * TypeORM's decorator metadata, loading TypeORM on first use: importing it cost every process
- * ~130 ms of startup and 6 MB of heap, also where no entity is used. (Its metadata storage is
- * global, so the entities' own import of TypeORM, ESM or CommonJS, registers into the same one.)
+ * TypeORM's decorator metadata, loading TypeORM on first use, so a process that declares no
+ * entity never pays its import (BENCHMARKS.md). Its metadata storage is global, so the
+ * entities' own import of TypeORM, ESM or CommonJS, registers into the same one.
  */
 function typeormMetadata(): ReturnType<typeof GetMetadataArgsStorage> {
   metadataArgsStorage ??= (require('typeorm') as { getMetadataArgsStorage: typeof GetMetadataArgsStorage }).getMetadataArgsStorage;

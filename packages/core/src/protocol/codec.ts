@@ -47,17 +47,15 @@ function parseJson(text: string, where: string): unknown {
  * break always separates two values.) The count makes a cut-short message undecodable rather
  * than a shorter valid one.
  *
- * Why lines: a page of 1000 changes is ~290 KB of text, and one JSON string of that size is a
- * V8 large object, reclaimed only by a major GC; a backfill makes one per page on each side, and
- * peak RSS then rose and fell by ~100 MB with V8's major-GC schedule. Lines of one change each
- * stay small and die young. Decoding costs the same.
+ * Lines, not one JSON text per page: small strings that die young keep memory flat (bench: peak
+ * RSS at 100k and 1M).
  *
  * Rows: a state-response that lists its model's `fields` (the requester asked for rows) counts
  * `"rows"` instead, and each change is a line `[id, hlc]` (delete) or `[id, hlc, ...values in
- * fields order]` (upsert); model and owner are the envelope's. Without the keys each object
- * repeats, a page is ~25-40% smaller and parses in about half the time. Decoding rebuilds the
- * very change objects the object lines would have given. Only a page every change of which a
- * row carries exactly is sent so (see `rowOf`).
+ * fields order]` (upsert); model and owner are the envelope's, and the keys are not repeated per
+ * change (bench stage "decode"). Decoding rebuilds the very change objects the object lines
+ * would have given. Only a page every change of which a row carries exactly is sent so (see
+ * `rowOf`).
  */
 export const jsonCodec: MessageCodec = {
   name: 'json',
@@ -65,8 +63,7 @@ export const jsonCodec: MessageCodec = {
     const changes = (message as { changes?: unknown }).changes;
     if (!Array.isArray(changes) || changes.length === 0) return encoder.encode(JSON.stringify(message));
     const rows = rowsOf(message, changes as readonly WireChange[]);
-    // The per-change loops are in small helpers: a hot loop makes V8 optimise the function it
-    // is in, and this one was compiled twice, ~12 ms of a core each, in a backfill's first pages.
+    // Per-change loops live in small helpers, so hot loops do not recompile this function (bench: first pages of a backfill).
     return rows
       ? joinLines(JSON.stringify({ ...message, changes: undefined, rows: rows.length }), rows)
       : joinLines(JSON.stringify({ ...message, changes: changes.length }), changes);

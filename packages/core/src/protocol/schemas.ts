@@ -497,13 +497,7 @@ function malformed(what: string, issues: readonly z.core.$ZodIssue[], first: z.c
   return new ProtocolError('HW_PROTOCOL_MALFORMED', `Malformed ${what}: ${summary}${more}`, summary);
 }
 
-/**
- * `jitless`: zod compiles an object schema's fast path with `new Function` on its first parse
- * in a process, ~1 ms per message type. A sync's first exchange and first page parse four or
- * five types on each side, one after the other, so that compiling sat on a first sync's
- * critical path; without it a parse costs ~1 µs more, which a process would win back only
- * after about a thousand messages of one type.
- */
+/** `jitless`: no schema compile on a first sync's critical path (bench: first page stored; BENCHMARKS.md). */
 const parseOptions = { error: fallbackErrorMap, jitless: true } as const;
 
 function parseChecked(value: unknown, expectedLibraryId: string): SyncMessage {

@@ -34,22 +34,25 @@ export function changesFromWire(registry: ModelRegistry, wire: readonly WireChan
     const hlc = parseHlc(w.hlc);
     if (w.op === 'delete') {
       registry.get(w.model);
-      return new DecodedChange(w.model, w.id, w.owner, hlc, 'delete', null);
+      return new DecodedChange(w.model, w.id, w.owner, hlc, null);
     }
-    return new DecodedChange(w.model, w.id, w.owner, hlc, 'upsert', registry.validateData(w.model, w.id, w.data));
+    return new DecodedChange(w.model, w.id, w.owner, hlc, registry.validateData(w.model, w.id, w.data));
   });
 }
 
-/** A change decoded from the wire; a class rather than a literal for the reason ParsedHlc gives (clock/hlc.ts). */
+/** A change decoded from the wire (a delete has no data); a class rather than a literal for the reason ParsedHlc gives (clock/hlc.ts). */
 class DecodedChange implements Change {
+  readonly op: 'upsert' | 'delete';
+
   constructor(
     readonly model: string,
     readonly id: string,
     readonly owner: string,
     readonly hlc: Hlc,
-    readonly op: 'upsert' | 'delete',
     readonly data: RecordData | null,
-  ) {}
+  ) {
+    this.op = data === null ? 'delete' : 'upsert';
+  }
 }
 
 export function changeToWire(c: Change): WireChange {

@@ -246,17 +246,14 @@ export class ChangeApplier implements Startable {
     unpark: Change[],
   ): Promise<{ applied: number; stale: number; parked: number }> {
     group.sort(compareChanges);
-    // The per-record loops live in the small synchronous helpers below, and this function only
-    // awaits: V8 optimises a function whose loops run hot, and compiling an async function this
-    // size took TurboFan 20-30 ms of a core per attempt (three attempts in a backfill's first
-    // pages), competing on a two-core machine with the very threads doing the backfill.
+    // Per-record loops live in the small synchronous helpers below; this function only awaits
+    // (bench: first pages of a backfill).
 
     // 1. Tombstones beat older upserts, whichever order they arrive in. A device-owned
     //    record belongs to its owner alone: only the owner's tombstone counts against it,
     //    and a delete naming another owner than the stored record (or tombstone) is refused.
     const isShared = this.registry.get(model).ownership === 'shared';
-    // Ids as they come (a store's lookup takes duplicates): deduplicating a page's thousand
-    // ids cost more than the lookup, which a store skips when the model has no tombstones.
+    // Ids as they come: a store's lookup takes duplicates (and is skipped when the model has no tombstones).
     const tombstones = await this.syncStore.getTombstones(model, group.map(idOf));
     // Owners of stored records matter only to deletes (upserts are checked by the store itself).
     const deleteIds = isShared ? [] : idsOfDeletes(group);

@@ -133,9 +133,8 @@ export class PageFetcher {
   }
 
   /**
-   * A state response (one or more pages), decoded. Its own function so that nothing of the wire
-   * message (a change object per record) stays referenced while its pages are applied: young-generation GCs
-   * during the apply copy whatever is still alive, and would copy those too.
+   * A state response (one or more pages), decoded, in its own function so the wire message is
+   * garbage before its pages are applied (bench: receiver CPU per 1000 records).
    */
   private async receiveStatePage(
     task: PullTask,
