@@ -1,6 +1,7 @@
 import { Subject, type Observable } from 'rxjs';
 import { TransportError } from '../errors.js';
 import type { InboundHandler, PeerEvent, RequestOptions, Transport } from '../ports/transport.js';
+import { MAX_TIMER_MS } from './timers.js';
 
 /**
  * In-process transport for tests and simulation: peers live in one process and exchange
@@ -54,8 +55,6 @@ export interface InProcessNetworkOptions {
 /** Default request timeout of {@link InProcessTransport.request}. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
-/** Largest delay setTimeout honours; longer delays would fire after 1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 type Envelope =
   | { readonly kind: 'request'; readonly requestId: number; readonly payload: Uint8Array }
