@@ -24,7 +24,7 @@ export class NodeLifecycle {
 
   async start(): Promise<void> {
     const c = this.components;
-    const parts: Startable[] = [c.messenger, c.runner, c.transport, c.metrics, c.announcer, c.acker];
+    const parts: Startable[] = [c.messenger, c.outbox, c.runner, c.transport, c.metrics, c.announcer, c.acker];
     for (const part of parts) await part.start?.();
     for (const part of parts) part.afterStart?.();
   }

@@ -81,6 +81,11 @@ export class LiveOutbox implements Startable {
     await Promise.all([...this.peers.values()].map((q) => q.inFlight));
   }
 
+  /** Takes changes again after a stop. */
+  start(): void {
+    this.stopped = false;
+  }
+
   /** Sends what is queued, then takes nothing more. */
   async stop(): Promise<void> {
     await this.flush();
