@@ -1,9 +1,8 @@
-import { compareHlc, maxHlc, type Hlc, type HybridLogicalClock } from '../../clock/hlc.js';
+import { compareHlc, type Hlc, type HybridLogicalClock } from '../../clock/hlc.js';
 import type { SyncEvents } from '../../events/sync-events.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
-import type { RecordData } from '../../models/model-definition.js';
-import type { RecordBatch, RecordStore, SyncRecord } from '../../ports/record-store.js';
-import type { ParkedChange, SyncStore, Tombstone } from '../../ports/sync-store.js';
+import type { RecordStore } from '../../ports/record-store.js';
+import type { SyncStore, Tombstone } from '../../ports/sync-store.js';
 import { changeToShared, compareChanges, type Change, type Span } from '../change.js';
 import { HighwaterError } from '../../errors.js';
 import type { NodeComponents } from '../../wiring/components.js';
@@ -15,11 +14,12 @@ import type { WatermarkCache } from '../watermark-cache.js';
 import { lastWriterWins, type ConflictResolver, type ConflictResolvers } from '../../ports/conflict-resolver.js';
 import { resolveVersions } from './conflict-resolution.js';
 import { DependencyParking } from './dependency-parking.js';
+import { referencedInGroup, referencedOutside, waitingFixpoint, type Waiting } from './dependencies.js';
+import { coversAdvances, NO_RELAY, relayOf, type Relay } from './relay.js';
+import { dropStale, groupByModel, idOf, idsOfDeletes, newestHlc, storeBatchOf, toParked, tombstonesOf } from './store-batch.js';
 import { StreamCoverage, type Settled } from './stream-coverage.js';
 import { streamKey } from '../stream-key.js';
 
-/** A change that waits for records it references, and which. */
-type Waiting = { change: Change; missing: { model: string; id: string }[] };
 
 export interface ApplyOutcome {
   /** Changes that changed the store. */
@@ -32,12 +32,11 @@ export interface ApplyOutcome {
    * What a relay forwards: the changes of each span this batch moved the watermark over, with
    * spans starting at the watermark it had before, so each receiver can check contiguity too.
    */
-  readonly relay: { readonly changes: readonly Change[]; readonly spans: readonly Span[] };
+  readonly relay: Relay;
   /** Spans that start beyond this node's watermark: their stream has a gap to catch up. */
   readonly gaps: readonly Span[];
 }
 
-const NO_RELAY: ApplyOutcome['relay'] = { changes: [], spans: [] };
 const NO_TOMBSTONES: ReadonlyMap<string, Tombstone> = new Map();
 const RESOLVED = { resolved: true } as const;
 
@@ -382,200 +381,4 @@ export class ChangeApplier implements Startable {
     if (missing.length > 0) for (const id of (await this.syncStore.getTombstones(target, missing)).keys()) found.add(id);
     return found;
   }
-}
-
-
-/** Ids referenced per target model by `upserts`, other than records of this very group. */
-function referencedOutside(model: string, upserts: readonly Change[], refs: readonly [string, { references: string }][], inGroup: ReadonlySet<string>): Map<string, Set<string>> {
-  const wanted = new Map<string, Set<string>>();
-  for (const c of upserts) {
-    for (const [field, { references }] of refs) {
-      const value = c.data?.[field];
-      if (typeof value !== 'string') continue;
-      if (references === model && inGroup.has(value)) continue;
-      let ids = wanted.get(references);
-      if (!ids) wanted.set(references, (ids = new Set()));
-      ids.add(value);
-    }
-  }
-  return wanted;
-}
-
-/** Ids of this very group that `upserts` reference (a record referencing itself aside). */
-function referencedInGroup(model: string, upserts: readonly Change[], refs: readonly [string, { references: string }][], inGroup: ReadonlySet<string>): Set<string> {
-  const ids = new Set<string>();
-  for (const c of upserts) {
-    for (const [field, { references }] of refs) {
-      const value = c.data?.[field];
-      if (references === model && typeof value === 'string' && value !== c.id && inGroup.has(value)) ids.add(value);
-    }
-  }
-  return ids;
-}
-
-/**
- * Fixpoint: a record waits for a missing reference, or for a record of its group that waits and
- * is not stored already.
- */
-function waitingFixpoint(
-  model: string,
-  candidates: readonly Change[],
-  upserts: readonly Change[],
-  refs: readonly [string, { references: string }][],
-  inGroup: ReadonlySet<string>,
-  present: ReadonlyMap<string, Set<string>>,
-): { ready: Change[]; waiting: Waiting[] } {
-  const waitingIds = new Set<string>();
-  const missingOf = new Map<Change, { model: string; id: string }[]>();
-  let changed = true;
-  while (changed) {
-    changed = false;
-    for (const c of upserts) {
-      if (waitingIds.has(c.id)) continue;
-      const missing: { model: string; id: string }[] = [];
-      for (const [field, { references }] of refs) {
-        const value = c.data?.[field];
-        if (typeof value !== 'string') continue;
-        if (references === model && inGroup.has(value)) {
-          if (waitingIds.has(value) && value !== c.id && !present.get(model)?.has(value)) missing.push({ model, id: value });
-        } else if (!present.get(references)?.has(value)) {
-          missing.push({ model: references, id: value });
-        }
-      }
-      if (missing.length > 0) {
-        waitingIds.add(c.id);
-        missingOf.set(c, missing);
-        changed = true;
-      }
-    }
-  }
-  const ready = candidates.filter((c) => !missingOf.has(c));
-  return { ready, waiting: [...missingOf].map(([change, missing]) => ({ change, missing })) };
-}
-
-function newestHlc(changes: readonly Change[]): Hlc {
-  let newest = changes[0]!.hlc;
-  for (const c of changes) newest = maxHlc(newest, c.hlc);
-  return newest;
-}
-
-const idOf = (c: Change): string => c.id;
-
-function idsOfDeletes(group: readonly Change[]): string[] {
-  const ids: string[] = [];
-  for (const c of group) if (c.op === 'delete') ids.push(c.id);
-  return ids;
-}
-
-/**
- * Drops what must not be applied: a change naming another owner than the stored record or
- * tombstone (device-owned models), and an upsert no newer than the record's tombstone.
- */
-function dropStale(
-  group: readonly Change[],
-  tombstones: ReadonlyMap<string, Tombstone>,
-  recordOwners: ReadonlyMap<string, string>,
-  isShared: boolean,
-): { stale: number; candidates: Change[] } {
-  let stale = 0;
-  const candidates: Change[] = [];
-  for (const c of group) {
-    const t = tombstones.get(c.id);
-    const owner = isShared ? undefined : (recordOwners.get(c.id) ?? t?.ownerDeviceId);
-    if (owner !== undefined && owner !== c.owner) stale++;
-    else if (c.op === 'upsert' && t && compareHlc(c.hlc, t.hlc) <= 0) stale++;
-    else candidates.push(c);
-  }
-  return { stale, candidates };
-}
-
-/** The store's batch of `ready` changes, and its deletes (their tombstones follow the batch). */
-function storeBatchOf(ready: readonly Change[]): { batch: RecordBatch; deletes: Change[] } {
-  const upserts: SyncRecord[] = [];
-  const deletes: Change[] = [];
-  for (const c of ready) {
-    if (c.op === 'upsert') upserts.push(new RecordToStore(c.id, c.owner, c.hlc, c.data ?? {}));
-    else deletes.push(c);
-  }
-  return { batch: { upserts, deletes: deletes.map((d) => ({ id: d.id, ownerDeviceId: d.owner, hlc: d.hlc })) }, deletes };
-}
-
-function toParked(w: Waiting): ParkedChange {
-  const c = w.change;
-  return { model: c.model, recordId: c.id, ownerDeviceId: c.owner, hlc: c.hlc, data: c.data ?? {} };
-}
-
-function tombstonesOf(model: string, deletes: readonly Change[]): Tombstone[] {
-  return deletes.map((d) => ({ model, recordId: d.id, ownerDeviceId: d.owner, hlc: d.hlc }));
-}
-
-/**
- * The relay of a batch: per stream, each chain of the batch's spans (contiguous intervals the
- * batch's own changes fill) that the watermark moved past, cut to start at the watermark it had.
- */
-function relayOf(input: readonly Change[], spans: readonly Span[], settled: ReadonlyMap<string, Settled>): ApplyOutcome['relay'] {
-  if (spans.length === 0) return NO_RELAY;
-  const out: Span[] = [];
-  const byStream = new Map<string, Span[]>();
-  for (const s of spans) {
-    const k = streamKey(s.owner, s.model);
-    const list = byStream.get(k);
-    if (list) list.push(s);
-    else byStream.set(k, [s]);
-  }
-  for (const [k, list] of byStream) {
-    const result = settled.get(k);
-    if (!result?.after) continue;
-    for (const chain of chainsOf(list)) {
-      if (compareHlc(result.after, chain.to) < 0) continue; // not (yet) covered here
-      if (result.before && compareHlc(result.before, chain.to) >= 0) continue; // nothing new here
-      const from = !chain.from ? result.before : !result.before ? chain.from : maxHlc(chain.from, result.before);
-      out.push({ owner: chain.owner, model: chain.model, from, to: chain.to });
-    }
-  }
-  if (out.length === 0) return NO_RELAY;
-  const changes = input.filter((c) => out.some((s) => s.owner === c.owner && s.model === c.model && (!s.from || compareHlc(c.hlc, s.from) > 0) && compareHlc(c.hlc, s.to) <= 0));
-  return { changes, spans: out };
-}
-
-/** Spans of one stream joined where each starts within the one before. */
-function chainsOf(spans: readonly Span[]): Span[] {
-  const sorted = [...spans].sort((a, b) => (!a.from ? (b.from ? -1 : 0) : !b.from ? 1 : compareHlc(a.from, b.from)));
-  const chains: Span[] = [];
-  for (const s of sorted) {
-    const last = chains.at(-1);
-    if (last && (!s.from || compareHlc(s.from, last.to) <= 0)) chains[chains.length - 1] = { ...last, to: maxHlc(last.to, s.to) };
-    else chains.push(s);
-  }
-  return chains;
-}
-
-/** Whether the relay's spans carry every watermark move of `settled` on to peers. */
-function coversAdvances(relayed: readonly Span[], settled: ReadonlyMap<string, Settled>): boolean {
-  for (const [k, r] of settled) {
-    if (!r.after || (r.before && compareHlc(r.after, r.before) <= 0)) continue;
-    const span = relayed.find((s) => streamKey(s.owner, s.model) === k);
-    if (!span || compareHlc(span.to, r.after) < 0 || (r.before ? !span.from || compareHlc(span.from, r.before) > 0 : span.from !== null)) return false;
-  }
-  return true;
-}
-
-function groupByModel(changes: readonly Change[]): Map<string, Change[]> {
-  const groups = new Map<string, Change[]>();
-  for (const c of changes) {
-    const g = groups.get(c.model);
-    if (g) g.push(c);
-    else groups.set(c.model, [c]);
-  }
-  return groups;
-}
-
-/** A record handed to the store; a class rather than a literal for the reason ParsedHlc gives (clock/hlc.ts). */
-class RecordToStore implements SyncRecord {
-  constructor(
-    readonly id: string,
-    readonly ownerDeviceId: string,
-    readonly hlc: Hlc,
-    readonly data: RecordData,
-  ) {}
 }
