@@ -13,6 +13,8 @@ export interface NodeSettings {
   readonly maxClockDriftMs: number;
   readonly metricsIntervalMs: number;
   readonly antiEntropyMs: number;
+  /** Streams of one resource pulled at once, each from its own best source. */
+  readonly parallelPulls: number;
   /** Changes a catch-up takes inline in each watermark exchange response (a page's worth). */
   readonly inlineLimit: number;
 }
@@ -38,6 +40,7 @@ export function nodeSettings(input: NodeSettingsInput): NodeSettings {
     maxClockDriftMs: input.maxClockDriftMs ?? 60_000,
     metricsIntervalMs: input.metricsIntervalMs ?? 30_000,
     antiEntropyMs: input.antiEntropyMs ?? 30_000,
+    parallelPulls: wholeNumberOption('parallelPulls', input.parallelPulls, 3, 64),
     inlineLimit: pageSize,
   };
 }

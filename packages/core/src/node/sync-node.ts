@@ -62,6 +62,11 @@ export interface SyncNodeOptions {
    * disables the timer. Heads also go out ~100 ms after a pull moved watermarks. Default 30 000.
    */
   readonly antiEntropyMs?: number;
+  /**
+   * How many streams of one resource (one per owner) a backfill or catch-up pulls at once, each
+   * from its own best source: the owner, else the fastest peer holding all of it. Default 3.
+   */
+  readonly parallelPulls?: number;
   readonly wallClock?: WallClock;
   readonly codec?: MessageCodec;
   /** A pino logger; default: silent. */
@@ -137,6 +142,7 @@ export class SyncNode {
         ...(options.maxClockDriftMs !== undefined ? { maxClockDriftMs: options.maxClockDriftMs } : {}),
         ...(options.metricsIntervalMs !== undefined ? { metricsIntervalMs: options.metricsIntervalMs } : {}),
         ...(options.antiEntropyMs !== undefined ? { antiEntropyMs: options.antiEntropyMs } : {}),
+        ...(options.parallelPulls !== undefined ? { parallelPulls: options.parallelPulls } : {}),
       },
     });
     options.configure?.(container);

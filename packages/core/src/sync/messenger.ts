@@ -31,7 +31,7 @@ export class Messenger implements Startable {
   private readonly logger: Logger;
   private readonly events: SyncEvents;
 
-  constructor(private readonly components: Pick<NodeComponents, 'transport' | 'codec' | 'identity' | 'metrics' | 'logger' | 'syncEvents' | 'server'>) {
+  constructor(private readonly components: Pick<NodeComponents, 'transport' | 'codec' | 'identity' | 'metrics' | 'logger' | 'syncEvents' | 'server' | 'latency'>) {
     this.transport = components.transport;
     this.codec = components.codec;
     this.libraryId = components.identity.libraryId;
@@ -71,11 +71,15 @@ export class Messenger implements Startable {
     const bytes = this.encode(body as MessageBody);
     this.metrics.add('messagesSent');
     this.metrics.add('bytesSent', bytes.byteLength);
+    const sentAt = performance.now();
     const reply = await this.transport.request(peerId, bytes, { timeoutMs });
+    const elapsed = performance.now() - sentAt;
     this.metrics.add('messagesReceived');
     this.metrics.add('bytesReceived', reply.byteLength);
     const message = decodeMessage(this.codec, reply, this.libraryId);
     this.deviceOfPeer.set(peerId, message.deviceId);
+    // An exchange is small on both sides: its round trip is what ranks this peer as a source.
+    if (body.type === 'watermark-exchange-request') this.components.latency.record(peerId, message.deviceId, elapsed);
     if (message.type === 'error') throw new RemoteError(message.code, message.message, peerId);
     if (message.type !== expect) throw new ProtocolError('HW_PROTOCOL_MALFORMED', `Expected ${expect} from ${peerId}, got ${message.type}`);
     return message as Extract<SyncMessage, { type: T }>;

@@ -28,9 +28,11 @@ export interface SyncMetricsSnapshot {
   liveOverflows: number;
   sharedChangesPruned: number;
   appliedByModel: Record<string, number>;
+  /** Smoothed round trip to each peer this node exchanged with (ms), by transport peer id. */
+  peerRttMs: Record<string, number>;
 }
 
-export type CounterName = Exclude<keyof SyncMetricsSnapshot, 'appliedByModel'>;
+export type CounterName = Exclude<keyof SyncMetricsSnapshot, 'appliedByModel' | 'peerRttMs'>;
 
 function empty(): SyncMetricsSnapshot {
   return {
@@ -52,6 +54,7 @@ function empty(): SyncMetricsSnapshot {
     liveOverflows: 0,
     sharedChangesPruned: 0,
     appliedByModel: {},
+    peerRttMs: {},
   };
 }
 
@@ -103,6 +106,10 @@ export class SyncMetrics implements Startable {
   addApplied(model: string, n: number): void {
     this.current.changesApplied += n;
     this.current.appliedByModel[model] = (this.current.appliedByModel[model] ?? 0) + n;
+  }
+
+  setPeerRtt(peerId: string, ms: number): void {
+    this.current.peerRttMs[peerId] = Math.round(ms * 100) / 100;
   }
 
   snapshot(): SyncMetricsSnapshot {

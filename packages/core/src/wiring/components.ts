@@ -19,6 +19,7 @@ import type { LocalWriter } from '../sync/local/local-writer.js';
 import type { Messenger } from '../sync/messenger.js';
 import type { PulledPageCommitter } from '../sync/pull/checkpoint.js';
 import type { PageFetcher } from '../sync/pull/page-fetcher.js';
+import type { PeerLatency } from '../sync/peer-latency.js';
 import type { ResourcePuller } from '../sync/pull/resource-puller.js';
 import type { SyncRunner } from '../sync/pull/sync-runner.js';
 import type { RequestServer } from '../sync/serve/request-server.js';
@@ -51,6 +52,7 @@ export interface NodeComponents {
   readonly metrics: SyncMetrics;
   readonly watermarks: WatermarkCache;
   readonly messenger: Messenger;
+  readonly latency: PeerLatency;
   readonly applier: ChangeApplier;
   readonly localWriter: LocalWriter;
   readonly outbox: LiveOutbox;
@@ -83,6 +85,7 @@ export const componentTokens: { readonly [K in keyof NodeComponents]: InjectionT
   metrics: Tokens.Metrics,
   watermarks: Tokens.Watermarks,
   messenger: Tokens.Messenger,
+  latency: Tokens.Latency,
   applier: Tokens.Applier,
   localWriter: Tokens.LocalWriter,
   outbox: Tokens.Outbox,

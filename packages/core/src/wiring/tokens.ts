@@ -18,6 +18,7 @@ import type { HeadsAnnouncer } from '../sync/live/heads-announcer.js';
 import type { LocalWriter } from '../sync/local/local-writer.js';
 import type { Messenger } from '../sync/messenger.js';
 import type { PageFetcher } from '../sync/pull/page-fetcher.js';
+import type { PeerLatency } from '../sync/peer-latency.js';
 import type { PulledPageCommitter } from '../sync/pull/checkpoint.js';
 import type { ResourcePuller } from '../sync/pull/resource-puller.js';
 import type { SyncRunner } from '../sync/pull/sync-runner.js';
@@ -56,6 +57,7 @@ export const Tokens = {
   Metrics: Symbol.for('highwater.Metrics') as InjectionToken<SyncMetrics>,
   Watermarks: Symbol.for('highwater.Watermarks') as InjectionToken<WatermarkCache>,
   Messenger: Symbol.for('highwater.Messenger') as InjectionToken<Messenger>,
+  Latency: Symbol.for('highwater.Latency') as InjectionToken<PeerLatency>,
   Applier: Symbol.for('highwater.Applier') as InjectionToken<ChangeApplier>,
   LocalWriter: Symbol.for('highwater.LocalWriter') as InjectionToken<LocalWriter>,
   Outbox: Symbol.for('highwater.Outbox') as InjectionToken<LiveOutbox>,

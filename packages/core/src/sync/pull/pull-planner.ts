@@ -43,11 +43,17 @@ export interface PullTask {
 /**
  * Compares every peer's heads with this node's watermarks and lists what to fetch: shared
  * resources first, then device-owned ones in the registry's sync order (dependencies before
- * dependents), owners sorted within a resource. Sources are ranked: the owner itself first,
- * then the peer with the highest head — any holder of an owner's data can serve it, since
- * resume tokens are the owner's (HLC, id).
+ * dependents), owners sorted within a resource. Sources are ranked: the owner itself first;
+ * then the holders of the whole stream (the highest head announced) by measured round trip,
+ * fastest first; then holders that are behind, highest head first (a pull from one ends at its
+ * head). Any holder of an owner's data can serve it, since resume tokens are the owner's (HLC, id).
  */
-export function planPull(registry: ModelRegistry, watermarks: WatermarkCache, peers: readonly PeerHeads[]): PullTask[] {
+export function planPull(
+  registry: ModelRegistry,
+  watermarks: WatermarkCache,
+  peers: readonly PeerHeads[],
+  rttOf: (peerId: string) => number | undefined = () => undefined,
+): PullTask[] {
   const byKey = new Map<string, { owner: string; resource: string; sources: PullSource[] }>();
   for (const peer of peers) {
     for (const h of peer.heads) {
@@ -62,8 +68,13 @@ export function planPull(registry: ModelRegistry, watermarks: WatermarkCache, pe
       entry.sources.push({ peerId: peer.peerId, deviceId: peer.deviceId, head, count: h.count ?? 0, ...(inline ? { inline } : {}) });
     }
   }
-  const rank = (a: PullSource, b: PullSource, owner: string): number =>
-    Number(b.deviceId === owner) - Number(a.deviceId === owner) || compareHlc(b.head, a.head) || (a.peerId < b.peerId ? -1 : 1);
+  const rtt = (s: PullSource): number => rttOf(s.peerId) ?? Number.POSITIVE_INFINITY;
+  const rank = (a: PullSource, b: PullSource, owner: string, head: Hlc): number =>
+    Number(b.deviceId === owner) - Number(a.deviceId === owner) ||
+    Number(compareHlc(b.head, head) === 0) - Number(compareHlc(a.head, head) === 0) ||
+    compareHlc(b.head, a.head) ||
+    rtt(a) - rtt(b) ||
+    (a.peerId < b.peerId ? -1 : 1);
   const order = [...registry.shared(), ...registry.deviceOwned()].map((m) => m.name);
   const tasks: PullTask[] = [];
   for (const resource of order) {
@@ -73,9 +84,15 @@ export function planPull(registry: ModelRegistry, watermarks: WatermarkCache, pe
         owner: e.owner,
         resource,
         shared: registry.get(resource).ownership === 'shared',
-        sources: [...e.sources].sort((a, b) => rank(a, b, e.owner)),
+        sources: [...e.sources].sort((a, b) => rank(a, b, e.owner, highestHead(e.sources))),
       });
     }
   }
   return tasks;
+}
+
+function highestHead(sources: readonly PullSource[]): Hlc {
+  let head = sources[0]!.head;
+  for (const s of sources) if (compareHlc(s.head, head) > 0) head = s.head;
+  return head;
 }

@@ -12,7 +12,7 @@ import type { Messenger } from '../messenger.js';
 import type { RequestServer } from '../serve/request-server.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
-import { planPull, type InlineChanges, type PeerHeads } from './pull-planner.js';
+import { planPull, type InlineChanges, type PeerHeads, type PullTask } from './pull-planner.js';
 import { parseHlc, type Hlc } from '../../clock/hlc.js';
 import { streamKey } from '../stream-key.js';
 import { NoSourceError, type ResourcePuller } from './resource-puller.js';
@@ -81,6 +81,7 @@ export class SyncRunner implements Startable {
       | 'logger'
       | 'settings'
       | 'signals'
+      | 'latency'
     >,
   ) {
     this.registry = components.modelRegistry;
@@ -201,30 +202,34 @@ export class SyncRunner implements Startable {
       return asked > 0;
     }
 
-    const tasks = planPull(this.registry, this.watermarks, peers);
+    const tasks = planPull(this.registry, this.watermarks, peers, (peerId) => this.components.latency.rttMs(peerId));
     const total = tasks.reduce((sum, t) => sum + (t.sources[0]?.count ?? 0), 0);
     let applied = 0;
     const phase = backfill ? 'backfill' : 'catch-up';
     this.events.reportProgress({ phase, applied, total, ratio: total === 0 ? 1 : 0, current: null });
     let incomplete = false;
-    for (const task of tasks) {
+    // One resource after another, in the plan's order (what depends on something comes after
+    // it); the streams of one resource, one per owner, from their sources at once.
+    for (const wave of wavesOf(tasks)) {
       if (this.stopped) return false;
-      try {
-        await this.puller.pull(task, backfill, (processed, source) => {
-          applied += processed;
-          this.events.reportProgress({
-            phase,
-            applied,
-            total,
-            ratio: total === 0 ? 1 : Math.min(1, applied / total),
-            current: { owner: task.owner, resource: task.resource, peerId: source.peerId },
+      await inParallel(wave, this.settings.parallelPulls, async (task) => {
+        try {
+          await this.puller.pull(task, backfill, (processed, source) => {
+            applied += processed;
+            this.events.reportProgress({
+              phase,
+              applied,
+              total,
+              ratio: total === 0 ? 1 : Math.min(1, applied / total),
+              current: { owner: task.owner, resource: task.resource, peerId: source.peerId },
+            });
           });
-        });
-      } catch (error) {
-        if (!(error instanceof NoSourceError)) throw error;
-        incomplete = true;
-        this.events.reportError(error);
-      }
+        } catch (error) {
+          if (!(error instanceof NoSourceError)) throw error;
+          incomplete = true;
+          this.events.reportError(error);
+        }
+      });
     }
     if (incomplete) {
       // Some source went away mid-pass: checkpoints are saved; try again with who is left.
@@ -315,4 +320,33 @@ function inlineStreams(sent: readonly WireHead[], heads: readonly WireHead[], ch
     stream.changes.push(c);
   }
   return streams;
+}
+
+/** Consecutive tasks of one resource, in order. */
+function wavesOf(tasks: readonly PullTask[]): PullTask[][] {
+  const waves: PullTask[][] = [];
+  for (const task of tasks) {
+    const wave = waves.at(-1);
+    if (wave && wave[0]!.resource === task.resource) wave.push(task);
+    else waves.push([task]);
+  }
+  return waves;
+}
+
+/** Runs `run` on every item, at most `limit` at a time; the first failure is thrown once all have settled. */
+async function inParallel<T>(items: readonly T[], limit: number, run: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const failures: unknown[] = [];
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      try {
+        await run(item);
+      } catch (error) {
+        failures.push(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failures.length > 0) throw failures[0];
 }
