@@ -41,7 +41,7 @@ export * from './transport/in-process-transport.js';
 export * from './node/sync-node.js';
 export type { SyncMetricsSnapshot } from './sync/sync-metrics.js';
 export { BACKFILL_COMPLETED_AT } from './sync/pull/sync-runner.js';
-export { SHARED_LOG_PRUNED_UP_TO } from './sync/shared/shared-log-pruner.js';
+export { GC_LOG_PRUNED_UP_TO, GC_PRUNED_UP_TO } from './sync/gc/garbage-collector.js';
 export * from './transport/transport-lifecycle.js';
 export * from './transport/ordered-sends.js';
 export * from './transport/transport-adapter.js';

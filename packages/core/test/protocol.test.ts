@@ -52,6 +52,7 @@ const examples: { readonly [T in SyncMessageType]: Extract<SyncMessage, { type: 
     changes: [upsert(10), del(11)],
     next: { hlc: hlc('device-b', 1_700_000_000_011, 7), id: 'entry-11' },
     hasMore: true,
+    prunedUpTo: hlc('device-b', 1_700_000_000_005, 0),
   },
   'shared-change': { ...envelope, type: 'shared-change', changes: [{ ...upsert(1, 'device-c'), model: 'tag' }] },
   'shared-change-request': {
@@ -71,7 +72,7 @@ const examples: { readonly [T in SyncMessageType]: Extract<SyncMessage, { type: 
     hasMore: false,
     complete: false,
   },
-  'ack-shared-changes': { ...envelope, type: 'ack-shared-changes', upTo: hlc('device-c', 1_700_000_000_500, 3) },
+  'stream-acks': { ...envelope, type: 'stream-acks', heads: [{ owner: 'device-c', resource: 'tag', hlc: hlc('device-c', 1_700_000_000_500, 3) }] },
   'watermark-exchange-request': {
     ...envelope,
     type: 'watermark-exchange-request',
@@ -326,7 +327,8 @@ describe('refused messages', () => {
     expect(error.message).toContain('changes[3].hlc: invalid HLC text');
     expect(error.detail).toBe('changes[3].hlc: invalid HLC text');
     // Upper-case hex is not the canonical text form.
-    expectRefused({ ...examples['ack-shared-changes'], upTo: examples['ack-shared-changes'].upTo.toUpperCase() }, 'HW_PROTOCOL_MALFORMED');
+    expectRefused({ ...examples['stream-acks'], heads: [{ ...examples['stream-acks'].heads[0]!, hlc: examples['stream-acks'].heads[0]!.hlc.toUpperCase() }] }, 'HW_PROTOCOL_MALFORMED');
+    expectRefused({ ...examples['state-response'], prunedUpTo: 'not an hlc' }, 'HW_PROTOCOL_MALFORMED');
     expectRefused({ ...examples['state-request'], afterHlc: 5 }, 'HW_PROTOCOL_MALFORMED');
     expectRefused({ ...examples['state-request'], after: { hlc: 'x', id: 'a' } }, 'HW_PROTOCOL_MALFORMED');
     expectRefused({ ...examples['watermark-exchange-request'], heads: [{ owner: 'a', resource: 'r', hlc: '', count: 1 }] }, 'HW_PROTOCOL_MALFORMED');
@@ -466,7 +468,7 @@ const bodyArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
     limit: limitArb,
   }),
   fc.record({ type: fc.constant('shared-change-response'), requestId: requestIdArb, changes: changesArb, hasMore: fc.boolean(), complete: fc.boolean() }),
-  fc.record({ type: fc.constant('ack-shared-changes'), upTo: anyHlcArb }),
+  fc.record({ type: fc.constant('stream-acks'), heads: fc.array(fc.record({ owner: deviceIdArb, resource: modelArb, hlc: anyHlcArb }), { maxLength: 4 }) }),
   fc.record(
     { type: fc.constant('watermark-exchange-request'), requestId: requestIdArb, heads: fc.array(headArb, { maxLength: 4 }), inline: fc.nat({ max: PROTOCOL_LIMITS.maxChangesPerMessage }) },
     { requiredKeys: ['type', 'requestId', 'heads'] },

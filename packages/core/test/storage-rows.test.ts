@@ -88,7 +88,8 @@ describe('SyncRowCodec', () => {
   it('lays out each row in SYNC_COLUMNS order', () => {
     expect(sqlite.watermarkValues(DEVICE_A, 'entry', hlc(1), 9)).toHaveLength(columnsOf(SYNC_COLUMNS.watermarks));
     expect(sqlite.checkpointValues(checkpoint, 9)).toHaveLength(columnsOf(SYNC_COLUMNS.checkpoints));
-    expect(sqlite.ackValues('device-b', hlc(1), 9)).toHaveLength(columnsOf(SYNC_COLUMNS.acks));
+    expect(sqlite.ackValues('device-b', { owner: DEVICE_A, resource: 'tag', hlc: hlc(1) }, 9)).toEqual(['device-b', DEVICE_A, 'tag', formatHlc(hlc(1)), 9]);
+    expect(sqlite.ackValues('device-b', { owner: DEVICE_A, resource: 'tag', hlc: hlc(1) }, 9)).toHaveLength(columnsOf(SYNC_COLUMNS.acks));
     expect(sqlite.metricsSnapshotValues({ takenAt: 1, libraryId: 'l', metrics: {} })).toHaveLength(columnsOf(SYNC_COLUMNS.metricsSnapshots));
     const parked = { model: 'entry', recordId: 'e1', ownerDeviceId: DEVICE_A, hlc: hlc(3), data: { n: 1 } };
     expect(sqlite.parkedChangeValues(parked)).toEqual(['entry', 'e1', formatHlc(hlc(3)), DEVICE_A, '{"n":1}']);
@@ -129,7 +130,9 @@ describe('SyncRowCodec', () => {
       watermark: hlc(8),
       updatedAt: 3,
     });
-    expect(pg.ackFromRow({ peer_device_id: 'device-b', last_acked_hlc: formatHlc(hlc(6)), updated_at: 4 })).toEqual({ peerDeviceId: 'device-b', hlc: hlc(6), updatedAt: 4 });
+    expect(
+      pg.ackFromRow({ peer_device_id: 'device-b', owner_device_id: DEVICE_A, resource_type: 'tag', last_acked_hlc: formatHlc(hlc(6)), updated_at: 4 }),
+    ).toEqual({ peerDeviceId: 'device-b', owner: DEVICE_A, resource: 'tag', hlc: hlc(6), updatedAt: 4 });
     expect(pg.tombstoneFromRow({ model: 'entry', record_id: 'e9', owner_device_id: DEVICE_A, hlc: formatHlc(hlc(9)) })).toEqual({
       model: 'entry',
       recordId: 'e9',

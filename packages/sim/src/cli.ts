@@ -83,7 +83,7 @@ async function main(): Promise<number> {
     const s = result.stats;
     console.log(
       `seed ${seed}: ${result.ok ? 'passed' : 'FAILED'} — ${s.peers} peers, ${s.steps} steps, ${s.knownChanges} changes, ${s.crashes} crashes, ${s.heals} heals, ` +
-        `${s.messages} messages (${s.dropped} dropped), ${s.parked} parked, ${s.overflows} live-buffer overflows, ${s.pruned} shared-log entries pruned, ` +
+        `${s.messages} messages (${s.dropped} dropped), ${s.parked} parked, ${s.overflows} live-buffer overflows, ${s.pruned} shared-log entries and ${s.tombstonesPruned} tombstones pruned, ${s.reconciled} streams reconciled, ` +
         `${(s.virtualMs / 1000).toFixed(1)} s virtual in ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
     if (!result.ok) {
@@ -97,7 +97,7 @@ async function main(): Promise<number> {
   const count = intArg('seeds', args.seeds)!;
   const from = intArg('from', args.from)!;
   const failures: SimulationResult[] = [];
-  const totals = { changes: 0, crashes: 0, heals: 0, messages: 0, dropped: 0, parked: 0, overflows: 0, pruned: 0 };
+  const totals = { changes: 0, crashes: 0, heals: 0, messages: 0, dropped: 0, parked: 0, overflows: 0, pruned: 0, tombstonesPruned: 0, reconciled: 0 };
   const tty = process.stdout.isTTY === true;
   const bar = new cliProgress.SingleBar(
     { format: 'seeds {bar} {value}/{total} | {failed} failed | {eta_formatted} left', noTTYOutput: false, hideCursor: true },

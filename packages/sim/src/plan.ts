@@ -49,6 +49,8 @@ export interface NodeSettings {
   readonly antiEntropyMs: number;
   readonly liveBufferLimit: number;
   readonly liveBatchWindowMs: number;
+  /** How long a member may be away before garbage collection goes on without it. */
+  readonly gcHorizonMs: number;
 }
 
 export interface Plan {
@@ -82,6 +84,8 @@ export function planFor(seed: number, options: { steps?: number; peers?: number 
     antiEntropyMs: random.pick([2000, 5000, 15_000]),
     liveBufferLimit: random.pick([8, 40, 10_000]),
     liveBatchWindowMs: random.pick([0, 0, 5]),
+    // From a random stream of its own, so the rest of the plan is what it was before this setting.
+    gcHorizonMs: new Random(seed ^ 0x5eed6c).pick([30 * 24 * 3600_000, 20_000, 60_000]),
   };
   const steps: Step[] = [];
   const joinAt = new Map(late.map((p) => [random.int(0, Math.floor(count * 0.7)), p]));

@@ -1,4 +1,4 @@
-import { compareHlc, type Hlc, type ModelRegistry, type RecordCursor, type RecordData, type RecordStore, type SyncStore } from '@highwater/core';
+import { compareHlc, GC_PRUNED_UP_TO, parseHlc, type Hlc, type ModelRegistry, type RecordCursor, type RecordData, type RecordStore, type SyncStore } from '@highwater/core';
 
 const PAGE = 5000;
 
@@ -14,12 +14,14 @@ export interface NodeSnapshot {
   readonly watermarks: Map<string, Hlc>;
   /** streamKey → checkpoint cursor (only checkpoints that have one). */
   readonly checkpoints: Map<string, RecordCursor>;
+  /** streamKey → the node's prune point: tombstones up to it may be gone (GC_PRUNED_UP_TO). */
+  readonly prunedUpTo: Map<string, Hlc>;
 }
 
 export const streamOf = (owner: string, model: string): string => `${owner}\u0000${model}`;
 
 export async function readSnapshot(registry: ModelRegistry, records: RecordStore, sync: SyncStore): Promise<NodeSnapshot> {
-  const snapshot: NodeSnapshot = { records: new Map(), tombstones: new Map(), parked: new Map(), watermarks: new Map(), checkpoints: new Map() };
+  const snapshot: NodeSnapshot = { records: new Map(), tombstones: new Map(), parked: new Map(), watermarks: new Map(), checkpoints: new Map(), prunedUpTo: new Map() };
   for (const model of registry.syncOrder()) {
     const byId = new Map<string, { owner: string; hlc: Hlc; data: RecordData }>();
     let after: RecordCursor | null = null;
@@ -47,6 +49,8 @@ export async function readSnapshot(registry: ModelRegistry, records: RecordStore
   }
   for (const w of await sync.listWatermarks()) snapshot.watermarks.set(streamOf(w.ownerDeviceId, w.resourceType), w.watermark);
   for (const c of await sync.listCheckpoints()) if (c.cursor) snapshot.checkpoints.set(streamOf(c.ownerDeviceId, c.resourceType), c.cursor);
+  const pruned = await sync.getSyncState(GC_PRUNED_UP_TO);
+  for (const [stream, hlc] of Object.entries(pruned ? (JSON.parse(pruned) as Record<string, string>) : {})) snapshot.prunedUpTo.set(stream, parseHlc(hlc));
   return snapshot;
 }
 
@@ -60,4 +64,10 @@ export function versionOf(snapshot: NodeSnapshot, model: string, id: string): Hl
     if (h && (!newest || compareHlc(h, newest) > 0)) newest = h;
   }
   return newest;
+}
+
+/** Whether the node may have pruned the tombstone of a delete at `hlc` (its stream is the HLC's device's). */
+export function mayBePruned(snapshot: NodeSnapshot, model: string, hlc: Hlc): boolean {
+  const point = snapshot.prunedUpTo.get(streamOf(hlc.deviceId, model));
+  return point !== undefined && compareHlc(hlc, point) <= 0;
 }

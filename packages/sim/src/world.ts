@@ -22,7 +22,7 @@ import { Oracle, hlcText, type KnownChange } from './oracle.js';
 import { CALM, linksOf, type NetFaults, type Plan, type Shape } from './plan.js';
 import { Random } from './random.js';
 import { SimPeer, type PendingWrite } from './sim-peer.js';
-import { readSnapshot, streamOf, versionOf, type NodeSnapshot } from './snapshot.js';
+import { mayBePruned, readSnapshot, streamOf, versionOf, type NodeSnapshot } from './snapshot.js';
 import type { VirtualTime } from './virtual-time.js';
 import type { WriteRequest } from './workload.js';
 
@@ -45,7 +45,7 @@ export class World {
   readonly trace: string[] = [];
   /** Failures found outside a check (a refused write, an unhandled rejection). */
   readonly failures: InvariantViolation[] = [];
-  readonly stats = { writes: 0, changes: 0, crashes: 0, restarts: 0, heals: 0, messages: 0, dropped: 0, parked: 0, overflows: 0, pruned: 0 };
+  readonly stats = { writes: 0, changes: 0, crashes: 0, restarts: 0, heals: 0, messages: 0, dropped: 0, parked: 0, overflows: 0, pruned: 0, tombstonesPruned: 0, reconciled: 0 };
   private readonly desired = new Set<string>();
   private faults: NetFaults = CALM;
   private readonly netRandom: Random;
@@ -147,6 +147,8 @@ export class World {
     this.stats.parked += m.changesParked;
     this.stats.overflows += m.liveOverflows;
     this.stats.pruned += m.sharedChangesPruned;
+    this.stats.tombstonesPruned += m.tombstonesPruned;
+    this.stats.reconciled += m.streamsReconciled;
   }
 
   crash(peer: SimPeer, afterCalls: number): void {
@@ -328,7 +330,10 @@ export class World {
     }
     for (const [k, seen] of peer.seenVersions) {
       const [model, ...rest] = k.split('/');
-      if (!versionOf(snapshot, model!, rest.join('/'))) throw new InvariantViolation('record-went-back', `${peer.name} held ${k} at ${formatHlc(seen)}, now nothing`);
+      if (versionOf(snapshot, model!, rest.join('/'))) continue;
+      // A collected tombstone, or a record a reconciling pull dropped (its delete collected): gone, up to the prune point.
+      if (mayBePruned(snapshot, model!, seen)) peer.seenVersions.delete(k);
+      else throw new InvariantViolation('record-went-back', `${peer.name} held ${k} at ${formatHlc(seen)}, now nothing`);
     }
     for (const [stream, seen] of peer.seenMarks) {
       const mark = snapshot.watermarks.get(stream);

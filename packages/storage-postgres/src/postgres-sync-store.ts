@@ -1,6 +1,6 @@
-import { compareHlc, formatHlc, keysetPageClauses, parseHlc, sharedChangesClauses, SyncRowCodec, systemWallClock } from '@highwater/core';
+import { compareHlc, formatHlc, highestAckPerStream, keysetPageClauses, parseHlc, sharedChangesClauses, SyncRowCodec, systemWallClock } from '@highwater/core';
 import type { Hlc, SyncStore, WallClock } from '@highwater/core';
-import type { BackfillCheckpoint, BackfillCheckpointInput, MetricsSnapshot, PeerAck, ResourceWatermark } from '@highwater/core';
+import type { BackfillCheckpoint, BackfillCheckpointInput, MetricsSnapshot, PeerAck, ResourceWatermark, StreamAck } from '@highwater/core';
 import type { ParkedChange, ParkedChangeKey, SharedChange, SharedChangeQuery, Tombstone, TombstoneQuery } from '@highwater/core';
 import type { AckRow, CheckpointRow, MetricsSnapshotRow, ParkedChangeRow, SharedChangeRow, TombstoneRow, WatermarkRow } from '@highwater/core';
 import { migrateSchema } from './migrator.js';
@@ -112,17 +112,25 @@ export class PostgresSyncStore implements SyncStore {
     return (await this.db.query<SharedChangeRow>({ text, values: params.values })).rows.map(rows.sharedChangeFromRow);
   }
 
-  async pruneSharedChanges(upTo: Hlc): Promise<number> {
-    return (await this.db.query({ text: this.sql.pruneSharedChanges, values: [formatHlc(upTo)] })).rowCount ?? 0;
+  async pruneSharedChanges(origin: string, model: string, upTo: Hlc): Promise<number> {
+    return (await this.db.query({ text: this.sql.pruneSharedChanges, values: [origin, model, formatHlc(upTo)] })).rowCount ?? 0;
   }
 
   async countSharedChanges(): Promise<number> {
     return (await this.db.query<{ n: number }>({ text: this.sql.countSharedChanges })).rows[0]!.n;
   }
 
-  async recordAck(peerDeviceId: string, hlc: Hlc): Promise<boolean> {
-    const values = rows.ackValues(peerDeviceId, hlc, this.wallClock.now());
-    return ((await this.db.query({ text: this.sql.recordAck, values })).rowCount ?? 0) > 0;
+  async recordAcks(peerDeviceId: string, acks: readonly StreamAck[], at: number): Promise<number> {
+    if (acks.length === 0) return 0;
+    // Each stream once (one statement may not update a row twice), sorted for a fixed lock order.
+    const streams = highestAckPerStream(acks);
+    const columns = columnsOf(streams.map((a) => rows.ackValues(peerDeviceId, a, at)));
+    const [, owners, resources] = columns;
+    return this.db.transaction(async (tx) => {
+      const moved = (await tx.query({ text: this.sql.advanceAcks, values: columns })).rowCount ?? 0;
+      if (moved < streams.length) await tx.query({ text: this.sql.touchAcks, values: [peerDeviceId, owners, resources, at] });
+      return moved;
+    });
   }
 
   async listAcks(): Promise<PeerAck[]> {
@@ -157,8 +165,8 @@ export class PostgresSyncStore implements SyncStore {
     return (await this.db.query<TombstoneRow>({ text, values: params.values })).rows.map(rows.tombstoneFromRow);
   }
 
-  async pruneTombstones(upTo: Hlc): Promise<number> {
-    return (await this.db.query({ text: this.sql.pruneTombstones, values: [formatHlc(upTo)] })).rowCount ?? 0;
+  async pruneTombstones(model: string, owner: string, upTo: Hlc): Promise<number> {
+    return (await this.db.query({ text: this.sql.pruneTombstones, values: [model, owner, formatHlc(upTo)] })).rowCount ?? 0;
   }
 
   async parkChanges(changes: readonly ParkedChange[]): Promise<void> {

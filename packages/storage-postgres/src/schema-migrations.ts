@@ -111,4 +111,29 @@ export const SCHEMA_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // The old per-peer acks are dropped: peers announce their acks again on every connect.
+    // Prunes are per stream: tombstones of one (model, owner) are a range of
+    // idx_tombstones_owner_page, shared changes of one (origin, model) of the new
+    // idx_shared_changes_stream (which also serves a peer's read of that stream in HLC order);
+    // the indexes only a whole-table prune by HLC used go.
+    version: 3,
+    description: 'acks and pruning per (owner, resource) stream',
+    sql: (t) => `
+      DROP TABLE ${t('peer_acks')};
+      CREATE TABLE ${t('peer_acks')} (
+        peer_device_id  TEXT COLLATE "C" NOT NULL,
+        owner_device_id TEXT COLLATE "C" NOT NULL,
+        resource_type   TEXT COLLATE "C" NOT NULL,
+        last_acked_hlc  TEXT COLLATE "C" NOT NULL,
+        updated_at      BIGINT NOT NULL,
+        PRIMARY KEY (peer_device_id, owner_device_id, resource_type)
+      );
+
+      DROP INDEX ${t('idx_shared_changes_origin')};
+      CREATE INDEX idx_shared_changes_stream ON ${t('shared_changes')} (origin_device_id, model, hlc);
+
+      DROP INDEX ${t('idx_tombstones_hlc')};
+    `,
+  },
 ];

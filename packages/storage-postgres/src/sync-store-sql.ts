@@ -47,14 +47,24 @@ export function syncStoreSql(t: (name: string) => string) {
       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::json[])
       ON CONFLICT (hlc) DO NOTHING`,
     selectSharedChanges: `SELECT ${C.sharedChanges} FROM ${shared}`,
-    pruneSharedChanges: `DELETE FROM ${shared} WHERE hlc <= $1`,
+    // Ranges of idx_shared_changes_stream and idx_tombstones_owner_page.
+    pruneSharedChanges: `DELETE FROM ${shared} WHERE origin_device_id = $1 AND model = $2 AND hlc <= $3`,
     countSharedChanges: `SELECT count(*) AS n FROM ${shared}`,
 
-    recordAck: `INSERT INTO ${acks} AS a (${C.acks}) VALUES ($1, $2, $3)
-      ON CONFLICT (peer_device_id) DO UPDATE
+    // recordAcks, in one transaction. advanceAcks changes only the acks that move (its row
+    // count is how many moved) but locks every named row that exists, like advanceWatermark;
+    // touchAcks then sets when the peer was heard on the rest (already locked by this transaction).
+    advanceAcks: `INSERT INTO ${acks} AS a (${C.acks})
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+      ON CONFLICT (peer_device_id, owner_device_id, resource_type) DO UPDATE
         SET last_acked_hlc = excluded.last_acked_hlc, updated_at = excluded.updated_at
         WHERE excluded.last_acked_hlc > a.last_acked_hlc`,
-    listAcks: `SELECT ${C.acks} FROM ${acks} ORDER BY peer_device_id`,
+    // $1 peer, $2 owners, $3 resources, $4 wall time.
+    touchAcks: `UPDATE ${acks} AS a SET updated_at = $4
+      FROM unnest($2::text[], $3::text[]) AS s(owner_device_id, resource_type)
+      WHERE a.peer_device_id = $1 AND a.owner_device_id = s.owner_device_id AND a.resource_type = s.resource_type
+        AND a.updated_at <> $4`,
+    listAcks: `SELECT ${C.acks} FROM ${acks} ORDER BY peer_device_id, owner_device_id, resource_type`,
 
     putTombstones: `INSERT INTO ${tombstones} AS t (${C.tombstones})
       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
@@ -63,7 +73,7 @@ export function syncStoreSql(t: (name: string) => string) {
         WHERE excluded.hlc > t.hlc`,
     getTombstones: `SELECT ${C.tombstones} FROM ${tombstones} WHERE model = $1 AND record_id = ANY($2::text[])`,
     selectTombstones: `SELECT ${C.tombstones} FROM ${tombstones}`,
-    pruneTombstones: `DELETE FROM ${tombstones} WHERE hlc <= $1`,
+    pruneTombstones: `DELETE FROM ${tombstones} WHERE model = $1 AND owner_device_id = $2 AND hlc <= $3`,
 
     parkChanges: `INSERT INTO ${parked} (${C.parkedChanges})
       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::json[])

@@ -40,10 +40,33 @@ describe('two processes on one schema', () => {
     expect(moved[order.findIndex((h) => compareHlc(h, maxOf(CLOCKS)) === 0)]).toBe(true);
   });
 
-  it('advances one peer ack to the maximum', async () => {
+  it('advances one stream of a peer ack to the maximum', async () => {
     const order = shuffled(CLOCKS, 2);
-    await Promise.all(order.map((h, i) => (i % 3 ? one : two).recordAck(DEVICE_B, h)));
-    expect((await two.listAcks()).map((a) => [a.peerDeviceId, a.hlc])).toEqual([[DEVICE_B, maxOf(CLOCKS)]]);
+    const moved = await Promise.all(
+      order.map((h, i) => (i % 3 ? one : two).recordAcks(DEVICE_B, [{ owner: DEVICE_A, resource: 'entry', hlc: h }], 1000 + i)),
+    );
+    expect((await two.listAcks()).map((a) => [a.peerDeviceId, a.owner, a.resource, a.hlc])).toEqual([[DEVICE_B, DEVICE_A, 'entry', maxOf(CLOCKS)]]);
+    expect(moved[order.findIndex((h) => compareHlc(h, maxOf(CLOCKS)) === 0)]).toBe(1);
+  });
+
+  it('advances every stream of several-stream acks to its maximum, streams named in opposite orders', async () => {
+    // Each call names every stream; the two processes list them in opposite orders, which
+    // deadlocks unless rows are written in a fixed order.
+    const resources = ['entry', 'location', 'tag', 'volume'];
+    const owners = [DEVICE_A, DEVICE_B];
+    const streams = owners.flatMap((owner) => resources.map((resource) => ({ owner, resource })));
+    const calls = shuffled(CLOCKS, 4).slice(0, 80).map((h, i) => {
+      const acks = streams.map((s, k) => ({ ...s, hlc: CLOCKS[(CLOCKS.indexOf(h) + k * 37) % CLOCKS.length]! }));
+      return { store: i % 2 ? one : two, acks: i % 2 ? acks : [...acks].reverse() };
+    });
+    const moved = await Promise.all(calls.map((c, i) => c.store.recordAcks('device-c', c.acks, i)));
+    expect(moved.every((n) => n >= 0 && n <= streams.length)).toBe(true);
+    const listed = await one.listAcks();
+    expect(listed.map((a) => [a.owner, a.resource])).toEqual(streams.map((s) => [s.owner, s.resource]));
+    for (const ack of listed) {
+      const sent = calls.flatMap((c) => c.acks.filter((a) => a.owner === ack.owner && a.resource === ack.resource).map((a) => a.hlc));
+      expect(ack.hlc).toEqual(maxOf(sent));
+    }
   });
 
   it('keeps the highest tombstone per record when both write overlapping batches', async () => {

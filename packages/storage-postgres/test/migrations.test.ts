@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { ModelRegistry, StorageError, type ModelDefinition } from '@highwater/core';
-import { DEVICE_A, entryRecord, hlc, testModels } from '@highwater/core/testing';
+import { formatHlc, ModelRegistry, StorageError, type ModelDefinition } from '@highwater/core';
+import { DEVICE_A, DEVICE_B, entryRecord, hlc, testModels } from '@highwater/core/testing';
 import {
   createPostgresStorage,
   MIGRATIONS_TABLE,
@@ -11,6 +11,8 @@ import {
   SYNC_TABLES,
   type PostgresStorage,
 } from '@highwater/storage-postgres';
+import { migrateSchema } from '../src/migrator.js';
+import { PgDatabase } from '../src/pg-database.js';
 import { adminQuery, dropSchema, expectNoLeftoverSchemas, PG_URL, requirePostgres, uniqueSchema } from './pg-test-helper.js';
 
 const registry = new ModelRegistry(testModels);
@@ -128,6 +130,91 @@ describe('opening a schema', () => {
     const fresh = { id: 'n99', ownerDeviceId: DEVICE_A, hlc: hlc(99), data: { title: 'new', pinned: true, words: 3, extra: { b: 1, a: 2 } } };
     await after.applyBatch('note', { upserts: [fresh] });
     expect(await after.getMany('note', ['n99'])).toEqual([fresh]);
+  });
+});
+
+describe('schema v3: acks and pruning per (owner, resource) stream', () => {
+  async function columnsOf(schema: string, table: string): Promise<string[]> {
+    const rows = await adminQuery<{ column_name: string }>(
+      'SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position',
+      [schema, table],
+    );
+    return rows.map((r) => r.column_name);
+  }
+  async function indexesOf(schema: string, table: string): Promise<string[]> {
+    const rows = await adminQuery<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 ORDER BY indexname', [
+      schema,
+      table,
+    ]);
+    return rows.map((r) => r.indexdef.replace(/ ON .* USING btree/, ''));
+  }
+
+  it('upgrades a v2 schema: per-stream peer_acks (old acks dropped), stream indexes, other data kept', async () => {
+    await requirePostgres();
+    const schema = newSchema();
+    // A v2 schema as the previous release left it, with some data.
+    const db = PgDatabase.fromOptions({ connectionString: PG_URL, schema });
+    try {
+      expect(await migrateSchema(db, SCHEMA_MIGRATIONS.filter((m) => m.version <= 2))).toBe(2);
+    } finally {
+      await db.close();
+    }
+    await adminQuery(`INSERT INTO "${schema}".peer_acks (peer_device_id, last_acked_hlc, updated_at) VALUES ($1, $2, 1)`, [DEVICE_B, formatHlc(hlc(5))]);
+    await adminQuery(`INSERT INTO "${schema}".tombstones (model, record_id, owner_device_id, hlc) VALUES ('entry', 'e1', $1, $2)`, [DEVICE_A, formatHlc(hlc(3))]);
+    await adminQuery(`INSERT INTO "${schema}".shared_changes (hlc, origin_device_id, model, record_id, op) VALUES ($1, $2, 'tag', 't1', 'delete')`, [
+      formatHlc(hlc(4)),
+      DEVICE_A,
+    ]);
+
+    const sync = await track(PostgresSyncStore.open({ connectionString: PG_URL, schema }));
+    const versions = await adminQuery<{ version: number }>(`SELECT version FROM "${schema}".${MIGRATIONS_TABLE} ORDER BY version`);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect(await columnsOf(schema, 'peer_acks')).toEqual(['peer_device_id', 'owner_device_id', 'resource_type', 'last_acked_hlc', 'updated_at']);
+    expect(await indexesOf(schema, 'peer_acks')).toEqual([
+      'CREATE UNIQUE INDEX peer_acks_pkey (peer_device_id, owner_device_id, resource_type)',
+    ]);
+    expect(await indexesOf(schema, 'shared_changes')).toEqual([
+      'CREATE INDEX idx_shared_changes_stream (origin_device_id, model, hlc)',
+      'CREATE UNIQUE INDEX shared_changes_pkey (hlc)',
+    ]);
+    expect(await indexesOf(schema, 'tombstones')).toEqual([
+      'CREATE INDEX idx_tombstones_owner_page (model, owner_device_id, hlc, record_id)',
+      'CREATE INDEX idx_tombstones_page (model, hlc, record_id)',
+      'CREATE UNIQUE INDEX tombstones_pkey (model, record_id)',
+    ]);
+    expect(await sync.listAcks()).toEqual([]);
+    expect([...(await sync.getTombstones('entry', ['e1'])).keys()]).toEqual(['e1']);
+    expect(await sync.countSharedChanges()).toBe(1);
+    expect(await sync.recordAcks(DEVICE_B, [{ owner: DEVICE_A, resource: 'tag', hlc: hlc(4) }], 7)).toBe(1);
+    expect(await sync.listAcks()).toEqual([{ peerDeviceId: DEVICE_B, owner: DEVICE_A, resource: 'tag', hlc: hlc(4), updatedAt: 7 }]);
+    expect(await sync.pruneSharedChanges(DEVICE_A, 'tag', hlc(4))).toBe(1);
+    expect(await sync.pruneTombstones('entry', DEVICE_A, hlc(3))).toBe(1);
+  });
+
+  it('prunes one stream as an index range', async () => {
+    await requirePostgres();
+    const schema = newSchema();
+    await track(PostgresSyncStore.open({ connectionString: PG_URL, schema }));
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      // Other streams fill the HLC range being pruned: only the stream's own index reads just its rows.
+      await client.query(`INSERT INTO "${schema}".tombstones (model, record_id, owner_device_id, hlc)
+        SELECT 'entry', 'r' || i, 'x' || (i % 10), lpad(i::text, 8, '0') FROM generate_series(1, 5000) AS i`);
+      await client.query(`INSERT INTO "${schema}".shared_changes (hlc, origin_device_id, model, record_id, op)
+        SELECT lpad(i::text, 8, '0'), 'a', 'm' || (i % 10), 'r' || i, 'delete' FROM generate_series(1, 5000) AS i`);
+      await client.query(`ANALYZE "${schema}".tombstones, "${schema}".shared_changes`);
+      const plan = async (sql: string): Promise<string> =>
+        (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`)).rows.map((r) => r['QUERY PLAN']).join('\n');
+      const tombstones = await plan(`DELETE FROM "${schema}".tombstones WHERE model = 'entry' AND owner_device_id = 'a' AND hlc <= 'b'`);
+      expect(tombstones).toMatch(/Index (Only )?Scan using idx_tombstones_owner_page/);
+      expect(tombstones).toMatch(/Index Cond: \(\(model = 'entry'::text\) AND \(owner_device_id = 'a'::text\) AND \(hlc <= 'b'::text\)\)/);
+      const shared = await plan(`DELETE FROM "${schema}".shared_changes WHERE origin_device_id = 'a' AND model = 'tag' AND hlc <= 'b'`);
+      expect(shared).toMatch(/Index (Only )?Scan using idx_shared_changes_stream/);
+      expect(shared).toMatch(/Index Cond: \(\(origin_device_id = 'a'::text\) AND \(model = 'tag'::text\) AND \(hlc <= 'b'::text\)\)/);
+    } finally {
+      await client.end();
+    }
   });
 });
 

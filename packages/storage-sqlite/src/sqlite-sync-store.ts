@@ -1,11 +1,11 @@
-import { formatHlc, keysetPageClauses, parseHlc, sharedChangesClauses, SYNC_COLUMNS as C, SyncRowCodec, systemWallClock } from '@highwater/core';
+import { formatHlc, highestAckPerStream, keysetPageClauses, parseHlc, sharedChangesClauses, SYNC_COLUMNS as C, SyncRowCodec, systemWallClock } from '@highwater/core';
 import type { Hlc, SyncStore, WallClock } from '@highwater/core';
-import type { BackfillCheckpoint, BackfillCheckpointInput, MetricsSnapshot, PeerAck, ResourceWatermark } from '@highwater/core';
+import type { BackfillCheckpoint, BackfillCheckpointInput, MetricsSnapshot, PeerAck, ResourceWatermark, StreamAck } from '@highwater/core';
 import type { ParkedChange, ParkedChangeKey, SharedChange, SharedChangeQuery, Tombstone, TombstoneQuery } from '@highwater/core';
 import type { AckRow, CheckpointRow, MetricsSnapshotRow, ParkedChangeRow, SharedChangeRow, TombstoneRow, WatermarkRow } from '@highwater/core';
-import { migrate, openSqliteDatabase, SQLITE_VALUES, type SqliteDatabase, type SqliteOpenOptions } from './sqlite-database.js';
+import { openSqliteDatabase, SQLITE_VALUES, type SqliteDatabase, type SqliteOpenOptions } from './sqlite-database.js';
 import { positionalParams, StatementCache } from './statement-cache.js';
-import { SYNC_DB_MIGRATIONS } from './sync-db-schema.js';
+import { migrateSyncDb } from './sync-db-schema.js';
 
 export interface SqliteSyncStoreOptions extends SqliteOpenOptions {
   /** Path of sync.db. */
@@ -40,7 +40,7 @@ export class SqliteSyncStore implements SyncStore {
   constructor(options: SqliteSyncStoreOptions) {
     this.db = openSqliteDatabase(options.path, options);
     this.wallClock = options.wallClock ?? systemWallClock;
-    migrate(this.db, SYNC_DB_MIGRATIONS, `sync.db at ${options.path}`);
+    migrateSyncDb(this.db, `sync.db at ${options.path}`);
     this.statements = new StatementCache(this.db);
     this.relaxSync = options.synchronous !== 'normal';
     const db = this.db;
@@ -73,16 +73,20 @@ export class SqliteSyncStore implements SyncStore {
       setSyncState: db.prepare('INSERT OR REPLACE INTO sync_state (key, value, updated_at) VALUES (?, ?, ?)'),
 
       appendSharedChange: db.prepare(`INSERT OR IGNORE INTO shared_changes (${C.sharedChanges}) VALUES (?, ?, ?, ?, ?, ?)`),
-      pruneSharedChanges: db.prepare('DELETE FROM shared_changes WHERE hlc <= ?'),
+      // Ranges of idx_shared_changes_stream and idx_tombstones_owner_page.
+      pruneSharedChanges: db.prepare('DELETE FROM shared_changes WHERE origin_device_id = ? AND model = ? AND hlc <= ?'),
       countSharedChanges: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM shared_changes'),
 
-      recordAck: db.prepare(
-        `INSERT INTO peer_acks (${C.acks}) VALUES (?, ?, ?)
-         ON CONFLICT (peer_device_id) DO UPDATE
+      // Changes a row only when the ack moves, so `changes` counts moved acks; touchAck then
+      // records when an unmoved one was heard.
+      advanceAck: db.prepare(
+        `INSERT INTO peer_acks (${C.acks}) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (peer_device_id, owner_device_id, resource_type) DO UPDATE
            SET last_acked_hlc = excluded.last_acked_hlc, updated_at = excluded.updated_at
            WHERE excluded.last_acked_hlc > peer_acks.last_acked_hlc`,
       ),
-      listAcks: db.prepare<[], AckRow>(`SELECT ${C.acks} FROM peer_acks ORDER BY peer_device_id`),
+      touchAck: db.prepare('UPDATE peer_acks SET updated_at = ? WHERE peer_device_id = ? AND owner_device_id = ? AND resource_type = ?'),
+      listAcks: db.prepare<[], AckRow>(`SELECT ${C.acks} FROM peer_acks ORDER BY peer_device_id, owner_device_id, resource_type`),
 
       putTombstone: db.prepare(
         `INSERT INTO tombstones (${C.tombstones}) VALUES (?, ?, ?, ?)
@@ -95,7 +99,7 @@ export class SqliteSyncStore implements SyncStore {
       ),
       anyTombstone: db.prepare<[string], number>('SELECT 1 FROM tombstones WHERE model = ? LIMIT 1').pluck(),
       dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
-      pruneTombstones: db.prepare('DELETE FROM tombstones WHERE hlc <= ?'),
+      pruneTombstones: db.prepare('DELETE FROM tombstones WHERE model = ? AND owner_device_id = ? AND hlc <= ?'),
 
       parkChange: db.prepare(`INSERT OR IGNORE INTO parked_changes (${C.parkedChanges}) VALUES (?, ?, ?, ?, ?)`),
       unparkChange: db.prepare('DELETE FROM parked_changes WHERE model = ? AND record_id = ? AND hlc = ?'),
@@ -184,16 +188,28 @@ export class SqliteSyncStore implements SyncStore {
     return this.statements.get<SharedChangeRow>(sql).all(...params).map(rows.sharedChangeFromRow);
   }
 
-  async pruneSharedChanges(upTo: Hlc): Promise<number> {
-    return this.sql.pruneSharedChanges.run(formatHlc(upTo)).changes;
+  async pruneSharedChanges(origin: string, model: string, upTo: Hlc): Promise<number> {
+    return this.freeing(this.sql.pruneSharedChanges.run(origin, model, formatHlc(upTo)).changes);
   }
 
   async countSharedChanges(): Promise<number> {
     return this.sql.countSharedChanges.get()!.n;
   }
 
-  async recordAck(peerDeviceId: string, hlc: Hlc): Promise<boolean> {
-    return this.sql.recordAck.run(...rows.ackValues(peerDeviceId, hlc, this.wallClock.now())).changes > 0;
+  async recordAcks(peerDeviceId: string, acks: readonly StreamAck[], at: number): Promise<number> {
+    if (acks.length === 0) return 0;
+    const { advanceAck, touchAck } = this.sql;
+    // Each stream once, at its highest HLC (see highestAckPerStream).
+    const streams = highestAckPerStream(acks);
+    // One transaction, holding the write lock from BEGIN (IMMEDIATE; busy_timeout waits for it).
+    return this.db.transaction(() => {
+      let moved = 0;
+      for (const ack of streams) {
+        if (advanceAck.run(...rows.ackValues(peerDeviceId, ack, at)).changes > 0) moved++;
+        else touchAck.run(at, peerDeviceId, ack.owner, ack.resource);
+      }
+      return moved;
+    }).immediate();
   }
 
   async listAcks(): Promise<PeerAck[]> {
@@ -235,8 +251,8 @@ export class SqliteSyncStore implements SyncStore {
     return this.statements.get<TombstoneRow>(sql).all(...params).map(rows.tombstoneFromRow);
   }
 
-  async pruneTombstones(upTo: Hlc): Promise<number> {
-    return this.sql.pruneTombstones.run(formatHlc(upTo)).changes;
+  async pruneTombstones(model: string, owner: string, upTo: Hlc): Promise<number> {
+    return this.freeing(this.sql.pruneTombstones.run(model, owner, formatHlc(upTo)).changes);
   }
 
   async parkChanges(changes: readonly ParkedChange[]): Promise<void> {
@@ -266,7 +282,18 @@ export class SqliteSyncStore implements SyncStore {
   }
 
   async pruneMetricsSnapshots(keep: number): Promise<number> {
-    return this.sql.pruneMetrics.run(keep).changes;
+    return this.freeing(this.sql.pruneMetrics.run(keep).changes);
+  }
+
+  /**
+   * After a prune that deleted `removed` rows: returns the pages it freed to the OS (sync.db
+   * uses incremental auto_vacuum, so they would otherwise stay in the file as free pages),
+   * so that the file shrinks at its next checkpoint. Returns `removed`.
+   */
+  private freeing(removed: number): number {
+    // exec steps the pragma to completion (it frees the pages one by one).
+    if (removed > 0) this.db.exec('PRAGMA incremental_vacuum');
+    return removed;
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Migration } from './sqlite-database.js';
+import { migrate, type Migration, type SqliteDatabase } from './sqlite-database.js';
 
 /**
  * sync.db: sync metadata only, never domain data. Table names follow the seeds. HLCs are
@@ -84,4 +84,54 @@ export const SYNC_DB_MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    // Acks per (peer, owner, resource) stream, and pruning per stream: tombstones of one
+    // (model, owner) by idx_tombstones_owner_page, shared changes of one (origin, model) by
+    // idx_shared_changes_stream, which also serves a peer's read of that stream in HLC order.
+    // The old per-peer acks are dropped: peers announce their acks again on every connect.
+    // The indexes only a whole-table prune by HLC used go. (sync.db is also converted to
+    // incremental auto_vacuum by `migrateSyncDb`, outside this transaction.)
+    version: 3,
+    sql: `
+      DROP TABLE peer_acks;
+      CREATE TABLE peer_acks (
+        peer_device_id  TEXT NOT NULL,
+        owner_device_id TEXT NOT NULL,
+        resource_type   TEXT NOT NULL,
+        last_acked_hlc  TEXT NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        PRIMARY KEY (peer_device_id, owner_device_id, resource_type)
+      ) WITHOUT ROWID;
+
+      DROP INDEX idx_shared_changes_origin;
+      CREATE INDEX idx_shared_changes_stream ON shared_changes (origin_device_id, model, hlc);
+
+      DROP INDEX idx_tombstones_hlc;
+    `,
+  },
 ];
+
+/** `PRAGMA auto_vacuum` of a database whose freed pages are kept until `PRAGMA incremental_vacuum`. */
+export const AUTO_VACUUM_INCREMENTAL = 2;
+
+/**
+ * Brings sync.db to the newest schema, with incremental auto_vacuum, so that pages freed by
+ * pruning tombstones and shared changes can be returned to the OS (`PRAGMA incremental_vacuum`
+ * after a prune). auto_vacuum takes effect on a file only through VACUUM once the file has a
+ * first page (opening in WAL mode writes it), and VACUUM cannot run inside a transaction:
+ * a new file is switched before its first table is created (instantly: it is empty); a file
+ * made before schema v3 is converted once after migrating, which rewrites it whole.
+ * Checked on every open, so a conversion interrupted by a crash is done on the next.
+ */
+export function migrateSyncDb(db: SqliteDatabase, what: string): void {
+  const fresh = (db.pragma('user_version', { simple: true }) as number) === 0;
+  if (fresh) useIncrementalVacuum(db);
+  migrate(db, SYNC_DB_MIGRATIONS, what);
+  if (!fresh) useIncrementalVacuum(db);
+}
+
+function useIncrementalVacuum(db: SqliteDatabase): void {
+  if (db.pragma('auto_vacuum', { simple: true }) === AUTO_VACUUM_INCREMENTAL) return;
+  db.pragma('auto_vacuum = INCREMENTAL');
+  db.exec('VACUUM');
+}

@@ -3,7 +3,7 @@ import { PROTOCOL_LIMITS } from '../protocol/messages.js';
 
 /** The numbers a node's parts run with, checked once from `SyncNodeOptions`. */
 export interface NodeSettings {
-  /** Every device of the library; the shared log is pruned only below all their acks. */
+  /** Every device of the library; tombstones and the shared log are pruned only below all their acks. */
   readonly members: readonly string[];
   readonly pageSize: number;
   readonly pagesPerRequest: number;
@@ -13,6 +13,8 @@ export interface NodeSettings {
   readonly maxClockDriftMs: number;
   readonly metricsIntervalMs: number;
   readonly antiEntropyMs: number;
+  /** A member not heard from for this long stops holding tombstone and shared-log collection back. */
+  readonly gcHorizonMs: number;
   /** Streams of one resource pulled at once, each from its own best source. */
   readonly parallelPulls: number;
   /** Changes a catch-up takes inline in each watermark exchange response (a page's worth). */
@@ -40,6 +42,7 @@ export function nodeSettings(input: NodeSettingsInput): NodeSettings {
     maxClockDriftMs: input.maxClockDriftMs ?? 60_000,
     metricsIntervalMs: input.metricsIntervalMs ?? 30_000,
     antiEntropyMs: input.antiEntropyMs ?? 30_000,
+    gcHorizonMs: input.gcHorizonMs ?? 30 * 24 * 3600_000,
     parallelPulls: wholeNumberOption('parallelPulls', input.parallelPulls, 3, 64),
     inlineLimit: pageSize,
   };

@@ -26,8 +26,8 @@ export interface SyncNodeOptions {
   readonly storage: { readonly syncStore: SyncStore; readonly recordStore: RecordStore };
   readonly transport: Transport;
   /**
-   * Every device of the library. The shared log is pruned only below the lowest ack of all
-   * of them; without a list it is never pruned.
+   * Every device of the library. A stream's tombstones and shared changes are pruned only below
+   * the acks of all of them (those heard from within `gcHorizonMs`); without a list, never.
    */
   readonly members?: readonly string[];
   /**
@@ -67,6 +67,12 @@ export interface SyncNodeOptions {
    * from its own best source: the owner, else the fastest peer holding all of it. Default 3.
    */
   readonly parallelPulls?: number;
+  /**
+   * How long a member may stay unheard before it stops holding back the pruning of tombstones
+   * and shared changes (ms). Such a member, when it returns, pulls again from their beginning
+   * the streams pruned past its watermark, dropping what was deleted meanwhile. Default 30 days.
+   */
+  readonly gcHorizonMs?: number;
   readonly wallClock?: WallClock;
   readonly codec?: MessageCodec;
   /** A pino logger; default: silent. */
@@ -143,6 +149,7 @@ export class SyncNode {
         ...(options.metricsIntervalMs !== undefined ? { metricsIntervalMs: options.metricsIntervalMs } : {}),
         ...(options.antiEntropyMs !== undefined ? { antiEntropyMs: options.antiEntropyMs } : {}),
         ...(options.parallelPulls !== undefined ? { parallelPulls: options.parallelPulls } : {}),
+        ...(options.gcHorizonMs !== undefined ? { gcHorizonMs: options.gcHorizonMs } : {}),
       },
     });
     options.configure?.(container);

@@ -13,8 +13,8 @@ export interface SharedLogStore {
    * origin device and one model. Paging with the last HLC seen misses and repeats nothing.
    */
   sharedChangesSince(query: SharedChangeQuery): Promise<SharedChange[]>;
-  /** Deletes changes with HLC <= `upTo`; returns how many. */
-  pruneSharedChanges(upTo: Hlc): Promise<number>;
+  /** Deletes the changes of one origin device and model with HLC <= `upTo`; returns how many. */
+  pruneSharedChanges(origin: string, model: string, upTo: Hlc): Promise<number>;
   /** How many changes are stored. */
   countSharedChanges(): Promise<number>;
 }

@@ -15,8 +15,8 @@ export interface TombstoneStore {
    * optionally of one owner: paging with the last (HLC, id) seen misses and repeats nothing.
    */
   tombstonesAfter(model: string, query: TombstoneQuery): Promise<Tombstone[]>;
-  /** Deletes tombstones with HLC <= `upTo`; returns how many. */
-  pruneTombstones(upTo: Hlc): Promise<number>;
+  /** Deletes the tombstones of one (owner, model) stream with HLC <= `upTo`; returns how many. */
+  pruneTombstones(model: string, owner: string, upTo: Hlc): Promise<number>;
 }
 
 export interface Tombstone {

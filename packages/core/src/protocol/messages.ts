@@ -6,7 +6,7 @@
  * Request/response pairs: StateRequest → StateResponse, SharedChangeRequest →
  * SharedChangeResponse, WatermarkExchangeRequest → WatermarkExchangeResponse; any request may
  * instead be answered by an Error. One-way: StateChange, StateBatch, SharedChange,
- * AckSharedChanges, HeadsAnnounce, Error.
+ * StreamAcks, HeadsAnnounce, Error.
  */
 
 export const PROTOCOL_VERSION = 1;
@@ -139,6 +139,12 @@ export interface StateResponseMessage extends MessageEnvelope {
   /** Resume token after this page (the last change), or null for an empty page. */
   readonly next: WireCursor | null;
   readonly hasMore: boolean;
+  /**
+   * Present when the request started below the responder's prune point of this stream (HLC
+   * text): deletes up to it may be gone without a tombstone, so a requester holding records of
+   * the stream must pull it from its beginning and drop what the pages do not hold.
+   */
+  readonly prunedUpTo?: string;
 }
 
 /** Live changes of shared records, in HLC order. */
@@ -171,10 +177,14 @@ export interface SharedChangeResponseMessage extends MessageEnvelope {
   readonly complete: boolean;
 }
 
-/** The sender has applied the shared log up to `upTo`; lets receivers prune safely. */
-export interface AckSharedChangesMessage extends MessageEnvelope {
-  readonly type: 'ack-shared-changes';
-  readonly upTo: string;
+/**
+ * The sender's heads as acks: it holds every change of each stream up to its head. Receivers
+ * prune a stream's tombstones and shared changes below every member's ack; unlike a heads
+ * announcement, it never starts a catch-up.
+ */
+export interface StreamAcksMessage extends MessageEnvelope {
+  readonly type: 'stream-acks';
+  readonly heads: readonly WireHead[];
 }
 
 /** Sent on (re)connect: the requester's heads; the response carries the responder's. */
@@ -223,7 +233,7 @@ export type SyncMessage =
   | SharedChangeMessage
   | SharedChangeRequestMessage
   | SharedChangeResponseMessage
-  | AckSharedChangesMessage
+  | StreamAcksMessage
   | WatermarkExchangeRequestMessage
   | WatermarkExchangeResponseMessage
   | HeadsAnnounceMessage

@@ -343,6 +343,7 @@ export const stateResponseMessageSchema = z.object({
   fields: fieldNamesSchema.optional(),
   next: wireCursorSchema.nullable(),
   hasMore: booleanSchema,
+  prunedUpTo: hlcTextSchema.optional(),
 });
 
 export const sharedChangeMessageSchema = z.object({
@@ -371,10 +372,10 @@ export const sharedChangeResponseMessageSchema = z.object({
   complete: booleanSchema,
 });
 
-export const ackSharedChangesMessageSchema = z.object({
+export const streamAcksMessageSchema = z.object({
   ...envelopeFields,
-  type: z.literal('ack-shared-changes'),
-  upTo: hlcTextSchema,
+  type: z.literal('stream-acks'),
+  heads: headsSchema,
 });
 
 export const watermarkExchangeRequestMessageSchema = z.object({
@@ -417,7 +418,7 @@ const messageSchemas = [
   sharedChangeMessageSchema,
   sharedChangeRequestMessageSchema,
   sharedChangeResponseMessageSchema,
-  ackSharedChangesMessageSchema,
+  streamAcksMessageSchema,
   watermarkExchangeRequestMessageSchema,
   watermarkExchangeResponseMessageSchema,
   headsAnnounceMessageSchema,

@@ -1,9 +1,9 @@
-import { formatHlc, parseHlc, type Hlc } from '../clock/hlc.js';
+import { compareHlc, formatHlc, parseHlc, type Hlc } from '../clock/hlc.js';
 import type { RecordData } from '../models/model-definition.js';
 import type { BackfillCheckpoint, BackfillCheckpointInput } from '../ports/checkpoint-store.js';
 import type { MetricsSnapshot } from '../ports/metrics-snapshot-store.js';
 import type { ParkedChange, ParkedChangeKey } from '../ports/parked-change-store.js';
-import type { PeerAck } from '../ports/ack-store.js';
+import type { PeerAck, StreamAck } from '../ports/ack-store.js';
 import type { SharedChange } from '../ports/shared-log-store.js';
 import type { Tombstone } from '../ports/tombstone-store.js';
 import type { ResourceWatermark } from '../ports/watermark-store.js';
@@ -20,7 +20,7 @@ export const SYNC_COLUMNS = {
   watermarks: 'owner_device_id, resource_type, last_watermark, updated_at',
   checkpoints: 'owner_device_id, resource_type, resume_hlc, resume_id, completed, records_applied, records_total, updated_at',
   sharedChanges: 'hlc, origin_device_id, model, record_id, op, data',
-  acks: 'peer_device_id, last_acked_hlc, updated_at',
+  acks: 'peer_device_id, owner_device_id, resource_type, last_acked_hlc, updated_at',
   tombstones: 'model, record_id, owner_device_id, hlc',
   parkedChanges: 'model, record_id, hlc, owner_device_id, data',
   parkedChangeKeys: 'model, record_id, hlc',
@@ -57,6 +57,8 @@ export interface SharedChangeRow {
 
 export interface AckRow {
   readonly peer_device_id: string;
+  readonly owner_device_id: string;
+  readonly resource_type: string;
   readonly last_acked_hlc: string;
   readonly updated_at: number;
 }
@@ -153,9 +155,21 @@ export class SyncRowCodec {
     data: this.json(r.data) as RecordData | null,
   });
 
-  readonly ackValues = (peerDeviceId: string, hlc: Hlc, updatedAt: number): unknown[] => [peerDeviceId, formatHlc(hlc), updatedAt];
+  readonly ackValues = (peerDeviceId: string, ack: StreamAck, updatedAt: number): unknown[] => [
+    peerDeviceId,
+    ack.owner,
+    ack.resource,
+    formatHlc(ack.hlc),
+    updatedAt,
+  ];
 
-  readonly ackFromRow = (r: AckRow): PeerAck => ({ peerDeviceId: r.peer_device_id, hlc: parseHlc(r.last_acked_hlc), updatedAt: r.updated_at });
+  readonly ackFromRow = (r: AckRow): PeerAck => ({
+    peerDeviceId: r.peer_device_id,
+    owner: r.owner_device_id,
+    resource: r.resource_type,
+    hlc: parseHlc(r.last_acked_hlc),
+    updatedAt: r.updated_at,
+  });
 
   readonly tombstoneValues = (t: Tombstone): unknown[] => [t.model, t.recordId, t.ownerDeviceId, formatHlc(t.hlc)];
 
@@ -186,3 +200,21 @@ export class SyncRowCodec {
     metrics: this.json(r.snapshot_json) as Record<string, unknown>,
   });
 }
+
+/**
+ * The acks of one `recordAcks` call with each (owner, resource) stream once, at its highest
+ * HLC (what recording them one by one would leave), sorted by owner then resource. Adapters
+ * write these: one statement may not update a row twice (PostgreSQL), the sorted order fixes
+ * the lock order, and "how many acks moved" counts each stream at most once.
+ */
+export function highestAckPerStream(acks: readonly StreamAck[]): StreamAck[] {
+  const highest = new Map<string, StreamAck>();
+  for (const ack of acks) {
+    const key = `${ack.owner}\u0000${ack.resource}`;
+    const kept = highest.get(key);
+    if (!kept || compareHlc(ack.hlc, kept.hlc) > 0) highest.set(key, ack);
+  }
+  return [...highest.values()].sort((a, b) => compareKeys(a.owner, b.owner) || compareKeys(a.resource, b.resource));
+}
+
+const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

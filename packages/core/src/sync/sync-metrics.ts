@@ -27,6 +27,9 @@ export interface SyncMetricsSnapshot {
   messagesRefused: number;
   liveOverflows: number;
   sharedChangesPruned: number;
+  tombstonesPruned: number;
+  /** Streams pulled again from their beginning because a source had collected deletes past this node's position. */
+  streamsReconciled: number;
   appliedByModel: Record<string, number>;
   /** Smoothed round trip to each peer this node exchanged with (ms), by transport peer id. */
   peerRttMs: Record<string, number>;
@@ -53,6 +56,8 @@ function empty(): SyncMetricsSnapshot {
     messagesRefused: 0,
     liveOverflows: 0,
     sharedChangesPruned: 0,
+    tombstonesPruned: 0,
+    streamsReconciled: 0,
     appliedByModel: {},
     peerRttMs: {},
   };

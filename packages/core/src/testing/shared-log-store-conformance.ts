@@ -1,14 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { compareHlc } from '../clock/hlc.js';
 import type { SharedLogStore, SharedChange } from '../ports/shared-log-store.js';
-import { DEVICE_A, DEVICE_B, hlc } from './fixtures.js';
+import { DEVICE_A, DEVICE_B, DEVICE_C, hlc } from './fixtures.js';
 import { describeStoreConformance, type StoreHarness, type WithClose } from './harness.js';
 
 /**
  * The behaviour every SharedLogStore adapter must show: idempotent appends, HLC order, paging
- * without gaps or repeats, origin and model filters, pruning, durability. An adapter's test file
- * calls this with a factory of fresh harnesses (or `runSyncStoreConformance`, which runs it);
- * durability cases close the store and open it again.
+ * without gaps or repeats, origin and model filters, pruning per (origin, model), durability.
+ * An adapter's test file calls this with a factory of fresh harnesses (or
+ * `runSyncStoreConformance`, which runs it); durability cases close the store and open it again.
  */
 export function runSharedLogStoreConformance(adapterName: string, newHarness: () => Promise<StoreHarness<WithClose<SharedLogStore>>>): void {
   describeStoreConformance('SharedLogStore', adapterName, newHarness, (current) => {
@@ -66,12 +66,31 @@ export function runSharedLogStoreConformance(adapterName: string, newHarness: ()
         expect(labels.map((c) => c.recordId)).toEqual(['b']);
       });
 
-      it('prunes up to and including an HLC', async () => {
-        await current.store.appendSharedChanges([change(1, 0, DEVICE_A, 'a'), change(2, 0, DEVICE_A, 'b'), change(3, 0, DEVICE_A, 'c')]);
-        expect(await current.store.pruneSharedChanges(hlc(2, 0, DEVICE_A))).toBe(2);
-        expect((await current.store.sharedChangesSince({ after: null, limit: 10 })).map((c) => c.recordId)).toEqual(['c']);
+      it('prunes one origin and model up to and including an HLC, leaving other origins and models', async () => {
+        // Counter 1: the HLC is the primary key, so no two changes here share one.
+        const label = (time: number, device: string, recordId: string): SharedChange => ({ ...change(time, 1, device, recordId), model: 'label' });
+        await current.store.appendSharedChanges([
+          change(1, 0, DEVICE_A, 'a'),
+          change(2, 0, DEVICE_A, 'b'),
+          change(3, 0, DEVICE_A, 'c'),
+          // Another origin's changes of the same model, older than the bound.
+          change(1, 0, DEVICE_B, 'd'),
+          change(2, 0, DEVICE_B, 'e'),
+          // The same origin's changes of another model.
+          label(1, DEVICE_A, 'f'),
+          label(2, DEVICE_A, 'g'),
+        ]);
+        expect(await current.store.pruneSharedChanges(DEVICE_A, 'tag', hlc(2, 0, DEVICE_A))).toBe(2);
+        const left = async () => (await current.store.sharedChangesSince({ after: null, limit: 10 })).map((c) => c.recordId);
+        expect(await left()).toEqual(['d', 'f', 'e', 'g', 'c']);
+        // Nothing left to prune there; an origin or model without changes prunes nothing.
+        expect(await current.store.pruneSharedChanges(DEVICE_A, 'tag', hlc(2, 0, DEVICE_A))).toBe(0);
+        expect(await current.store.pruneSharedChanges(DEVICE_C, 'tag', hlc(100, 0, DEVICE_C))).toBe(0);
+        expect(await current.store.pruneSharedChanges(DEVICE_B, 'label', hlc(100, 0, DEVICE_B))).toBe(0);
+        expect(await current.store.pruneSharedChanges(DEVICE_A, 'label', hlc(1, 1, DEVICE_A))).toBe(1);
         await reopen();
-        expect(await current.store.countSharedChanges()).toBe(1);
+        expect(await current.store.countSharedChanges()).toBe(4);
+        expect(await left()).toEqual(['d', 'e', 'g', 'c']);
       });
     });
   });

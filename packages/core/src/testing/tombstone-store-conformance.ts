@@ -5,9 +5,9 @@ import { describeStoreConformance, type StoreHarness, type WithClose } from './h
 
 /**
  * The behaviour every TombstoneStore adapter must show: highest HLC per record, lookups by id,
- * keyset paging through ties with owner and watermark bounds, pruning, durability. An adapter's
- * test file calls this with a factory of fresh harnesses (or `runSyncStoreConformance`, which
- * runs it); durability cases close the store and open it again.
+ * keyset paging through ties with owner and watermark bounds, pruning per (owner, model)
+ * stream, durability. An adapter's test file calls this with a factory of fresh harnesses (or
+ * `runSyncStoreConformance`, which runs it); durability cases close the store and open it again.
  */
 export function runTombstoneStoreConformance(adapterName: string, newHarness: () => Promise<StoreHarness<WithClose<TombstoneStore>>>): void {
   describeStoreConformance('TombstoneStore', adapterName, newHarness, (current) => {
@@ -51,10 +51,30 @@ export function runTombstoneStoreConformance(adapterName: string, newHarness: ()
         expect(afterWatermark.map((t) => t.recordId)).toEqual(all.slice(10, 16).map((t) => t.recordId));
       });
 
-      it('prunes up to an HLC', async () => {
-        await current.store.putTombstones([tomb('e1', 1), tomb('e2', 2), tomb('e3', 3)]);
-        expect(await current.store.pruneTombstones(hlc(2))).toBe(2);
-        expect([...(await current.store.getTombstones('entry', ['e1', 'e2', 'e3'])).keys()]).toEqual(['e3']);
+      it('prunes one (owner, model) stream up to and including an HLC, leaving other owners and models', async () => {
+        const tag = (id: string, time: number, owner = DEVICE_A): Tombstone => ({ ...tomb(id, time, 0, owner), model: 'tag' });
+        await current.store.putTombstones([
+          tomb('e1', 1),
+          tomb('e2', 2),
+          tomb('e3', 3),
+          // Another owner's stream of the same model, older than the bound.
+          tomb('b1', 1, 0, DEVICE_B),
+          tomb('b2', 2, 0, DEVICE_B),
+          // The same owner's stream of another model, with the same record ids.
+          tag('e1', 1),
+          tag('e2', 2),
+        ]);
+        expect(await current.store.pruneTombstones('entry', DEVICE_A, hlc(2, 0, DEVICE_A))).toBe(2);
+        const ids = ['e1', 'e2', 'e3', 'b1', 'b2'];
+        expect([...(await current.store.getTombstones('entry', ids)).keys()].sort()).toEqual(['b1', 'b2', 'e3']);
+        expect([...(await current.store.getTombstones('tag', ids)).keys()].sort()).toEqual(['e1', 'e2']);
+        // Nothing left to prune there; a stream that never had tombstones prunes nothing.
+        expect(await current.store.pruneTombstones('entry', DEVICE_A, hlc(2, 0, DEVICE_A))).toBe(0);
+        expect(await current.store.pruneTombstones('location', DEVICE_A, hlc(100))).toBe(0);
+        expect(await current.store.pruneTombstones('entry', DEVICE_B, hlc(1, 0, DEVICE_B))).toBe(1);
+        await reopen();
+        expect((await current.store.tombstonesAfter('entry', { limit: 100 })).map((t) => t.recordId)).toEqual(['b2', 'e3']);
+        expect((await current.store.tombstonesAfter('tag', { limit: 100 })).map((t) => t.recordId)).toEqual(['e1', 'e2']);
       });
     });
   });

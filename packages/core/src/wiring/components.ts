@@ -23,8 +23,8 @@ import type { PeerLatency } from '../sync/peer-latency.js';
 import type { ResourcePuller } from '../sync/pull/resource-puller.js';
 import type { SyncRunner } from '../sync/pull/sync-runner.js';
 import type { RequestServer } from '../sync/serve/request-server.js';
-import type { SharedLogAcker } from '../sync/shared/shared-log-acker.js';
-import type { SharedLogPruner } from '../sync/shared/shared-log-pruner.js';
+import type { StreamAcker } from '../sync/gc/stream-acker.js';
+import type { GarbageCollector } from '../sync/gc/garbage-collector.js';
 import type { SyncMetrics } from '../sync/sync-metrics.js';
 import type { WatermarkCache } from '../sync/watermark-cache.js';
 import { Tokens, type NodeIdentity } from './tokens.js';
@@ -58,8 +58,8 @@ export interface NodeComponents {
   readonly outbox: LiveOutbox;
   readonly inbox: LiveInbox;
   readonly announcer: HeadsAnnouncer;
-  readonly pruner: SharedLogPruner;
-  readonly acker: SharedLogAcker;
+  readonly collector: GarbageCollector;
+  readonly acker: StreamAcker;
   readonly server: RequestServer;
   readonly fetcher: PageFetcher;
   readonly committer: PulledPageCommitter;
@@ -91,7 +91,7 @@ export const componentTokens: { readonly [K in keyof NodeComponents]: InjectionT
   outbox: Tokens.Outbox,
   inbox: Tokens.Inbox,
   announcer: Tokens.Announcer,
-  pruner: Tokens.Pruner,
+  collector: Tokens.Collector,
   acker: Tokens.Acker,
   server: Tokens.Server,
   fetcher: Tokens.Fetcher,

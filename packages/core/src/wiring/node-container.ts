@@ -23,8 +23,8 @@ import { PeerLatency } from '../sync/peer-latency.js';
 import { ResourcePuller } from '../sync/pull/resource-puller.js';
 import { SyncRunner } from '../sync/pull/sync-runner.js';
 import { RequestServer } from '../sync/serve/request-server.js';
-import { SharedLogAcker } from '../sync/shared/shared-log-acker.js';
-import { SharedLogPruner } from '../sync/shared/shared-log-pruner.js';
+import { StreamAcker } from '../sync/gc/stream-acker.js';
+import { GarbageCollector } from '../sync/gc/garbage-collector.js';
 import { SyncMetrics } from '../sync/sync-metrics.js';
 import { WatermarkCache } from '../sync/watermark-cache.js';
 import { componentsOf, type NodeComponents } from './components.js';
@@ -93,8 +93,8 @@ export function createNodeContainer(init: NodeComponentsInit): DependencyContain
   part(Tokens.Puller, (c) => new ResourcePuller(c));
   part(Tokens.Fetcher, (c) => new PageFetcher(c));
   part(Tokens.Committer, (c) => new PulledPageCommitter(c));
-  // The shared log: acks to peers, pruning below every member's ack.
-  part(Tokens.Acker, (c) => new SharedLogAcker(c));
-  part(Tokens.Pruner, (c) => new SharedLogPruner(c));
+  // Garbage: acks of every stream to peers; tombstones and shared changes pruned below every member's ack.
+  part(Tokens.Acker, (c) => new StreamAcker(c));
+  part(Tokens.Collector, (c) => new GarbageCollector(c));
   return child;
 }

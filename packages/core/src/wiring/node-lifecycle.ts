@@ -6,7 +6,7 @@ import type { Startable } from './lifecycle.js';
  *
  * Load (while the node is created): the counters and watermarks from the SyncStore; the local
  * writer finishes writes a crash interrupted and moves the clock past everything stored; the
- * applier takes up parked changes; the pruner reads where the shared log was pruned.
+ * applier takes up parked changes; the collector reads its prune points and members' acks.
  *
  * Start: the messenger answers peers and the runner follows them before the transport lets
  * anyone connect; timers next; once everything runs, the runner's first pass.
@@ -19,19 +19,19 @@ export class NodeLifecycle {
 
   async load(): Promise<void> {
     const c = this.components;
-    for (const part of [c.metrics, c.watermarks, c.localWriter, c.applier, c.pruner] as Startable[]) await part.load?.();
+    for (const part of [c.metrics, c.watermarks, c.localWriter, c.applier, c.collector] as Startable[]) await part.load?.();
   }
 
   async start(): Promise<void> {
     const c = this.components;
-    const parts: Startable[] = [c.messenger, c.outbox, c.runner, c.transport, c.metrics, c.announcer, c.acker];
+    const parts: Startable[] = [c.messenger, c.outbox, c.runner, c.transport, c.metrics, c.announcer, c.acker, c.collector];
     for (const part of parts) await part.start?.();
     for (const part of parts) part.afterStart?.();
   }
 
   async stop(): Promise<void> {
     const c = this.components;
-    for (const part of [c.announcer, c.acker, c.outbox, c.runner] as Startable[]) await part.stop?.();
+    for (const part of [c.announcer, c.acker, c.collector, c.outbox, c.runner] as Startable[]) await part.stop?.();
     await c.applier.idle();
     await c.transport.stop();
     await c.metrics.stop();

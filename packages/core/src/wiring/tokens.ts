@@ -23,8 +23,8 @@ import type { PulledPageCommitter } from '../sync/pull/checkpoint.js';
 import type { ResourcePuller } from '../sync/pull/resource-puller.js';
 import type { SyncRunner } from '../sync/pull/sync-runner.js';
 import type { RequestServer } from '../sync/serve/request-server.js';
-import type { SharedLogAcker } from '../sync/shared/shared-log-acker.js';
-import type { SharedLogPruner } from '../sync/shared/shared-log-pruner.js';
+import type { StreamAcker } from '../sync/gc/stream-acker.js';
+import type { GarbageCollector } from '../sync/gc/garbage-collector.js';
 import type { SyncMetrics } from '../sync/sync-metrics.js';
 import type { WatermarkCache } from '../sync/watermark-cache.js';
 
@@ -63,8 +63,8 @@ export const Tokens = {
   Outbox: Symbol.for('highwater.Outbox') as InjectionToken<LiveOutbox>,
   Inbox: Symbol.for('highwater.Inbox') as InjectionToken<LiveInbox>,
   Announcer: Symbol.for('highwater.Announcer') as InjectionToken<HeadsAnnouncer>,
-  Pruner: Symbol.for('highwater.Pruner') as InjectionToken<SharedLogPruner>,
-  Acker: Symbol.for('highwater.Acker') as InjectionToken<SharedLogAcker>,
+  Collector: Symbol.for('highwater.Collector') as InjectionToken<GarbageCollector>,
+  Acker: Symbol.for('highwater.Acker') as InjectionToken<StreamAcker>,
   Server: Symbol.for('highwater.Server') as InjectionToken<RequestServer>,
   Fetcher: Symbol.for('highwater.Fetcher') as InjectionToken<PageFetcher>,
   Committer: Symbol.for('highwater.Committer') as InjectionToken<PulledPageCommitter>,

@@ -1,7 +1,7 @@
-import { compareHlc, type Hlc, type HybridLogicalClock } from '../../clock/hlc.js';
+import { compareHlc, HLC_MAX_COUNTER, type Hlc, type HybridLogicalClock } from '../../clock/hlc.js';
 import type { SyncEvents } from '../../events/sync-events.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
-import type { RecordStore } from '../../ports/record-store.js';
+import type { RecordCursor, RecordDeletion, RecordStore } from '../../ports/record-store.js';
 import type { SyncStore, Tombstone } from '../../ports/sync-store.js';
 import { changeToShared, compareChanges, type Change, type Span } from '../change.js';
 import { HighwaterError } from '../../errors.js';
@@ -139,6 +139,50 @@ export class ChangeApplier implements Startable {
     return this.queue.run(() => this.applyNow(changes, 'local', [span], { known: true }));
   }
 
+  /**
+   * Drops the records of one (owner, model) stream that a reconciling pull shows its source no
+   * longer holds: those after `from`, up to `to` (a cursor, or a head HLC for the stretch up to
+   * it), whose id is not in `present`. Their deletes were pruned along with the tombstones, so
+   * they go without one, each by a delete just past the version stored: a newer version stored
+   * meanwhile stays. Returns how many were dropped.
+   */
+  dropAbsent(model: string, owner: string, from: RecordCursor | null, to: RecordCursor | Hlc, present: ReadonlySet<string>): Promise<number> {
+    return this.queue.run(async () => {
+      // Versions parked here are part of the stream too: those the source lacks go the same way.
+      const absentParked = this.parking
+        .after(model, owner, from ? { after: from } : {}, Number.MAX_SAFE_INTEGER)
+        .filter((c) => !present.has(c.id) && !beyond(c, to));
+      const unparked = this.parking.dropSuperseded(absentParked.map((c) => ({ ...c, hlc: successorOf(c.hlc) })));
+      if (unparked.length > 0) await this.syncStore.unparkChanges(unparked.map((c) => ({ model: c.model, recordId: c.id, hlc: c.hlc })));
+      const deletes: RecordDeletion[] = [];
+      for (let after = from; ; ) {
+        const page = await this.records.page(model, { owner, after, limit: DROP_SCAN_PAGE });
+        const within = page.filter((r) => !beyond(r, to));
+        for (const r of within) if (!present.has(r.id)) deletes.push({ id: r.id, ownerDeviceId: owner, hlc: successorOf(r.hlc) });
+        if (within.length < page.length || page.length < DROP_SCAN_PAGE) break;
+        after = { hlc: page.at(-1)!.hlc, id: page.at(-1)!.id };
+      }
+      if (deletes.length === 0 && unparked.length === 0) return 0;
+      const result = deletes.length > 0 ? await this.records.applyBatch(model, { deletes }) : { deleted: 0 };
+      this.signals.stored(model);
+      return result.deleted + unparked.length;
+    });
+  }
+
+  /**
+   * Applies the parked changes that wait only for records of models with collected deletes
+   * (`mayBeCollected`): called once a pass has pulled everything its peers hold, when a
+   * dependency still missing may be a record deleted long ago, whose tombstone is gone.
+   * Returns how many went in.
+   */
+  releaseCollected(mayBeCollected: (model: string) => boolean): Promise<number> {
+    return this.queue.run(async () => {
+      const released = this.parking.releaseCollected(mayBeCollected);
+      if (released.length > 0) await this.applyNow(released, 'pull', [], { known: true, waited: released, waive: true });
+      return released.length;
+    });
+  }
+
   /** Streams with spans waiting for a gap to close, for diagnostics. */
   get streamsWaiting(): number {
     return this.coverage.waitingStreams;
@@ -168,7 +212,7 @@ export class ChangeApplier implements Startable {
     input: readonly Change[],
     source: ChangeSource,
     spans: readonly Span[],
-    accepted: { known?: boolean; waited?: readonly Change[] } = {},
+    accepted: { known?: boolean; waited?: readonly Change[]; waive?: boolean } = {},
   ): Promise<ApplyOutcome> {
     if (input.length === 0 && spans.length === 0) return { applied: 0, stale: 0, parked: 0, relay: NO_RELAY, gaps: [] };
     // A local write was stamped by this clock; what was accepted before is noted without a drift check.
@@ -194,7 +238,7 @@ export class ChangeApplier implements Startable {
       for (const model of this.registry.syncOrder()) {
         const group = byModel.get(model);
         if (!group) continue;
-        const r = await this.applyModel(model, group, roundSource, released, unpark);
+        const r = await this.applyModel(model, group, roundSource, released, unpark, accepted.waive === true);
         applied += r.applied;
         stale += r.stale;
         parked += r.parked;
@@ -243,6 +287,7 @@ export class ChangeApplier implements Startable {
     source: ChangeSource,
     released: Change[],
     unpark: Change[],
+    waive = false,
   ): Promise<{ applied: number; stale: number; parked: number }> {
     group.sort(compareChanges);
     // Per-record loops live in the small synchronous helpers below; this function only awaits
@@ -265,8 +310,9 @@ export class ChangeApplier implements Startable {
     // 2. Park what waits for a dependency, durably: the watermark moves over it like over a
     //    stored record, and this node serves it to peers (a chain of peers must not wait on
     //    one another's parked records).
-    // A local write is stored as written: its writer meant it, whatever it references.
-    const { ready, waiting: wanting } = source === 'local' ? { ready: candidates, waiting: [] } : await this.splitByDependencies(model, candidates);
+    // A local write is stored as written: its writer meant it, whatever it references; so is a
+    // change released because what it waits for may have been deleted and collected (`waive`).
+    const { ready, waiting: wanting } = source === 'local' || waive ? { ready: candidates, waiting: [] } : await this.splitByDependencies(model, candidates);
     // A version no newer than the stored one has nothing to wait for: it lost already.
     const waiting = wanting.length > 0 && !resolver ? await this.newerThanStored(model, wanting) : wanting;
     stale += wanting.length - waiting.length;
@@ -381,4 +427,19 @@ export class ChangeApplier implements Startable {
     if (missing.length > 0) for (const id of (await this.syncStore.getTombstones(target, missing)).keys()) found.add(id);
     return found;
   }
+}
+
+/** Records read at a time when looking for what a reconciling pull's page lacks. */
+const DROP_SCAN_PAGE = 1000;
+
+/** Whether a record lies after `to` in (HLC, id) order (`to` an HLC: after every id at it). */
+function beyond(r: { hlc: Hlc; id: string }, to: RecordCursor | Hlc): boolean {
+  if (!('hlc' in to)) return compareHlc(r.hlc, to) > 0;
+  const c = compareHlc(r.hlc, to.hlc);
+  return c > 0 || (c === 0 && r.id > to.id);
+}
+
+/** The smallest HLC of the same device after `hlc`. */
+function successorOf(hlc: Hlc): Hlc {
+  return hlc.counter < HLC_MAX_COUNTER ? { ...hlc, counter: hlc.counter + 1 } : { ...hlc, time: hlc.time + 1, counter: 0 };
 }

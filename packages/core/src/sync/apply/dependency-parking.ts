@@ -99,6 +99,24 @@ export class DependencyParking {
   }
 
   /**
+   * Parked changes whose every missing dependency is a record of a model `mayBeCollected`
+   * says may have had a delete collected (its tombstone pruned): such a dependency may never
+   * arrive, and its delete would have let the change in. Returns and removes them.
+   */
+  releaseCollected(mayBeCollected: (model: string) => boolean): readonly Change[] {
+    if (this.count === 0) return NOTHING;
+    const released: Parked[] = [];
+    for (const versions of this.byRecord.values()) {
+      for (const p of versions) if ([...p.missing].every((dep) => mayBeCollected(dep.slice(0, dep.indexOf('\u0000'))))) released.push(p);
+    }
+    for (const p of released) {
+      for (const dep of p.missing) this.unlinkDependency(dep, p);
+      this.remove(p);
+    }
+    return released.map((p) => p.change);
+  }
+
+  /**
    * Drops parked versions of `changes`' records older than them (a newer version or a delete
    * was just applied: the older one has nothing left to wait for). Returns what it dropped.
    */

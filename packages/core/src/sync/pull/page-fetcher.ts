@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { compareHlc, formatHlc, type Hlc } from '../../clock/hlc.js';
+import { compareHlc, formatHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
 import { ProtocolError, TransportError } from '../../errors.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import type { NodeSettings } from '../../node/node-settings.js';
@@ -18,6 +18,8 @@ export interface FetchedPage {
   readonly cursor: RecordCursor | null;
   /** The stream ends with this page: it reaches the head the source announced. */
   readonly last: boolean;
+  /** The source's prune point of the stream, when the request started below it (state pages only). */
+  readonly prunedUpTo?: Hlc;
 }
 
 /** Where a state pull starts: after a checkpoint's cursor, or after an HLC (the watermark), or at the beginning. */
@@ -74,7 +76,7 @@ export class PageFetcher {
     let cursor = start.after;
     let next: Promise<StateResponseMessage> | null = fetch(cursor);
     while (next) {
-      const { changes, pageCursor, hasMore } = await this.receiveStatePage(task, next, cursor, source.head);
+      const { changes, pageCursor, hasMore, prunedUpTo } = await this.receiveStatePage(task, next, cursor, source.head);
       // Pipelining: ask for the next pages before handing these over.
       next = hasMore && pageCursor ? fetch(pageCursor) : null;
       next?.catch(() => undefined);
@@ -86,7 +88,7 @@ export class PageFetcher {
         const lastOfResponse = i === pages.length - 1;
         // A page that is not the response's last ends at its own last change.
         cursor = lastOfResponse ? pageCursor : cursorOf(page.at(-1)!);
-        yield { changes: page, cursor, last: !next && lastOfResponse };
+        yield { changes: page, cursor, last: !next && lastOfResponse, ...(prunedUpTo ? { prunedUpTo } : {}) };
       }
     }
   }
@@ -141,7 +143,7 @@ export class PageFetcher {
     response: Promise<StateResponseMessage>,
     cursor: RecordCursor | null,
     head: Hlc,
-  ): Promise<{ changes: Change[]; pageCursor: RecordCursor | null; hasMore: boolean }> {
+  ): Promise<{ changes: Change[]; pageCursor: RecordCursor | null; hasMore: boolean; prunedUpTo: Hlc | null }> {
     const page = await response;
     this.countPages(page.changes.length);
     if (page.model !== task.resource || page.owner !== task.owner) {
@@ -152,8 +154,9 @@ export class PageFetcher {
     // The pull ends at the head the source announced: what it holds beyond may have gaps.
     const changes = upToHead(all, head);
     this.metrics.add('changesFetched', changes.length);
-    if (changes.length < all.length) return { changes, pageCursor: changes.length > 0 ? cursorOf(changes.at(-1)!) : cursor, hasMore: false };
-    return { changes, pageCursor: page.next ? cursorFromWire(page.next) : cursor, hasMore: page.hasMore };
+    const prunedUpTo = page.prunedUpTo ? parseHlc(page.prunedUpTo) : null;
+    if (changes.length < all.length) return { changes, pageCursor: changes.length > 0 ? cursorOf(changes.at(-1)!) : cursor, hasMore: false, prunedUpTo };
+    return { changes, pageCursor: page.next ? cursorFromWire(page.next) : cursor, hasMore: page.hasMore, prunedUpTo };
   }
 
   /**

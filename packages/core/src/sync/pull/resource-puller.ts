@@ -5,6 +5,7 @@ import type { SyncStore } from '../../ports/sync-store.js';
 import type { Transport } from '../../ports/transport.js';
 import type { NodeComponents } from '../../wiring/components.js';
 import type { Span } from '../change.js';
+import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
 import type { PulledPageCommitter } from './checkpoint.js';
 import type { FetchedPage, PageFetcher } from './page-fetcher.js';
@@ -40,8 +41,10 @@ export class ResourcePuller {
   private readonly fetcher: PageFetcher;
   private readonly committer: PulledPageCommitter;
   private readonly logger: Logger;
+  private readonly metrics: SyncMetrics;
 
-  constructor(components: Pick<NodeComponents, 'syncStore' | 'watermarks' | 'transport' | 'fetcher' | 'committer' | 'logger'>) {
+  constructor(components: Pick<NodeComponents, 'syncStore' | 'watermarks' | 'transport' | 'fetcher' | 'committer' | 'logger' | 'metrics'>) {
+    this.metrics = components.metrics;
     this.syncStore = components.syncStore;
     this.watermarks = components.watermarks;
     this.transport = components.transport;
@@ -92,26 +95,42 @@ export class ResourcePuller {
     throw new NoSourceError(task, lastError);
   }
 
-  private async pullState(task: PullTask, source: PullSource, backfill: boolean, onPage: PageListener): Promise<void> {
+  /**
+   * `reconcile`: pull the stream from its beginning, dropping what this node holds that the
+   * pages lack, because the source pruned deletes up to this point past where this node stood.
+   */
+  private async pullState(task: PullTask, source: PullSource, backfill: boolean, onPage: PageListener, reconcile: Hlc | null = null): Promise<void> {
     // A catch-up whose changes came inline with the source's heads applies them as its one page:
     // they are every change after the watermark this node sent with its heads, up to the head.
-    if (source.inline && !backfill) {
+    if (source.inline && !backfill && !reconcile) {
       const changes = this.fetcher.inlinePage(task, source.inline.changes, source.head);
       await this.committer.commit(task, changes, { owner: task.owner, model: task.resource, from: source.inline.from, to: source.head }, null);
       onPage(changes.length, source);
       return;
     }
-    const checkpoint = backfill ? await this.syncStore.loadCheckpoint(task.owner, task.resource) : null;
+    const checkpoint = backfill && !reconcile ? await this.syncStore.loadCheckpoint(task.owner, task.resource) : null;
     const resumed = checkpoint && !checkpoint.completed ? checkpoint : null;
     // Without a checkpoint, start after the watermark (an HLC alone) — catch-up, or a
     // backfill continuing a stream that live changes already began.
-    const afterHlc = resumed?.cursor ? null : this.watermarks.get(task.owner, task.resource);
+    const after = resumed?.cursor ?? null;
+    const afterHlc = after || reconcile ? null : this.watermarks.get(task.owner, task.resource);
     let applied = resumed?.recordsApplied ?? 0;
-    const reached = new Reach(resumed?.cursor ? resumed.cursor.hlc : afterHlc);
-    for await (const page of this.fetcher.statePages(task, source, { after: resumed?.cursor ?? null, afterHlc })) {
+    let prunedUpTo = reconcile;
+    let stretchFrom = after;
+    const reached = new Reach(after ? after.hlc : afterHlc);
+    for await (const page of this.fetcher.statePages(task, source, { after, afterHlc })) {
+      if (!prunedUpTo && page.prunedUpTo) {
+        // Deletes after where this node stands may be gone at the source: take the stream again from its beginning.
+        this.metrics.add('streamsReconciled');
+        this.logger.info({ owner: task.owner, resource: task.resource, peer: source.peerId }, 'source collected deletes past this node: reconciling the stream from its beginning');
+        if (reached.at) return this.pullState(task, source, backfill, onPage, page.prunedUpTo);
+        prunedUpTo = page.prunedUpTo;
+      }
       applied += page.changes.length;
       const position = backfill ? { cursor: page.cursor, completed: page.last, recordsApplied: applied, recordsTotal: source.count } : null;
-      await this.committer.commit(task, page.changes, reached.spanOf(task, page, source.head), position);
+      const stretch = prunedUpTo ? { from: stretchFrom, to: page.last ? source.head : (page.cursor ?? source.head), prunedUpTo } : undefined;
+      await this.committer.commit(task, page.changes, reached.spanOf(task, page, source.head), position, stretch);
+      stretchFrom = page.cursor;
       onPage(page.changes.length, source);
     }
   }

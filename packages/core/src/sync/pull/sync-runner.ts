@@ -82,6 +82,7 @@ export class SyncRunner implements Startable {
       | 'settings'
       | 'signals'
       | 'latency'
+      | 'collector'
     >,
   ) {
     this.registry = components.modelRegistry;
@@ -241,6 +242,8 @@ export class SyncRunner implements Startable {
       return false;
     }
     await this.applier.idle();
+    // Everything the peers hold is here: what still waits for a record whose delete may have been collected goes in.
+    if (this.applier.parking.size > 0) await this.applier.releaseCollected((model) => this.components.collector.hasCollected(model));
     if (this.applier.parking.size > 0) {
       this.events.reportError(
         new HighwaterError('HW_DEPENDENCY_MISSING', `${this.applier.parking.size} records wait for dependencies no peer has sent: ${JSON.stringify(this.applier.parking.describe(3))}`),
@@ -281,6 +284,7 @@ export class SyncRunner implements Startable {
           'watermark-exchange-response',
           this.settings.requestTimeoutMs,
         );
+        await this.components.collector.onHeads(response.deviceId, response.heads);
         return { peerId, deviceId: response.deviceId, heads: response.heads, inline: inlineStreams(heads, response.heads, response.changes ?? [], inline) };
       }),
     );

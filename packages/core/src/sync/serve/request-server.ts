@@ -26,7 +26,7 @@ import {
 import type { NodeComponents } from '../../wiring/components.js';
 import type { EngineSignals } from '../engine-signals.js';
 import type { LiveInbox } from '../live/live-inbox.js';
-import type { SharedLogPruner } from '../shared/shared-log-pruner.js';
+import type { GarbageCollector } from '../gc/garbage-collector.js';
 import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
 import { streamKey } from '../stream-key.js';
@@ -45,7 +45,7 @@ export class RequestServer {
   private readonly syncStore: SyncStore;
   private readonly watermarks: WatermarkCache;
   private readonly inbox: LiveInbox;
-  private readonly pruner: SharedLogPruner;
+  private readonly collector: GarbageCollector;
   private readonly events: SyncEvents;
   private readonly metrics: SyncMetrics;
   private readonly signals: EngineSignals;
@@ -53,7 +53,7 @@ export class RequestServer {
   constructor(
     components: Pick<
       NodeComponents,
-      'identity' | 'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'inbox' | 'pruner' | 'syncEvents' | 'metrics' | 'applier' | 'signals'
+      'identity' | 'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'inbox' | 'collector' | 'syncEvents' | 'metrics' | 'applier' | 'signals'
     >,
   ) {
     /** This node's device: the owner of the streams it may send inline. */
@@ -63,7 +63,7 @@ export class RequestServer {
     this.syncStore = components.syncStore;
     this.watermarks = components.watermarks;
     this.inbox = components.inbox;
-    this.pruner = components.pruner;
+    this.collector = components.collector;
     this.events = components.syncEvents;
     this.metrics = components.metrics;
     this.signals = components.signals;
@@ -90,10 +90,11 @@ export class RequestServer {
         await this.inbox.receive(this.liveChanges(message.changes, 'shared'), spansOf(message.spans), fromPeer);
         return undefined;
       case 'heads-announce':
+        await this.collector.onHeads(message.deviceId, message.heads);
         if (this.isBehind(message.heads)) this.signals.behind();
         return undefined;
-      case 'ack-shared-changes':
-        await this.pruner.onAck(message.deviceId, parseHlc(message.upTo));
+      case 'stream-acks':
+        await this.collector.onHeads(message.deviceId, message.heads);
         return undefined;
       case 'error':
         this.events.reportError(new HighwaterError(message.code, `Peer ${fromPeer} reported: ${message.message}`));
@@ -122,12 +123,15 @@ export class RequestServer {
         heads.push(head);
         continue;
       }
-      const after = theirs.get(streamKey(w.owner, w.resource));
-      if (after !== undefined && after >= head.hlc) {
+      const theirText = theirs.get(streamKey(w.owner, w.resource));
+      if (theirText !== undefined && theirText >= head.hlc) {
         heads.push({ ...head, count: 0 });
         continue;
       }
-      heads.push({ ...head, count: await this.records.count(w.resource, w.owner, after === undefined ? null : parseHlc(after)) });
+      const after = theirText === undefined ? null : parseHlc(theirText);
+      // A requester behind this stream's prune point pulls it from its beginning: count it all.
+      const from = this.collector.isPrunedPast(w.owner, w.resource, after) ? null : after;
+      heads.push({ ...head, count: await this.records.count(w.resource, w.owner, from) });
     }
     return heads;
   }
@@ -140,6 +144,7 @@ export class RequestServer {
    * many peers does not receive the same changes from each.
    */
   private async exchange(req: WatermarkExchangeRequestMessage): Promise<MessageBody> {
+    await this.collector.onHeads(req.deviceId, req.heads);
     const theirs = hlcByStream(req.heads);
     const heads = await this.headsAgainst(theirs);
     let allowance = req.inline ?? 0;
@@ -153,7 +158,8 @@ export class RequestServer {
         head.owner === this.deviceId &&
         this.registry.get(head.resource).ownership === 'device' &&
         (after === undefined || after < head.hlc) &&
-        (head.count ?? 0) <= allowance; // records only: tombstones may still make it too long
+        (head.count ?? 0) <= allowance && // records only: tombstones may still make it too long
+        !this.collector.isPrunedPast(head.owner, head.resource, after === undefined ? null : parseHlc(after));
       if (fits) {
         const page = await this.pages.readOnce({ model: head.resource, owner: head.owner, limit: allowance, ...(after !== undefined ? { afterHlc: parseHlc(after) } : {}) });
         if (!page.hasMore) {
@@ -194,9 +200,11 @@ export class RequestServer {
     const bound = req.after ? { after: cursorFromWire(req.after) } : req.afterHlc ? { afterHlc: parseHlc(req.afterHlc) } : {};
     const page = await this.pages.read({ model: req.model, owner: req.owner, limit: req.limit, ...bound });
     this.metrics.add('pagesServed');
+    const from = req.after ? parseHlc(req.after.hlc) : req.afterHlc ? parseHlc(req.afterHlc) : null;
+    const pruned = this.collector.isPrunedPast(req.owner, req.model, from) ? this.collector.prunedPoint(req.owner, req.model) : null;
     // Asked for rows: naming the fields lets the codec send each change as a row of values.
     const fields = req.rows === true ? Object.keys(model.fields) : [];
-    return { type: 'state-response', requestId: req.requestId, model: req.model, owner: req.owner, ...page, ...(fields.length > 0 ? { fields } : {}) };
+    return { type: 'state-response', requestId: req.requestId, model: req.model, owner: req.owner, ...page, ...(fields.length > 0 ? { fields } : {}), ...(pruned ? { prunedUpTo: formatHlc(pruned) } : {}) };
   }
 
   private async sharedPage(req: SharedChangeRequestMessage): Promise<MessageBody> {
@@ -204,7 +212,7 @@ export class RequestServer {
       throw new ProtocolError('HW_PROTOCOL_MALFORMED', `${req.model} is not a shared model`);
     }
     const after = req.afterHlc ? parseHlc(req.afterHlc) : null;
-    if (!this.pruner.covers(after)) {
+    if (this.collector.isLogPrunedPast(req.origin, req.model, after)) {
       return { type: 'shared-change-response', requestId: req.requestId, changes: [], hasMore: false, complete: false };
     }
     const changes = await this.syncStore.sharedChangesSince({ after, limit: req.limit, originDeviceId: req.origin, model: req.model });
