@@ -16,6 +16,12 @@ const FOUND: readonly { seed: number; found: string }[] = [
   { seed: 259, found: 'a page read ahead before the owner wrote more said there was no more; the requester claimed the stream to the head' },
   { seed: 509, found: 'a local delete did not release what waited for the deleted record; an echo of the node’s own change waited forever' },
   { seed: 1754, found: 'an entry waited forever for a record of its own page that was stored already, because that record’s new version waited' },
+  // With garbage collection (a horizon drawn per seed):
+  { seed: 17, found: 'a tagging waited forever for a tag whose delete was collected before the tagging arrived' },
+  { seed: 54, found: 'an older write of a shared record came back where the newer delete’s tombstone was collected: other members held it unseen' },
+  { seed: 227, found: 'not the engine: the check took an older tombstone left where a newer delete was collected for a resurrected record' },
+  { seed: 271, found: 'a reconcile kept a parked version its source no longer held; a member away beyond the horizon brought back its older shared write' },
+  { seed: 60, found: 'an entry that arrived live after the last pass waited forever for a parent whose delete was collected' },
 ];
 
 describe('simulation regressions', () => {
