@@ -9,7 +9,11 @@
  * from its record store wait n ms first (a slow disk: a test can then kill the process while a
  * peer's backfill from it is mid-stream, before the next response leaves). --defer-start starts
  * only the transport: peers can be connected first, and the node's first pass, on the `start`
- * command, then plans with all of them.
+ * command, then plans with all of them. --parallel-pulls n sets the node's parallelPulls.
+ * --wire-events reports every response this node receives to a request of its own, as it
+ * arrives: { event: 'wire', peerId, type, owner, model, changes, at } (`at`: ms, this process's
+ * clock; owner/model/changes for state and shared-log pages) — what came off the wire, not what
+ * the engine says it did.
  *
  * IPC commands (process.send({ id, cmd, ...args })), each answered with { id, ok, result | error }:
  *   identity                         → { peerId, addresses, publicKey? }
@@ -20,6 +24,7 @@
  *   connect { peer: PeerRef }
  *   counts                           → { model: count }
  *   digest                           → { model: sha256 of every record in (HLC, id) order }
+ *   owners                           → { model: { owner: { count, digest } } } (digest as above, per owner)
  *   status                           → { state, metrics, watermarks }
  *   start                            → starts the node (with --defer-start; otherwise it already runs)
  *   stop                             → stops cleanly and exits 0
@@ -28,7 +33,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ModelRegistry, SyncNode, type RecordCursor, type SyncRecord } from '@highwater/core';
+import { jsonCodec, ModelRegistry, SyncNode, type RecordCursor, type SyncRecord, type Transport } from '@highwater/core';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
 import { generateLibrary, libraryModels, type LibrarySize } from './library-models.js';
 import { openPeerTransport, type PeerRef, type PeerTransport } from './peer-transports.js';
@@ -44,6 +49,8 @@ const { values: args } = parseArgs({
     'page-size': { type: 'string', default: '1000' },
     'read-delay-ms': { type: 'string', default: '0' },
     'defer-start': { type: 'boolean', default: false },
+    'parallel-pulls': { type: 'string' },
+    'wire-events': { type: 'boolean', default: false },
   },
 });
 if (!args.dir || !args.device) {
@@ -75,18 +82,42 @@ const recordStore =
             : Reflect.get(target, prop).bind(target),
       })
     : storage.recordStore;
+const send = (message: unknown): void => {
+  if (process.send) process.send(message);
+};
+// --wire-events: the node's transport, with every response to one of its requests reported as it arrives.
+const nodeTransport: Transport = args['wire-events']
+  ? new Proxy(transport.transport, {
+      get: (target, prop) => {
+        if (prop === 'request') {
+          return async (peerId: string, payload: Uint8Array, options?: Parameters<Transport['request']>[2]) => {
+            const response = await target.request(peerId, payload, options);
+            const at = performance.timeOrigin + performance.now();
+            let m: { type?: string; owner?: string; origin?: string; model?: string; changes?: unknown[] } = {};
+            try {
+              m = jsonCodec.decode(response) as typeof m;
+            } catch {
+              // Not ours to judge: the engine refuses it.
+            }
+            send({ event: 'wire', peerId, type: m.type, owner: m.owner ?? m.origin, model: m.model, changes: Array.isArray(m.changes) ? m.changes.length : 0, at });
+            return response;
+          };
+        }
+        const value: unknown = Reflect.get(target, prop);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    })
+  : transport.transport;
 const node = await SyncNode.create({
   libraryId: args.library!,
   deviceId: args.device,
   registry,
   storage: { syncStore: storage.syncStore, recordStore },
-  transport: transport.transport,
+  transport: nodeTransport,
   pageSize: Number(args['page-size']),
+  ...(args['parallel-pulls'] !== undefined ? { parallelPulls: Number(args['parallel-pulls']) } : {}),
   members: [],
 });
-const send = (message: unknown): void => {
-  if (process.send) process.send(message);
-};
 node.state$.subscribe((state) => {
   send({ event: 'state', state });
   if (!process.send) console.log(`state: ${state}`);
@@ -107,6 +138,24 @@ async function digest(model: string): Promise<string> {
   }
 }
 
+/** Count and digest (as `digest`) of each owner's records of `model`. */
+async function byOwner(model: string): Promise<Record<string, { count: number; digest: string }>> {
+  const owners = new Map<string, { count: number; hash: ReturnType<typeof createHash> }>();
+  let after: RecordCursor | null = null;
+  for (;;) {
+    const page: SyncRecord[] = await storage.recordStore.page(model, { after, limit: 5000 });
+    for (const r of page) {
+      let o = owners.get(r.ownerDeviceId);
+      if (!o) owners.set(r.ownerDeviceId, (o = { count: 0, hash: createHash('sha256') }));
+      o.count++;
+      o.hash.update(JSON.stringify(r));
+    }
+    if (page.length < 5000) break;
+    after = { hlc: page.at(-1)!.hlc, id: page.at(-1)!.id };
+  }
+  return Object.fromEntries([...owners].sort(([a], [b]) => (a < b ? -1 : 1)).map(([owner, o]) => [owner, { count: o.count, digest: o.hash.digest('hex') }]));
+}
+
 async function stop(): Promise<never> {
   await node.stop();
   await storage.close();
@@ -123,6 +172,7 @@ const commands: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
   delete: async (m) => node.delete(m['model'] as string, m['ids'] as string[]),
   counts: async () => Object.fromEntries(await Promise.all(registry.syncOrder().map(async (model) => [model, await node.count(model)]))),
   digest: async () => Object.fromEntries(await Promise.all(registry.syncOrder().map(async (model) => [model, await digest(model)]))),
+  owners: async () => Object.fromEntries(await Promise.all(registry.syncOrder().map(async (model) => [model, await byOwner(model)]))),
   status: async () => ({ state: node.state, metrics: node.metrics(), watermarks: node.watermarks() }),
   start: () => node.start(),
   stop,

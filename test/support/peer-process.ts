@@ -110,6 +110,12 @@ export class PeerProcess {
     });
   }
 
+  /** Calls `listener` with every event the process sends (across restarts) until the returned function is called. */
+  onEvent(listener: (event: { event: string } & Record<string, unknown>) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   waitForState(state: string, timeoutMs = 120_000): Promise<void> {
     if (this.state === state) return Promise.resolve();
     return this.waitFor((e) => e.event === 'state' && e['state'] === state, `state ${state}`, timeoutMs);
