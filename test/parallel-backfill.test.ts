@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { createInProcessNetwork, decodeMessage, jsonCodec, type InProcessNetwork, type PeerStatus, type SyncProgress } from '@highwater/core';
+import { expectHonestProgress } from './support/progress.js';
 import { closePeer, createPeer, dumpModel, entryData, eventually, id, LIBRARY_ID, locationData, waitForState, WireCounter, writeMany, type TestPeer } from './support/library.js';
 
 /** When each state or shared-log page reached `to`, by sender. */
@@ -14,31 +15,6 @@ function pageArrivals(network: InProcessNetwork, to: string): { at: Map<string, 
     at.set(e.from, list);
   });
   return { at, stop: () => sub.unsubscribe() };
-}
-
-/** Progress of one node, split into passes (a pass starts with applied 0). */
-function passes(events: readonly SyncProgress[]): SyncProgress[][] {
-  const out: SyncProgress[][] = [];
-  for (const e of events) {
-    if (e.applied === 0 && e.current === null) out.push([e]);
-    else out.at(-1)?.push(e);
-  }
-  return out;
-}
-
-/** Within every pass, progress only grows; the last pass ends at exactly 100 %. */
-function expectHonestProgress(events: readonly SyncProgress[]): void {
-  const all = passes(events);
-  expect(all.length).toBeGreaterThan(0);
-  for (const pass of all) {
-    for (let i = 1; i < pass.length; i++) {
-      expect(pass[i]!.applied).toBeGreaterThanOrEqual(pass[i - 1]!.applied);
-      expect(pass[i]!.ratio).toBeGreaterThanOrEqual(pass[i - 1]!.ratio);
-    }
-  }
-  const last = all.at(-1)!.at(-1)!;
-  expect(last.ratio).toBe(1);
-  expect(last.applied).toBe(last.total);
 }
 
 describe('backfill from several peers', () => {
