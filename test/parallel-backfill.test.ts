@@ -75,6 +75,47 @@ describe('backfill from several peers', () => {
     expectHonestProgress(progress);
   }, 90_000);
 
+  it('an owner that connects while a holder serves its stream takes the stream over at the next page', async () => {
+    const network = createInProcessNetwork({ latencyMs: 1 });
+    const pageSize = 250;
+    const [a, b, c] = await Promise.all(['device-a', 'device-b', 'device-c'].map((x) => createPeer(network, x, { pageSize })));
+    peers.push(a!, b!, c!);
+    await a!.node.start();
+    await b!.node.start();
+    await writeMany(a!, 'location', 5, (n) => ({ id: id('loc', n), data: locationData(n) }));
+    await writeMany(a!, 'entry', 10_000, (n) => ({ id: id('ent', n), data: entryData(n, 5) }), 2000);
+    network.connect('device-a', 'device-b');
+    await eventually(async () => (await b!.node.count('entry')) === 10_000, 'B holding A’s entries');
+
+    const fromA = new WireCounter(network, 'device-c', 'device-a');
+    const fromB = new WireCounter(network, 'device-c', 'device-b');
+    const progress: SyncProgress[] = [];
+    let joined = false;
+    c!.node.progress$.subscribe((p) => {
+      progress.push(p);
+      // A shows up once C has a share of its entries from B (as a peer found later by discovery would).
+      if (!joined && p.current?.peerId === 'device-b' && p.current.resource === 'entry' && p.applied >= 2000) {
+        joined = true;
+        network.connect('device-c', 'device-a');
+      }
+    });
+    await c!.node.start();
+    const ready = waitForState(c!.node, 'ready', 30_000);
+    network.connect('device-c', 'device-b');
+    await ready;
+    await c!.node.settle();
+    fromA.stop();
+    fromB.stop();
+
+    expect(joined).toBe(true);
+    expect(await dumpModel(c!, 'entry')).toEqual(await dumpModel(a!, 'entry'));
+    // The rest came from A, from C's checkpoint: B served a part, nothing crossed twice beyond a response.
+    expect(fromA.messages.get('state-response')).toBeGreaterThan(0);
+    expect(fromB.changes).toBeLessThan(10_005);
+    expect(fromA.changes + fromB.changes).toBeLessThanOrEqual(10_005 + pageSize * 4);
+    expectHonestProgress(progress);
+  }, 60_000);
+
   it('a source that stalls mid-backfill times out; its stream continues from the checkpoint at another holder', async () => {
     let stalled = false;
     // Once stalled, A keeps its link up but its answers never arrive.

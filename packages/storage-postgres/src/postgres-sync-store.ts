@@ -196,6 +196,9 @@ export class PostgresSyncStore implements SyncStore {
   }
 
   /** Ends the pool if this store created it. */
+  /** Nothing to do: the server's autovacuum reclaims what prunes delete. */
+  async compact(): Promise<void> {}
+
   async close(): Promise<void> {
     await this.db.close();
   }

@@ -296,6 +296,11 @@ export class SqliteSyncStore implements SyncStore {
     return removed;
   }
 
+  /** Writes the WAL back into sync.db (which then shrinks by the pages prunes freed) and empties it. */
+  async compact(): Promise<void> {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }

@@ -155,6 +155,17 @@ describe('sync.db schema v3', () => {
     expect((await store.tombstonesAfter('entry', { limit: 100 })).map((t) => t.ownerDeviceId)).toEqual(Array(10).fill(DEVICE_B));
   });
 
+  it('compact() leaves sync.db on disk as small as its pages after a prune: the WAL written back and emptied', async () => {
+    const path = syncDbPath();
+    const store = openStore(path);
+    await store.putTombstones(tombstones(20_000, 'entry', DEVICE_A));
+    expect(statSync(path).size + statSync(`${path}-wal`).size).toBeGreaterThan(2_000_000);
+    expect(await store.pruneTombstones('entry', DEVICE_A, hlc(20_000, 0, DEVICE_A))).toBe(20_000);
+    await store.compact();
+    expect(statSync(`${path}-wal`).size).toBe(0);
+    expect(statSync(path).size).toBeLessThan(200_000);
+  });
+
   it('gives the space of pruned shared changes back', async () => {
     const path = syncDbPath();
     const store = openStore(path);

@@ -31,6 +31,12 @@ export interface SyncStore
     TombstoneStore,
     ParkedChangeStore,
     MetricsSnapshotStore {
+  /**
+   * Gives the space that prunes freed back to the file system where the store keeps files
+   * (the SQLite adapter writes its WAL back and truncates both files); the garbage collector
+   * calls it once after a collection that pruned something. Changes nothing a read returns.
+   */
+  compact(): Promise<void>;
   /** Releases the store's connections; later calls fail. */
   close(): Promise<void>;
 }

@@ -1,7 +1,9 @@
+import { expect, it } from '@jest/globals';
+import type { Hlc } from '../clock/hlc.js';
 import type { SyncStore } from '../ports/sync-store.js';
 import { runAckStoreConformance } from './ack-store-conformance.js';
 import { runCheckpointStoreConformance } from './checkpoint-store-conformance.js';
-import type { StoreHarness } from './harness.js';
+import { describeStoreConformance, type StoreHarness } from './harness.js';
 import { runMetricsSnapshotStoreConformance } from './metrics-snapshot-store-conformance.js';
 import { runParkedChangeStoreConformance } from './parked-change-store-conformance.js';
 import { runSharedLogStoreConformance } from './shared-log-store-conformance.js';
@@ -23,4 +25,19 @@ export function runSyncStoreConformance(adapterName: string, newHarness: () => P
   runTombstoneStoreConformance(adapterName, newHarness);
   runParkedChangeStoreConformance(adapterName, newHarness);
   runMetricsSnapshotStoreConformance(adapterName, newHarness);
+  describeStoreConformance('SyncStore', adapterName, newHarness, (current) => {
+    it('compact() changes nothing a read returns, before any prune and after prunes', async () => {
+      const { store } = current;
+      await store.compact();
+      const hlc = (time: number): Hlc => ({ time: 1_700_000_000_000 + time, counter: 0, deviceId: 'device-a' });
+      await store.putTombstones([1, 2, 3].map((t) => ({ model: 'entry', recordId: `e${t}`, ownerDeviceId: 'device-a', hlc: hlc(t) })));
+      await store.advanceWatermark('device-a', 'entry', hlc(3));
+      expect(await store.pruneTombstones('entry', 'device-a', hlc(2))).toBe(2);
+      await store.compact();
+      expect((await store.tombstonesAfter('entry', { limit: 10 })).map((t) => t.recordId)).toEqual(['e3']);
+      expect((await store.listWatermarks()).map((w) => w.ownerDeviceId)).toEqual(['device-a']);
+      await current.reopen();
+      expect((await current.store.tombstonesAfter('entry', { limit: 10 })).map((t) => t.recordId)).toEqual(['e3']);
+    });
+  });
 }

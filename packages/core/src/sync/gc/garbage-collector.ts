@@ -227,6 +227,7 @@ export class GarbageCollector implements Startable {
     let shared = 0;
     for (const d of tombstonesDue) tombstones += await this.syncStore.pruneTombstones(d.resource, d.owner, d.upTo);
     for (const d of logDue) shared += await this.syncStore.pruneSharedChanges(d.owner, d.resource, d.upTo);
+    if (tombstones + shared > 0) await this.syncStore.compact();
     this.metrics.add('tombstonesPruned', tombstones);
     this.metrics.add('sharedChangesPruned', shared);
     if (tombstones + shared > 0) this.logger.debug({ streams: tombstonesDue.length + logDue.length, tombstones, shared }, 'pruned tombstones and shared log');

@@ -18,6 +18,8 @@ export interface FetchedPage {
   readonly cursor: RecordCursor | null;
   /** The stream ends with this page: it reaches the head the source announced. */
   readonly last: boolean;
+  /** The last page of its response (state pages): the next one comes with the request already sent, if any. */
+  readonly responseEnd?: boolean;
   /** The source's prune point of the stream, when the request started below it (state pages only). */
   readonly prunedUpTo?: Hlc;
 }
@@ -88,7 +90,7 @@ export class PageFetcher {
         const lastOfResponse = i === pages.length - 1;
         // A page that is not the response's last ends at its own last change.
         cursor = lastOfResponse ? pageCursor : cursorOf(page.at(-1)!);
-        yield { changes: page, cursor, last: !next && lastOfResponse, ...(prunedUpTo ? { prunedUpTo } : {}) };
+        yield { changes: page, cursor, last: !next && lastOfResponse, responseEnd: lastOfResponse, ...(prunedUpTo ? { prunedUpTo } : {}) };
       }
     }
   }

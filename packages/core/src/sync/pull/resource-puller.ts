@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { compareHlc, type Hlc } from '../../clock/hlc.js';
+import { compareHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
 import { HighwaterError } from '../../errors.js';
 import type { SyncStore } from '../../ports/sync-store.js';
 import type { Transport } from '../../ports/transport.js';
@@ -9,12 +9,22 @@ import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
 import type { PulledPageCommitter } from './checkpoint.js';
 import type { FetchedPage, PageFetcher } from './page-fetcher.js';
-import type { PullSource, PullTask } from './pull-planner.js';
+import type { PeerHeads, PullSource, PullTask } from './pull-planner.js';
 
 /** No connected peer can serve a task any more; the runner pauses or tries again later. */
 export class NoSourceError extends HighwaterError {
   constructor(task: PullTask, cause?: unknown) {
     super('HW_NO_SOURCE', `No connected peer can serve ${task.resource} of ${task.owner}`, { cause });
+  }
+}
+
+/** A stream's owner connected while a holder served it: the pull moves to the owner at the next page. */
+class OwnerJoined extends Error {
+  constructor(
+    readonly owner: PullSource,
+    readonly from: PullSource,
+  ) {
+    super('the stream’s owner connected');
   }
 }
 
@@ -32,7 +42,11 @@ export type PageListener = (processed: number, source: PullSource) => void;
  * serving source announced: every page's span runs from where the pages before it reached to
  * its last change, the last page's to that head. When the serving peer goes away, the same
  * cursor continues on the next source; when a source served less than another connected
- * source announced (it was behind), the next one continues from the watermark.
+ * source announced (it was behind), the next one continues from the watermark. When the
+ * stream's owner connects while a holder serves it (`offer`), the stream moves to the owner at
+ * the end of the holder's current response. When the source pruned deletes past where this
+ * node stands (`prunedUpTo`), the stream is pulled again from its beginning and what the pages
+ * lack is dropped here (reconciliation).
  */
 export class ResourcePuller {
   private readonly syncStore: SyncStore;
@@ -42,6 +56,7 @@ export class ResourcePuller {
   private readonly committer: PulledPageCommitter;
   private readonly logger: Logger;
   private readonly metrics: SyncMetrics;
+  private readonly joined = new Map<string, PeerHeads>();
 
   constructor(components: Pick<NodeComponents, 'syncStore' | 'watermarks' | 'transport' | 'fetcher' | 'committer' | 'logger' | 'metrics'>) {
     this.metrics = components.metrics;
@@ -53,19 +68,41 @@ export class ResourcePuller {
     this.logger = components.logger;
   }
 
+  /**
+   * Heads of a peer that connected while a pass runs: a stream this node is pulling from a
+   * holder moves to its owner, if that is the peer, at the next page (the cursor is portable).
+   */
+  offer(peer: PeerHeads): void {
+    this.joined.set(peer.peerId, peer);
+  }
+
+  /** A pass starts: what peers connected during the last one is in its own exchanges now. */
+  clearOffers(): void {
+    this.joined.clear();
+  }
+
   async pull(task: PullTask, backfill: boolean, onPage: PageListener): Promise<void> {
     let tried = new Set<string>();
     for (;;) {
       const remaining = { ...task, sources: task.sources.filter((s) => !tried.has(s.peerId) && this.isAhead(task, s)) };
       if (remaining.sources.length === 0) return;
-      const served = await this.withFailover(remaining, async (source) => {
-        tried = new Set([...tried, source.peerId]);
-        if (task.shared && !backfill && this.watermarks.get(task.owner, task.resource)) {
-          if (await this.pullSharedLog(task, source, onPage)) return source;
-        }
-        await this.pullState(task, source, backfill, onPage);
-        return source;
-      });
+      let served: PullSource;
+      try {
+        served = await this.withFailover(remaining, async (source) => {
+          tried = new Set([...tried, source.peerId]);
+          if (task.shared && !backfill && this.watermarks.get(task.owner, task.resource)) {
+            if (await this.pullSharedLog(task, source, onPage)) return source;
+          }
+          await this.pullState(task, source, backfill, onPage, tried);
+          return source;
+        });
+      } catch (error) {
+        if (!(error instanceof OwnerJoined)) throw error;
+        // The holder did not fail: it stays a source if the owner does.
+        tried = new Set([...tried].filter((p) => p !== error.from.peerId));
+        task = { ...task, sources: [error.owner, ...task.sources.filter((s) => s.peerId !== error.owner.peerId)] };
+        continue;
+      }
       if (!this.isAhead(task, served)) continue;
       // The source served what it has; its head is still ahead only when something of the
       // stream waits here (a gap it left): the next pass takes it up again.
@@ -87,6 +124,7 @@ export class ResourcePuller {
         return await run(source);
       } catch (error) {
         // Bad data from a peer is not a reason to stop; another source may be fine.
+        if (error instanceof OwnerJoined) throw error;
         lastError = error;
         this.logger.info({ peer: source.peerId, resource: task.resource, owner: task.owner, err: (error as Error).message }, 'pull failed; trying next source');
         if (error instanceof HighwaterError && error.code === 'HW_CLOCK_DRIFT') throw error;
@@ -99,7 +137,15 @@ export class ResourcePuller {
    * `reconcile`: pull the stream from its beginning, dropping what this node holds that the
    * pages lack, because the source pruned deletes up to this point past where this node stood.
    */
-  private async pullState(task: PullTask, source: PullSource, backfill: boolean, onPage: PageListener, reconcile: Hlc | null = null): Promise<void> {
+  private async pullState(
+    task: PullTask,
+    source: PullSource,
+    backfill: boolean,
+    onPage: PageListener,
+    /** Sources this pull used already (one that failed is not switched back to). */
+    tried: ReadonlySet<string>,
+    reconcile: Hlc | null = null,
+  ): Promise<void> {
     // A catch-up whose changes came inline with the source's heads applies them as its one page:
     // they are every change after the watermark this node sent with its heads, up to the head.
     if (source.inline && !backfill && !reconcile) {
@@ -123,7 +169,7 @@ export class ResourcePuller {
         // Deletes after where this node stands may be gone at the source: take the stream again from its beginning.
         this.metrics.add('streamsReconciled');
         this.logger.info({ owner: task.owner, resource: task.resource, peer: source.peerId }, 'source collected deletes past this node: reconciling the stream from its beginning');
-        if (reached.at) return this.pullState(task, source, backfill, onPage, page.prunedUpTo);
+        if (reached.at) return this.pullState(task, source, backfill, onPage, tried, page.prunedUpTo);
         prunedUpTo = page.prunedUpTo;
       }
       applied += page.changes.length;
@@ -132,7 +178,23 @@ export class ResourcePuller {
       await this.committer.commit(task, page.changes, reached.spanOf(task, page, source.head), position, stretch);
       stretchFrom = page.cursor;
       onPage(page.changes.length, source);
+      // At a response's end: what is wasted is the one request already sent.
+      const owner = page.last || !page.responseEnd || prunedUpTo ? null : this.ownerJoined(task, source, tried);
+      if (owner) throw new OwnerJoined(owner, source);
     }
+  }
+
+  /** The owner of the task's stream, if it connected during this pass holding at least what `source` serves, and `source` is not it. */
+  private ownerJoined(task: PullTask, source: PullSource, tried: ReadonlySet<string>): PullSource | null {
+    if (this.joined.size === 0 || source.deviceId === task.owner) return null;
+    for (const peer of this.joined.values()) {
+      if (peer.deviceId !== task.owner || tried.has(peer.peerId) || !this.transport.connectedPeers().includes(peer.peerId)) continue;
+      const head = peer.heads.find((h) => h.owner === task.owner && h.resource === task.resource);
+      if (!head || compareHlc(parseHlc(head.hlc), source.head) < 0) return null;
+      this.logger.info({ owner: task.owner, resource: task.resource, from: source.peerId, to: peer.peerId }, 'stream moves to its owner, which just connected');
+      return { peerId: peer.peerId, deviceId: peer.deviceId, head: parseHlc(head.hlc), count: head.count ?? 0 };
+    }
+    return null;
   }
 
   /** Returns false when the peer's log no longer reaches back to our watermark. */

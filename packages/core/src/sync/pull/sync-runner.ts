@@ -112,8 +112,11 @@ export class SyncRunner implements Startable {
           connected: event.type === 'connected',
           rttMs: this.transport.rttMs(event.peerId),
         });
-        if (event.type === 'connected') void this.trigger();
-        else this.onPeersChanged();
+        if (event.type === 'connected') {
+          // A pass running already asks this peer at once: streams it owns move to it mid-pull.
+          if (this.running) void this.offerLatePeer(event.peerId);
+          void this.trigger();
+        } else this.onPeersChanged();
       }),
       // A live change beyond a watermark, or a peer's heads beyond ours: catch up.
       this.components.signals.behind$.subscribe(() => void this.trigger()),
@@ -137,6 +140,24 @@ export class SyncRunner implements Startable {
     }
     this.running = this.loop();
     return this.running;
+  }
+
+  /** Exchanges heads with a peer that connected during a pass, and offers it to the pulls under way. */
+  private async offerLatePeer(peerId: string): Promise<void> {
+    try {
+      const heads = await this.server.heads();
+      const response = await this.messenger.request(
+        peerId,
+        { type: 'watermark-exchange-request', requestId: this.messenger.newRequestId(), heads },
+        'watermark-exchange-response',
+        this.settings.requestTimeoutMs,
+      );
+      await this.components.collector.onHeads(response.deviceId, response.heads);
+      this.puller.offer({ peerId, deviceId: response.deviceId, heads: response.heads });
+    } catch (error) {
+      // The next pass exchanges with it anyway.
+      this.logger.debug({ peer: peerId, err: (error as Error).message }, 'exchange with a peer that joined mid-pass failed');
+    }
   }
 
   /** Peers dropped: with none left, the node is paused until one returns. */
@@ -195,6 +216,7 @@ export class SyncRunner implements Startable {
   /** One pass; returns whether it must run again later (it did not reach every connected peer or source). */
   private async pass(): Promise<boolean> {
     const backfill = (await this.syncStore.getSyncState(BACKFILL_COMPLETED_AT)) === null;
+    this.puller.clearOffers();
     this.events.setState(backfill ? 'backfilling' : 'catching-up');
     const asked = this.transport.connectedPeers().length;
     const peers = await this.exchangeWithPeers(backfill ? 0 : this.settings.inlineLimit);
