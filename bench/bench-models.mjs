@@ -1,6 +1,8 @@
 // The benchmark's data: file entries of about 250 bytes of JSON on the wire (uuid, parent,
-// name, size, mtime, kind, plus owner device and HLC), with time-ordered keys, and a probe
-// model for live latency. Shared by the peer process, the in-process reference and the floors.
+// name, size, mtime, kind, plus owner device and HLC), with time-ordered keys; a probe model
+// for live latency; shared tags (any device writes them: the sync.db stage updates them from
+// every peer, filling the shared log). Shared by the peer process, the in-process reference
+// and the floors.
 export const benchModels = [
   {
     name: 'entry',
@@ -15,7 +17,13 @@ export const benchModels = [
     },
   },
   { name: 'probe', ownership: 'device', key: 'id', fields: { sentAt: { type: 'real' } } },
+  { name: 'tag', ownership: 'shared', key: 'id', fields: { name: { type: 'text' }, color: { type: 'text', nullable: true } } },
 ];
+
+/** Tag `n`, as `writer` sets it in its `version`th update (every update changes the record). */
+export function tagRecord(n, writer = 'device-a', version = 0) {
+  return { id: `tag-${String(n).padStart(6, '0')}`, data: { name: `tag ${n}`, color: `${writer}/${version}` } };
+}
 
 /** Time-ordered, UUIDv7-shaped key of entry `n` (TOOLCHAIN.md: random keys write 6x slower). */
 export function entryKey(n) {

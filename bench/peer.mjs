@@ -4,14 +4,16 @@
 // device; `addDevice` opens another in the same process (its own library folder, storage and
 // transport), which is how the bench measures a backfill into a process whose code V8 has
 // already optimised. Commands name their device with `device` (default: the first).
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { Subject } from 'rxjs';
 import { createInProcessNetwork, ModelRegistry, SyncNode } from '@highwater/core';
 import { createPostgresStorage } from '@highwater/storage-postgres';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
 import { openPeerTransport } from '../examples/dist/peer-transports.js';
-import { benchModels, entryData, entryKey, nowMs } from './bench-models.mjs';
+import { benchModels, entryData, entryKey, nowMs, tagRecord } from './bench-models.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -25,6 +27,18 @@ const { values: args } = parseArgs({
     'record-thread': { type: 'string', default: 'main' },
     schema: { type: 'string' },
     'pg-url': { type: 'string', default: process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
+    // SyncNode's members (device ids, comma-separated): tombstones and the shared log are pruned
+    // only below every member's ack; without a list, never.
+    members: { type: 'string' },
+    // SyncNode's antiEntropyMs (heads to every peer, and a garbage collection, this often).
+    'anti-entropy-ms': { type: 'string' },
+    // SyncNode's parallelPulls (streams of one resource pulled at once; default 3).
+    'parallel-pulls': { type: 'string' },
+    // Every page read of the record store waits this long first: a serving peer with a slow disk
+    // or behind a slow link (the parallel stage's "slow sources").
+    'read-delay-ms': { type: 'string', default: '0' },
+    // The node sees no peer dialled by `connectAll` until all of them are connected (see gate()).
+    gated: { type: 'boolean', default: false },
   },
 });
 const registry = new ModelRegistry(benchModels);
@@ -66,6 +80,12 @@ async function openDevice(deviceId, dir, schema) {
   // Live latency is taken where the record becomes durable: right after the store applied it.
   const recordStore = new Proxy(storage.recordStore, {
     get(target, prop) {
+      if (prop === 'page' && Number(args['read-delay-ms']) > 0) {
+        return async (...a) => {
+          await new Promise((r) => setTimeout(r, Number(args['read-delay-ms'])));
+          return target.page(...a);
+        };
+      }
       if (prop !== 'applyBatch') return Reflect.get(target, prop).bind(target);
       return async (model, batch) => {
         const result = await target.applyBatch(model, batch);
@@ -79,20 +99,82 @@ async function openDevice(deviceId, dir, schema) {
     },
   });
   const peer = inProcessNetwork ? inProcessPeer(deviceId) : await openPeerTransport(args.transport, { keyPath: join(dir, `${args.transport}.key`), host: '127.0.0.1', port: 0 });
+  const held = args.gated ? gate(peer.transport) : null;
   const node = await SyncNode.create({
     libraryId: 'bench',
     deviceId,
     registry,
     storage: { syncStore: storage.syncStore, recordStore },
-    transport: peer.transport,
+    transport: held ? held.transport : peer.transport,
     pageSize: Number(args['page-size']),
     ...(args['pages-per-request'] ? { pagesPerRequest: Number(args['pages-per-request']) } : {}),
+    ...(args.members ? { members: args.members.split(',') } : {}),
+    ...(args['anti-entropy-ms'] ? { antiEntropyMs: Number(args['anti-entropy-ms']) } : {}),
+    ...(args['parallel-pulls'] ? { parallelPulls: Number(args['parallel-pulls']) } : {}),
     metricsIntervalMs: 0,
   });
   node.state$.subscribe((state) => process.send({ event: 'state', device: deviceId, state, at: nowMs() }));
+  // Records applied per source (transport peer id), from progress: which peers a backfill pulled from.
+  const fromSource = new Map();
+  let lastApplied = 0;
+  node.progress$.subscribe((p) => {
+    if (p.current === null) lastApplied = p.applied;
+    else {
+      fromSource.set(p.current.peerId, (fromSource.get(p.current.peerId) ?? 0) + p.applied - lastApplied);
+      lastApplied = p.applied;
+    }
+  });
   await node.start();
-  return { storage, node, peer, latencies, entryBatches, batchThreads };
+  return { storage, node, peer, held, dir, fromSource, latencies, entryBatches, batchThreads };
 }
+
+/**
+ * The transport as the node sees it while `hold(peerIds)` is on: those peers are neither in
+ * `connectedPeers()` nor announced on `peers$` until `release()`, which announces them all at
+ * once. A node starts a pass when the first peer connects and asks only the peers connected at
+ * that moment (a connect during the pass only schedules another); dialling three peers takes
+ * tens of milliseconds, so without this a fresh node would backfill everything from the first.
+ * Requests from held peers are still answered.
+ */
+function gate(transport) {
+  const heldIds = new Set();
+  const peers$ = new Subject();
+  transport.peers$.subscribe((e) => {
+    if (!heldIds.has(e.peerId)) peers$.next(e);
+  });
+  const seen = new Proxy(transport, {
+    get(target, prop) {
+      if (prop === 'peers$') return peers$.asObservable();
+      if (prop === 'connectedPeers') return () => target.connectedPeers().filter((p) => !heldIds.has(p));
+      const value = Reflect.get(target, prop);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return {
+    transport: seen,
+    hold: (ids) => ids.forEach((id) => heldIds.add(id)),
+    release() {
+      const connected = transport.connectedPeers();
+      const ids = [...heldIds];
+      heldIds.clear();
+      for (const peerId of ids) if (connected.includes(peerId)) peers$.next({ type: 'connected', peerId, at: Date.now() });
+    },
+  };
+}
+
+/** sync.db of a device, through a connection of the bench's own (WAL: it reads beside the node's). */
+const syncDbs = new Map();
+function syncDbOf(dir) {
+  if (!syncDbs.has(dir)) syncDbs.set(dir, new Database(join(dir, 'sync.db')));
+  return syncDbs.get(dir);
+}
+const fileBytes = (path) => {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+};
 
 // `--transport in-process`: the devices of this process reach each other over the in-process
 // transport (the bench's reference without a network stack or a second process).
@@ -126,6 +208,59 @@ const commands = {
   identity: ({ peer }) => peer.identity(),
   members: ({ peer }, m) => peer.setMembers(m.peers),
   connect: ({ peer }, m) => peer.connect(m.peer),
+  /**
+   * Dials every peer of `peers` while the node cannot see them (a `--gated` process), then shows
+   * them all at once: the node's pass starts with all of them. Returns when they were shown.
+   */
+  async connectAll({ peer, held }, { peers }) {
+    if (!held) throw new Error('connectAll needs a --gated process');
+    held.hold(peers.map((p) => p.peerId));
+    await Promise.all(peers.map((p) => peer.connect(p)));
+    while (!peers.every((p) => peer.transport.connectedPeers().includes(p.peerId))) await new Promise((r) => setTimeout(r, 5));
+    const at = nowMs();
+    held.release();
+    return { at };
+  },
+  /** Records applied per source peer id since the last call. */
+  sources: async ({ fromSource }) => {
+    const out = Object.fromEntries(fromSource);
+    fromSource.clear();
+    return out;
+  },
+  write: async ({ node }, { model, inputs }) => {
+    await node.write(model, inputs);
+  },
+  delete: async ({ node }, { model, ids }) => {
+    await node.delete(model, ids);
+  },
+  /** The first `count` tags as this peer holds them: [id, color] (color says who wrote which version). */
+  tags: async ({ node }, { count }) => (await node.get('tag', Array.from({ length: count }, (_, i) => tagRecord(i).id))).map((r) => [r.id, r.data.color]).sort(([x], [y]) => (x < y ? -1 : 1)),
+  counts: async ({ node }, { models }) => Object.fromEntries(await Promise.all(models.map(async (m) => [m, await node.count(m)]))),
+  /**
+   * sync.db's size and what fills it: its file and WAL's bytes, then (with `checkpoint`) the WAL
+   * folded in and truncated, its pages and free pages, and the rows of the tables GC prunes.
+   */
+  async syncDb({ node, dir }, { checkpoint = false, dump = false }) {
+    const db = syncDbOf(dir);
+    const path = join(dir, 'sync.db');
+    const before = { dbBytes: fileBytes(path), walBytes: fileBytes(`${path}-wal`) };
+    const checkpointed = checkpoint ? db.pragma('wal_checkpoint(TRUNCATE)')[0] : undefined;
+    const count = (table) => db.prepare(`SELECT count(*) AS n FROM ${table}`).get().n;
+    return {
+      before,
+      dbBytes: fileBytes(path),
+      walBytes: fileBytes(`${path}-wal`),
+      checkpointed,
+      pageSize: db.pragma('page_size', { simple: true }),
+      pages: db.pragma('page_count', { simple: true }),
+      freePages: db.pragma('freelist_count', { simple: true }),
+      autoVacuum: db.pragma('auto_vacuum', { simple: true }),
+      ...(dump ? { dump: Object.fromEntries(['peer_acks', 'device_resource_watermarks', 'sync_state'].map((t) => [t, db.prepare(`SELECT * FROM ${t}`).all()])) } : {}),
+      rows: Object.fromEntries(['tombstones', 'shared_changes', 'parked_changes', 'peer_acks', 'device_resource_watermarks', 'backfill_checkpoints', 'sync_state', 'sync_metrics_snapshots'].map((t) => [t, count(t)])),
+      metrics: node.metrics(),
+      state: node.state,
+    };
+  },
   disconnect: ({ peer }, m) => peer.disconnect(m.peerId),
   async generate({ node }, { from, count }) {
     for (let start = from; start < from + count; start += 5000) {
@@ -155,6 +290,7 @@ const commands = {
   cpu: async () => process.cpuUsage(),
   status: async ({ node }) => ({ state: node.state, metrics: node.metrics(), maxRssBytes: process.resourceUsage().maxRSS * 1024, entries: await node.count('entry'), cpu: process.cpuUsage() }),
   async stop(_, { dropSchema }) {
+    for (const db of syncDbs.values()) db.close();
     for (const { node, storage } of [...devices.values()].reverse()) {
       await node.stop();
       if (dropSchema && storage.dropSchema) await storage.dropSchema();
