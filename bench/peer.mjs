@@ -34,8 +34,9 @@ const { values: args } = parseArgs({
     'anti-entropy-ms': { type: 'string' },
     // SyncNode's parallelPulls (streams of one resource pulled at once; default 3).
     'parallel-pulls': { type: 'string' },
-    // Every page read of the record store waits this long first: a serving peer with a slow disk
-    // or behind a slow link (the parallel stage's "slow sources").
+    // Every page read of the record store takes this long more, one read at a time: a serving
+    // peer with a slow disk or a slow uplink, whatever the number of streams it serves (the
+    // parallel stage's "slow sources").
     'read-delay-ms': { type: 'string', default: '0' },
     // The node sees no peer dialled by `connectAll` until all of them are connected (see gate()).
     gated: { type: 'boolean', default: false },
@@ -78,12 +79,14 @@ async function openDevice(deviceId, dir, schema) {
   // threadTimes() when the first and the 21st batch of entries were stored.
   const batchThreads = [];
   // Live latency is taken where the record becomes durable: right after the store applied it.
+  let slowReads = Promise.resolve();
   const recordStore = new Proxy(storage.recordStore, {
     get(target, prop) {
       if (prop === 'page' && Number(args['read-delay-ms']) > 0) {
-        return async (...a) => {
-          await new Promise((r) => setTimeout(r, Number(args['read-delay-ms'])));
-          return target.page(...a);
+        return (...a) => {
+          const read = slowReads.then(() => new Promise((r) => setTimeout(r, Number(args['read-delay-ms'])))).then(() => target.page(...a));
+          slowReads = read.catch(() => undefined);
+          return read;
         };
       }
       if (prop !== 'applyBatch') return Reflect.get(target, prop).bind(target);

@@ -283,8 +283,8 @@ const peerArgs = ['--page-size', String(PAGE), ...SQLITE_THREAD];
 const parallel = [];
 if (runs('parallel')) {
   for (const transport of plan.transports) parallel.push(await parallelBackfill({ transport, ...plan.parallel, peerArgs, log }));
-  // Sources that take 20 ms per page read (a phone's disk, a far link): what parallel pulls are for.
-  parallel.push(await parallelBackfill({ transport: 'libp2p', ...plan.parallel, peerArgs, sourceArgs: ['--read-delay-ms', '20'], log }));
+  // Sources that serve one read at a time, 100 ms each (a phone's disk, a slow uplink): what several sources are for.
+  parallel.push(await parallelBackfill({ transport: 'libp2p', ...plan.parallel, peerArgs, sourceArgs: ['--read-delay-ms', '100'], log }));
 }
 const syncDb = runs('syncdb') ? await syncDbSize({ ...plan.syncDb, peerArgs, log }) : null;
 const fmt = (x) => (x === undefined ? '' : Math.round(x).toLocaleString('en-US'));
@@ -344,8 +344,9 @@ processes on this machine's ${cpus().length} cores), and dials its peers before 
 them, so its backfill starts with all of them connected (a peer that connects mid-backfill takes
 over only the streams it owns, at the end of the response in flight); the time runs from then to
 \`ready\`. With local sources the receiver is the bottleneck (its CPU is busy throughout), so
-more sources cannot help it; "slow" sources wait 20 ms before each page read (a phone's disk, a
-far link), and there the streams from three sources overlap their waits. ${rounds > 1 ? `${rounds} rounds, each in another order, each run in a new process; a row is the run of median rate, and "vs E" the median of the rounds' ratios to E.` : 'One round, in the order D, E, F.'}
+more sources cannot help it; "slow" sources serve one page read at a time and each takes 100 ms
+more (a phone's disk, a slow uplink): there each source is the bottleneck, and three serve three
+times as much. ${rounds > 1 ? `${rounds} rounds, each in another order, each run in a new process; a row is the run of median rate, and "vs E" the median of the rounds' ratios to E.` : 'One round, in the order D, E, F.'}
 
 | backfill | transport | sources | N | records/s | time | vs E | receiver CPU busy | CPU per 1000 records: receiver, A + B + C | notes |
 | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |
