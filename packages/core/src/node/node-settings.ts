@@ -15,7 +15,7 @@ export interface NodeSettings {
   readonly antiEntropyMs: number;
   /** A member not heard from for this long stops holding tombstone and shared-log collection back. */
   readonly gcHorizonMs: number;
-  /** Streams of one resource pulled at once, each from its own best source. */
+  /** Streams of one resource pulled at once, each from its own best source, one per source at a time. */
   readonly parallelPulls: number;
   /** Changes a catch-up takes inline in each watermark exchange response (a page's worth). */
   readonly inlineLimit: number;

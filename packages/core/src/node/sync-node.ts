@@ -64,7 +64,8 @@ export interface SyncNodeOptions {
   readonly antiEntropyMs?: number;
   /**
    * How many streams of one resource (one per owner) a backfill or catch-up pulls at once, each
-   * from its own best source: the owner, else the fastest peer holding all of it. Default 3.
+   * from its own best source (the owner, else the fastest peer holding all of it), one stream
+   * at a time per source. Default 3.
    */
   readonly parallelPulls?: number;
   /**

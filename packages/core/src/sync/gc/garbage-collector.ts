@@ -30,11 +30,13 @@ const COLLECT_DELAY_MS = 200;
  * member's ack of a stream is its watermark there, as its heads say (exchanges, announcements,
  * `stream-acks`): it holds every change of the stream up to it. A stream's tombstones and
  * shared changes at or below every member's ack — and this node's own watermark — are needed by
- * no member and are pruned. A member not heard from for `gcHorizonMs` stops holding collection
- * back; if it returns, the streams it missed deletes of are pruned past its watermark, and it
- * re-backfills them with reconciliation (see ResourcePuller) instead of keeping, and serving,
- * records deleted meanwhile. Each stream's prune point is recorded before anything is pruned,
- * served with state pages and counted in heads, so a requester behind it knows.
+ * no member and are pruned. A member not heard from for `gcHorizonMs` stops holding back
+ * device-owned tombstones and the shared log (not a shared model's tombstones: see
+ * `sharedBound`); if it returns, the streams it missed deletes of are pruned past its
+ * watermark, and it re-backfills them with reconciliation (see ResourcePuller) instead of
+ * keeping, and serving, records deleted meanwhile. Each stream's prune point is recorded before
+ * anything is pruned, served with state pages and counted in heads, so a requester behind it
+ * knows.
  */
 export class GarbageCollector implements Startable {
   private prunedUpTo = new Map<string, Hlc>();

@@ -359,20 +359,35 @@ function wavesOf(tasks: readonly PullTask[]): PullTask[][] {
   return waves;
 }
 
-/** Runs `run` on every item, at most `limit` at a time; the first failure is thrown once all have settled. */
-async function inParallel<T>(items: readonly T[], limit: number, run: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
+/**
+ * Runs `run` on every task, at most `limit` at a time and one at a time per best source: the
+ * streams of one source follow one another (a source's pages are pipelined already, and
+ * several streams from one source only add in-flight responses for the receiver to carry:
+ * bench "parallel", row F against E), streams of different sources overlap. The first failure
+ * is thrown once all have settled.
+ */
+async function inParallel(tasks: readonly PullTask[], limit: number, run: (task: PullTask) => Promise<void>): Promise<void> {
+  const pending = [...tasks];
+  const busy = new Set<string>();
   const failures: unknown[] = [];
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      try {
-        await run(item);
-      } catch (error) {
-        failures.push(error);
-      }
+  const running = new Set<Promise<void>>();
+  const sourceOf = (task: PullTask): string => task.sources[0]?.peerId ?? '';
+  while (pending.length > 0 || running.size > 0) {
+    while (running.size < limit) {
+      const i = pending.findIndex((t) => !busy.has(sourceOf(t)));
+      if (i < 0) break;
+      const [task] = pending.splice(i, 1) as [PullTask];
+      const source = sourceOf(task);
+      busy.add(source);
+      const done: Promise<void> = run(task)
+        .catch((error: unknown) => void failures.push(error))
+        .finally(() => {
+          busy.delete(source);
+          running.delete(done);
+        });
+      running.add(done);
     }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+    if (running.size > 0) await Promise.race(running);
+  }
   if (failures.length > 0) throw failures[0];
 }
