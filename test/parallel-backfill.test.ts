@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { createInProcessNetwork, decodeMessage, jsonCodec, type InProcessNetwork, type PeerStatus, type SyncProgress } from '@highwater/core';
+import { Random } from '@highwater/sim';
 import { expectHonestProgress } from './support/progress.js';
 import { closePeer, createPeer, dumpModel, entryData, eventually, id, LIBRARY_ID, locationData, waitForState, WireCounter, writeMany, type TestPeer } from './support/library.js';
 
@@ -46,7 +47,8 @@ describe('backfill from several peers', () => {
     const progress: SyncProgress[] = [];
     c.node.progress$.subscribe((p) => progress.push(p));
     // A dies (its transport, no clean stop) after C has a random share of A's entries.
-    const killAt = 3000 + Math.floor(Math.random() * 12_000);
+    const killAt = process.env['HW_KILL_AT'] ? Number(process.env['HW_KILL_AT']) : 3000 + Math.floor(Math.random() * 12_000);
+    console.log(`parallel-backfill: A dies once C applied ${killAt} of A's entries (replay: HW_KILL_AT=${killAt})`);
     let killed = false;
     c.node.progress$.subscribe((p) => {
       if (!killed && p.current?.peerId === 'device-a' && p.applied >= killAt) {
@@ -232,12 +234,15 @@ describe('backfill from several peers', () => {
     }
     const progress = new Map(all.map((p) => [p.deviceId, [] as SyncProgress[]]));
     for (const p of all) p.node.progress$.subscribe((e) => progress.get(p.deviceId)!.push(e));
-    // A mesh, with links cut and restored at random while the backfills run.
+    // A mesh, with links cut and restored at random while the backfills run (HW_LINK_SEED replays the choices).
+    const seed = process.env['HW_LINK_SEED'] ? Number(process.env['HW_LINK_SEED']) : Math.floor(Math.random() * 2 ** 31);
+    console.log(`parallel-backfill: link seed ${seed} (replay: HW_LINK_SEED=${seed})`);
+    const random = new Random(seed);
     for (let i = 0; i < names.length; i++) for (let j = i + 1; j < names.length; j++) network.connect(names[i]!, names[j]!);
     for (let round = 0; round < 12; round++) {
       await new Promise((r) => setTimeout(r, 15));
-      const x = names[Math.floor(Math.random() * names.length)]!;
-      const y = names.filter((n) => n !== x)[Math.floor(Math.random() * (names.length - 1))]!;
+      const x = random.pick(names);
+      const y = random.pick(names.filter((n) => n !== x));
       if (network.isConnected(x, y)) network.disconnect(x, y);
       else network.connect(x, y);
     }
@@ -250,3 +255,4 @@ describe('backfill from several peers', () => {
     for (const p of all) expectHonestProgress(progress.get(p.deviceId)!);
   }, 90_000);
 });
+

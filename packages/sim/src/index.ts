@@ -19,3 +19,4 @@ export { shrinkFailure, type ShrunkFailure } from './shrink.js';
 export { planFor, type Plan, type Step } from './plan.js';
 export { InvariantViolation } from './invariants.js';
 export type { StoreWrapper } from './world.js';
+export { Random } from './random.js';
