@@ -22,6 +22,7 @@ const FOUND: readonly { seed: number; found: string }[] = [
   { seed: 227, found: 'not the engine: the check took an older tombstone left where a newer delete was collected for a resurrected record' },
   { seed: 271, found: 'a reconcile kept a parked version its source no longer held; a member away beyond the horizon brought back its older shared write' },
   { seed: 60, found: 'an entry that arrived live after the last pass waited forever for a parent whose delete was collected' },
+  { seed: 2593, found: 'a late live upsert, older than a delete whose tombstone was collected, brought the record back; covered changes are now stale' },
 ];
 
 describe('simulation regressions', () => {
