@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { compareHlc, formatHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
+import { compareHlc, formatHlc, maxHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import type { NodeSettings } from '../../node/node-settings.js';
 import type { StreamAck } from '../../ports/ack-store.js';
@@ -263,7 +263,12 @@ export class GarbageCollector implements Startable {
       const ackOf = (m: string): Hlc | undefined => (m === this.selfDeviceId ? w.hlc : this.acks.get(m)?.heads.get(k));
       const holders = [...counted, this.selfDeviceId];
       let head = w.owner === this.selfDeviceId || counted.includes(w.owner) ? ackOf(w.owner) : undefined;
-      if (!head) for (const m of holders) head = maxOf(head, ackOf(m));
+      if (!head) {
+        for (const m of holders) {
+          const ack = ackOf(m);
+          if (ack) head = head ? maxHlc(head, ack) : ack;
+        }
+      }
       if (!head) return null;
       let low: Hlc | undefined;
       for (const m of holders) {
@@ -310,12 +315,6 @@ export class GarbageCollector implements Startable {
     this.prunedUpTo = tombstones;
     this.logPrunedUpTo = log;
   }
-}
-
-function maxOf(a: Hlc | undefined, b: Hlc | undefined): Hlc | undefined {
-  if (!a) return b;
-  if (!b) return a;
-  return compareHlc(a, b) >= 0 ? a : b;
 }
 
 /** Whether a computed prune point is past the recorded one (prune points never go back). */

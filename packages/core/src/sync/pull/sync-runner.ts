@@ -145,15 +145,7 @@ export class SyncRunner implements Startable {
   /** Exchanges heads with a peer that connected during a pass, and offers it to the pulls under way. */
   private async offerLatePeer(peerId: string): Promise<void> {
     try {
-      const heads = await this.server.heads();
-      const response = await this.messenger.request(
-        peerId,
-        { type: 'watermark-exchange-request', requestId: this.messenger.newRequestId(), heads },
-        'watermark-exchange-response',
-        this.settings.requestTimeoutMs,
-      );
-      await this.components.collector.onHeads(response.deviceId, response.heads);
-      this.puller.offer({ peerId, deviceId: response.deviceId, heads: response.heads });
+      this.puller.offer(await this.exchangeWith(peerId, await this.server.heads(), 0));
     } catch (error) {
       // The next pass exchanges with it anyway.
       this.logger.debug({ peer: peerId, err: (error as Error).message }, 'exchange with a peer that joined mid-pass failed');
@@ -298,24 +290,25 @@ export class SyncRunner implements Startable {
    */
   private async exchangeWithPeers(inline: number): Promise<PeerHeads[]> {
     const heads = await this.server.heads();
-    const results = await Promise.allSettled(
-      this.transport.connectedPeers().map(async (peerId) => {
-        const response = await this.messenger.request(
-          peerId,
-          { type: 'watermark-exchange-request', requestId: this.messenger.newRequestId(), heads, ...(inline > 0 ? { inline } : {}) },
-          'watermark-exchange-response',
-          this.settings.requestTimeoutMs,
-        );
-        await this.components.collector.onHeads(response.deviceId, response.heads);
-        return { peerId, deviceId: response.deviceId, heads: response.heads, inline: inlineStreams(heads, response.heads, response.changes ?? [], inline) };
-      }),
-    );
+    const results = await Promise.allSettled(this.transport.connectedPeers().map((peerId) => this.exchangeWith(peerId, heads, inline)));
     const peers: PeerHeads[] = [];
     for (const r of results) {
       if (r.status === 'fulfilled') peers.push(r.value);
       else this.logger.info({ err: (r.reason as Error).message }, 'watermark exchange failed');
     }
     return peers;
+  }
+
+  /** One watermark exchange: this node's heads for the peer's (its acks, too), with up to `inline` changes. */
+  private async exchangeWith(peerId: string, heads: WireHead[], inline: number): Promise<PeerHeads> {
+    const response = await this.messenger.request(
+      peerId,
+      { type: 'watermark-exchange-request', requestId: this.messenger.newRequestId(), heads, ...(inline > 0 ? { inline } : {}) },
+      'watermark-exchange-response',
+      this.settings.requestTimeoutMs,
+    );
+    await this.components.collector.onHeads(response.deviceId, response.heads);
+    return { peerId, deviceId: response.deviceId, heads: response.heads, inline: inlineStreams(heads, response.heads, response.changes ?? [], inline) };
   }
 
   private pauseIfAlone(): void {
