@@ -1,5 +1,5 @@
 // One benchmark process: durable SQLite (WAL, synchronous=FULL) and a real transport, driven
-// over IPC by bench/run.mjs. Commands mirror examples/sync-peer (which carries the demo's
+// over IPC by bench/run.mjs. Commands mirror test/peer/src/sync-peer.ts (which carries the demo's
 // models); this one carries the benchmark's entries and measures. The process starts with one
 // device; `addDevice` opens another in the same process (its own library folder, storage and
 // transport), which is how the bench measures a backfill into a process whose code V8 has
@@ -12,7 +12,7 @@ import { Subject } from 'rxjs';
 import { createInProcessNetwork, ModelRegistry, SyncNode } from '@highwater/core';
 import { createPostgresStorage } from '@highwater/storage-postgres';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
-import { openPeerTransport } from '../examples/dist/peer-transports.js';
+import { openPeerTransport } from '../packages/cli/dist/index.js';
 import { benchModels, entryData, entryKey, nowMs, tagRecord } from './bench-models.mjs';
 
 const { values: args } = parseArgs({

@@ -21,7 +21,7 @@ if (unknown.length > 0) {
 }
 const runs = (stage) => only === null || only.includes(stage);
 const out = args.out ?? (only ? null : 'BENCHMARKS.md');
-if (!existsSync(new URL('../examples/dist/peer-transports.js', import.meta.url))) {
+if (!existsSync(new URL('../packages/cli/dist/index.js', import.meta.url))) {
   console.error('Build first: npm run build');
   process.exit(2);
 }

@@ -110,7 +110,7 @@ async function transportReceive(transport, bytes) {
   const child = fork(new URL('./stages-peer.mjs', import.meta.url), [transport, String(bytes), join(dir, 'peer.key')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = () => new Promise((resolve) => child.once('message', resolve));
   try {
-    const { openPeerTransport } = await import('../examples/dist/peer-transports.js');
+    const { openPeerTransport } = await import('../packages/cli/dist/index.js');
     const childRef = await next();
     const peer = await openPeerTransport(transport, { keyPath: join(dir, 'key'), host: '127.0.0.1', port: 0 });
     await peer.transport.start();

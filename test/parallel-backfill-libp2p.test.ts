@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { entryRecords, locationRecords } from '../examples/src/library-models.js';
+import { entryRecords, locationRecords } from '@highwater/cli';
 import { PeerProcess, type PeerRef } from './support/peer-process.js';
 import { expectHonestProgress, passes } from './support/progress.js';
 

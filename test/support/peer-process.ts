@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const script = new URL('../../examples/dist/sync-peer.js', import.meta.url).pathname;
+const script = new URL('../peer/dist/sync-peer.js', import.meta.url).pathname;
 
 export interface PeerRef {
   readonly peerId: string;
@@ -20,7 +20,7 @@ interface Progress {
 }
 
 /**
- * A Highwater device in its own OS process (examples/dist/sync-peer.js), driven over IPC.
+ * A Highwater device in its own OS process (test/peer/dist/sync-peer.js), driven over IPC.
  * `kill()` is a SIGKILL: no clean stop, files kept — a crash.
  */
 export class PeerProcess {

@@ -35,8 +35,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { jsonCodec, ModelRegistry, SyncNode, type RecordCursor, type SyncRecord, type Transport } from '@highwater/core';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
-import { generateLibrary, libraryModels, type LibrarySize } from './library-models.js';
-import { openPeerTransport, type PeerRef, type PeerTransport } from './peer-transports.js';
+import { generateLibrary, libraryModels, type LibrarySize } from '@highwater/cli';
+import { openPeerTransport, type PeerRef, type PeerTransport } from '@highwater/cli';
 
 const { values: args } = parseArgs({
   options: {

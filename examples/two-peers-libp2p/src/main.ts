@@ -1,0 +1,2 @@
+// placeholder: the example is written next
+export {};

@@ -1,0 +1,2 @@
+export * from './peer-transports.js';
+export * from './demo-library.js';
