@@ -2,7 +2,7 @@
  * The models the demos sync — the seeds' library: locations, volumes, file entries (in a
  * location, with a parent directory) and shared tags — and a generator of such a library.
  */
-import type { ModelDefinition, SyncNode } from '@highwater/core';
+import type { ModelDefinition, RecordInput } from '@highwater/core';
 
 export const libraryModels: ModelDefinition[] = [
   { name: 'location', ownership: 'device', key: 'uuid', fields: { name: { type: 'text' }, path: { type: 'text' } } },
@@ -57,13 +57,16 @@ export function entryRecords(from: number, count: number, locations: number, pre
   });
 }
 
-/** Writes a generated library on `node`: locations, volumes, entries in directories of 50, tags. */
-export async function generateLibrary(node: SyncNode, size: LibrarySize, prefix = ''): Promise<void> {
+/** Writes records of one model on a device: `node.write`, or a request to a running serve. */
+export type LibraryWriter = (model: string, records: RecordInput[]) => Promise<unknown>;
+
+/** Writes a generated library through `write`: locations, volumes, entries in directories of 50, tags. */
+export async function generateLibrary(write: LibraryWriter, size: LibrarySize, prefix = ''): Promise<void> {
   const key = (kind: string, n: number): string => recordKey(`${prefix}${kind}`, n);
-  await node.write('location', locationRecords(size.locations, prefix));
+  await write('location', locationRecords(size.locations, prefix));
   for (let start = 0; start < size.entries; start += 1000) {
-    await node.write('entry', entryRecords(start, Math.min(1000, size.entries - start), size.locations, prefix));
+    await write('entry', entryRecords(start, Math.min(1000, size.entries - start), size.locations, prefix));
   }
-  await node.write('volume', Array.from({ length: size.volumes }, (_, i) => ({ id: key('vol', i), data: { name: `Volume ${i}`, capacity: 1e12 + i } })));
-  await node.write('tag', Array.from({ length: size.tags }, (_, i) => ({ id: key('tag', i), data: { name: `tag ${i}`, color: null } })));
+  await write('volume', Array.from({ length: size.volumes }, (_, i) => ({ id: key('vol', i), data: { name: `Volume ${i}`, capacity: 1e12 + i } })));
+  await write('tag', Array.from({ length: size.tags }, (_, i) => ({ id: key('tag', i), data: { name: `tag ${i}`, color: null } })));
 }

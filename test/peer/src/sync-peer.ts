@@ -167,7 +167,7 @@ const commands: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
   members: async (m) => transport.setMembers(m['peers'] as PeerRef[]),
   connect: async (m) => transport.connect(m['peer'] as PeerRef),
   disconnect: async (m) => transport.disconnect(m['peerId'] as string),
-  generate: async (m) => generateLibrary(node, m['size'] as LibrarySize, (m['prefix'] as string | undefined) ?? ''),
+  generate: async (m) => generateLibrary((model, records) => node.write(model, records), m['size'] as LibrarySize, (m['prefix'] as string | undefined) ?? ''),
   write: async (m) => node.write(m['model'] as string, m['records'] as { id: string; data: Record<string, unknown> }[]),
   delete: async (m) => node.delete(m['model'] as string, m['ids'] as string[]),
   counts: async () => Object.fromEntries(await Promise.all(registry.syncOrder().map(async (model) => [model, await node.count(model)]))),

@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+/** The `highwater` command. Each subcommand's work lives in its own module; this is the argument parsing and output. */
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadDeviceConfig } from './config.js';
+import { runDemo } from './demo.js';
+import { deviceIdentity } from './device.js';
+import { serve } from './serve.js';
+import { deviceStatus, renderStatus } from './status.js';
+import { renderVerify, verify } from './verify.js';
+
+const program = new Command('highwater')
+  .description('Leaderless peer-to-peer library sync: run a device, ask whether it is in sync, check that devices hold the same library.')
+  .addHelpText(
+    'after',
+    `
+A device is described by a JSON config file (see the @highwater/cli README):
+  { "library": "photos", "device": "laptop", "dir": "./laptop", "models": "./models.js",
+    "storage": { "kind": "sqlite" },
+    "transport": { "kind": "libp2p", "port": 4001, "peers": [ { "deviceId": "desktop", "peerId": "12D3…", "addresses": ["/ip4/…/tcp/4001/p2p/12D3…"] } ] },
+    "members": ["laptop", "desktop"] }
+
+Examples:
+  highwater demo                              three devices, a crash, live writes and deletes, verified
+  highwater id laptop.json                    this device's peer id (and key), to put in the others' configs
+  highwater serve laptop.json                 run the device until Ctrl-C
+  highwater status laptop.json                state, peers with round-trip times, watermarks, sync.db size
+  highwater verify laptop.json desktop.json   same library? exit 1 and the differing streams if not
+  highwater status laptop.json --json         the same, for scripts`,
+  )
+  .showHelpAfterError('(run highwater --help for usage)');
+
+const configs = (paths: string[]) => paths.map((p) => loadDeviceConfig(p));
+const printJson = (value: unknown): void => console.log(JSON.stringify(value, null, 2));
+
+program
+  .command('serve')
+  .description('run one device from its config: sync with its peers until SIGINT/SIGTERM; answers `status` on <dir>/highwater.sock')
+  .argument('<config>', 'the device config file')
+  .option('--json', 'print events as JSON lines')
+  .option('--log-level <level>', 'engine logs on stderr (pino level: debug, info, warn, …)')
+  .action(async (path: string, opts: { json?: boolean; logLevel?: string }) => {
+    const device = await serve(loadDeviceConfig(path), { ...(opts.json ? { json: true } : {}), ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
+    const stop = (): void => void device.stop();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await device.done;
+  });
+
+program
+  .command('status')
+  .description("a device's state, progress, peers (with RTT), per-(owner, resource) watermarks and records, sync metadata size — from its running serve, else from its stores")
+  .argument('<config>', 'the device config file')
+  .option('--json', 'machine-readable output')
+  .action(async (path: string, opts: { json?: boolean }) => {
+    const status = await deviceStatus(loadDeviceConfig(path));
+    if (opts.json) printJson(status);
+    else console.log(renderStatus(status));
+  });
+
+program
+  .command('verify')
+  .description('compare two or more devices\' stores per (owner, resource): records and digest side by side; exit 1 naming the streams that differ')
+  .argument('<configs...>', 'device config files (two or more)')
+  .option('--by <what>', 'stream (owner, resource) or resource', (v) => {
+    if (v !== 'stream' && v !== 'resource') throw new InvalidArgumentError('stream or resource');
+    return v;
+  }, 'stream')
+  .option('--json', 'machine-readable output')
+  .action(async (paths: string[], opts: { json?: boolean; by: 'stream' | 'resource' }) => {
+    const report = await verify(configs(paths));
+    if (opts.json) printJson(report);
+    else console.log(renderVerify(report, opts.by));
+    process.exitCode = report.converged ? 0 : 1;
+  });
+
+program
+  .command('id')
+  .description("this device's identity (created on first use): what the other members list in their config's peers")
+  .argument('<config>', 'the device config file')
+  .option('--json', 'machine-readable output')
+  .action(async (path: string, opts: { json?: boolean }) => {
+    const identity = await deviceIdentity(loadDeviceConfig(path));
+    if (opts.json) printJson(identity);
+    else console.log(Object.entries(identity).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(' ') : String(v)}`).join('\n'));
+  });
+
+program
+  .command('demo')
+  .description('three devices, each its own process over libp2p on loopback: backfill with a crash, live writes and deletes, then a verification table')
+  .option('--dir <folder>', 'keep the devices here (default: a temp folder, removed afterwards)')
+  .option('--entries <n>', 'entries in the generated library', (v) => Number(v), 15_000)
+  .action(async (opts: { dir?: string; entries: number }) => {
+    process.exitCode = (await runDemo({ ...(opts.dir ? { dir: opts.dir } : {}), entries: opts.entries })) ? 0 : 1;
+  });
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  console.error(error instanceof ConfigError ? error.message : `highwater: ${(error as Error).message}`);
+  process.exitCode = 2;
+}
