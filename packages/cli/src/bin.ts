@@ -1,12 +1,22 @@
 #!/usr/bin/env node
-/** The `highwater` command. Each subcommand's work lives in its own module; this is the argument parsing and output. */
+/**
+ * The `highwater` command. Each subcommand's work lives in its own module, imported when the
+ * subcommand runs (so `--help` does not load libp2p); this is the argument parsing and output.
+ */
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadDeviceConfig } from './config.js';
-import { runDemo } from './demo.js';
-import { deviceIdentity } from './device.js';
-import { serve } from './serve.js';
-import { deviceStatus, renderStatus } from './status.js';
-import { renderVerify, verify } from './verify.js';
+import type { DeviceConfig } from './config.js';
+
+// Validation errors of a config file are the user's to fix: their message alone, exit 2.
+class UsageError extends Error {}
+
+async function loadDeviceConfig(path: string): Promise<DeviceConfig> {
+  const { ConfigError, loadDeviceConfig: load } = await import('./config.js');
+  try {
+    return load(path);
+  } catch (error) {
+    throw error instanceof ConfigError ? new UsageError(error.message) : error;
+  }
+}
 
 const program = new Command('highwater')
   .description('Leaderless peer-to-peer library sync: run a device, ask whether it is in sync, check that devices hold the same library.')
@@ -29,7 +39,7 @@ Examples:
   )
   .showHelpAfterError('(run highwater --help for usage)');
 
-const configs = (paths: string[]) => paths.map((p) => loadDeviceConfig(p));
+const configs = (paths: string[]) => Promise.all(paths.map((p) => loadDeviceConfig(p)));
 const printJson = (value: unknown): void => console.log(JSON.stringify(value, null, 2));
 
 program
@@ -39,7 +49,8 @@ program
   .option('--json', 'print events as JSON lines')
   .option('--log-level <level>', 'engine logs on stderr (pino level: debug, info, warn, …)')
   .action(async (path: string, opts: { json?: boolean; logLevel?: string }) => {
-    const device = await serve(loadDeviceConfig(path), { ...(opts.json ? { json: true } : {}), ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
+    const { serve } = await import('./serve.js');
+    const device = await serve(await loadDeviceConfig(path), { ...(opts.json ? { json: true } : {}), ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
     const stop = (): void => void device.stop();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
@@ -52,7 +63,8 @@ program
   .argument('<config>', 'the device config file')
   .option('--json', 'machine-readable output')
   .action(async (path: string, opts: { json?: boolean }) => {
-    const status = await deviceStatus(loadDeviceConfig(path));
+    const { deviceStatus, renderStatus } = await import('./status.js');
+    const status = await deviceStatus(await loadDeviceConfig(path));
     if (opts.json) printJson(status);
     else console.log(renderStatus(status));
   });
@@ -67,7 +79,8 @@ program
   }, 'stream')
   .option('--json', 'machine-readable output')
   .action(async (paths: string[], opts: { json?: boolean; by: 'stream' | 'resource' }) => {
-    const report = await verify(configs(paths));
+    const { renderVerify, verify } = await import('./verify.js');
+    const report = await verify(await configs(paths));
     if (opts.json) printJson(report);
     else console.log(renderVerify(report, opts.by));
     process.exitCode = report.converged ? 0 : 1;
@@ -79,7 +92,8 @@ program
   .argument('<config>', 'the device config file')
   .option('--json', 'machine-readable output')
   .action(async (path: string, opts: { json?: boolean }) => {
-    const identity = await deviceIdentity(loadDeviceConfig(path));
+    const { deviceIdentity } = await import('./device.js');
+    const identity = await deviceIdentity(await loadDeviceConfig(path));
     if (opts.json) printJson(identity);
     else console.log(Object.entries(identity).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(' ') : String(v)}`).join('\n'));
   });
@@ -90,12 +104,13 @@ program
   .option('--dir <folder>', 'keep the devices here (default: a temp folder, removed afterwards)')
   .option('--entries <n>', 'entries in the generated library', (v) => Number(v), 15_000)
   .action(async (opts: { dir?: string; entries: number }) => {
+    const { runDemo } = await import('./demo.js');
     process.exitCode = (await runDemo({ ...(opts.dir ? { dir: opts.dir } : {}), entries: opts.entries })) ? 0 : 1;
   });
 
 try {
   await program.parseAsync();
 } catch (error) {
-  console.error(error instanceof ConfigError ? error.message : `highwater: ${(error as Error).message}`);
+  console.error(error instanceof UsageError ? error.message : `highwater: ${(error as Error).message}`);
   process.exitCode = 2;
 }

@@ -119,7 +119,7 @@ const n = (value: number): string => value.toLocaleString('en-US');
 function traffic(now: DeviceStatus, before: DeviceStatus): string {
   const delta = (k: 'changesApplied' | 'changesStale' | 'bytesReceived'): number => now.metrics![k] - before.metrics![k];
   const duplicates = delta('changesStale');
-  return `${now.device} applied ${delta('changesApplied')} changes${duplicates ? ` (and dropped ${duplicates} duplicates relayed by the other peer)` : ''}, ${n(delta('bytesReceived'))} bytes in`;
+  return `  ${now.device}  applied ${delta('changesApplied')} changes, ${n(delta('bytesReceived'))} bytes in${duplicates ? `; dropped ${duplicates} second copies (relayed by the other peer)` : ''}`;
 }
 
 /** Runs the demo; resolves true only if every device ends with the same library. */
@@ -216,11 +216,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
     say(`backfill done in ${Date.now() - t} ms`);
     if (!resumed) throw new Error('device-c restarted without reporting where it resumes');
     const streams = resumed['streams'] as { resource: string; owner: string; records: number; resumeAfter: { id: string } | null }[];
-    say(
-      `device-c restarted holding ${n(Number(resumed['records']))} records and went on from each stream's durable position ` +
-        `(${streams.map((s) => `${s.resource} of ${s.owner}: ${n(s.records)}${s.resumeAfter ? `, checkpoint after ${s.resumeAfter.id}` : ', watermark'}`).join('; ')}): ` +
-        `it fetched ${n(fetchedAfterRestart)} changes more for the ${n(librarySize - Number(resumed['records']))} records it lacked, not the whole library again`,
-    );
+    say(`device-c restarted holding ${n(Number(resumed['records']))} records and went on from each stream's durable position:`);
+    for (const st of streams) say(`  ${`${st.resource} of ${st.owner}`.padEnd(20)} ${n(st.records).padStart(7)} records  ${st.resumeAfter ? `checkpoint after ${st.resumeAfter.id}` : 'watermark'}`);
+    say(`  then it fetched ${n(fetchedAfterRestart)} changes more for the ${n(librarySize - Number(resumed['records']))} records it lacked, not the whole library again`);
 
     // 4. Ten new records: only they travel.
     const before = await Promise.all([b.status(), c.status()]);
@@ -230,7 +228,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
       const now = await Promise.all([b.status(), c.status()]);
       return now.every((s) => entryCount(s) === size.entries + 10) ? now : undefined;
     });
-    say(`\ndevice-a wrote 10 new entries; what reached the others: ${after.map((s, i) => traffic(s, before[i]!)).join('; ')}`);
+    say('\ndevice-a wrote 10 new entries; what reached the others:');
+    after.forEach((s, i) => say(traffic(s, before[i]!)));
 
     // 5. Deletes arrive.
     const deleted = [1, 2, 3, 4, 5].map((i) => recordKey('ent', i));
@@ -239,7 +238,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
       const now = await Promise.all([a.status(), b.status(), c.status()]);
       return now.every((s) => entryCount(s) === size.entries + 5) ? now : undefined;
     });
-    say(`device-a deleted 5 entries; every device now holds ${n(entryCount(afterDelete[0]!))} entries: ${afterDelete.slice(1).map((s, i) => traffic(s, after[i]!)).join('; ')}`);
+    say(`device-a deleted 5 entries; every device now holds ${n(entryCount(afterDelete[0]!))} entries:`);
+    afterDelete.slice(1).forEach((s, i) => say(traffic(s, after[i]!)));
 
     // 6. Stop the devices and compare their stores with `highwater verify`.
     await Promise.all([...devices.values()].map((d) => d.stop()));

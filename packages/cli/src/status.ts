@@ -7,7 +7,7 @@
 import { BACKFILL_COMPLETED_AT, formatHlc, type SyncMetricsSnapshot, type SyncProgress, type SyncState } from '@highwater/core';
 import type { DeviceConfig } from './config.js';
 import { controlRequest, controlSocketPath, NotRunningError } from './control.js';
-import { deviceIdentity, openDeviceStorage, type DeviceIdentity, type DeviceStorage } from './device.js';
+import type { DeviceIdentity, DeviceStorage } from './device.js';
 
 export interface StreamStatus {
   readonly owner: string;
@@ -79,6 +79,8 @@ export async function deviceStatus(config: DeviceConfig): Promise<DeviceStatus> 
   } catch (error) {
     if (!(error instanceof NotRunningError)) throw error;
   }
+  // Only now the storage and transport packages: asking a running serve needs neither.
+  const { deviceIdentity, openDeviceStorage } = await import('./device.js');
   const storage = await openDeviceStorage(config);
   try {
     return {
