@@ -1,2 +1,10 @@
+export { ConfigError, deviceConfigSchema, loadDeviceConfig, loadModels, type DeviceConfig, type HttpPeerConfig, type Libp2pPeerConfig } from './config.js';
+export { controlRequest, controlSocketPath, NotRunningError } from './control.js';
+export { deviceIdentity, openDevice, openDeviceStorage, type DeviceIdentity, type DeviceStorage, type RunningDevice } from './device.js';
+export { libraryDigest, type StreamDigest } from './library-digest.js';
+export { serve, type ServeOptions, type ServingDevice } from './serve.js';
+export { deviceStatus, renderStatus, type DeviceStatus, type PeerStatusLine, type StreamStatus } from './status.js';
+export { renderVerify, verify, type VerifiedStream, type VerifyReport } from './verify.js';
+export { runDemo, type DemoOptions } from './demo.js';
 export * from './peer-transports.js';
 export * from './demo-library.js';

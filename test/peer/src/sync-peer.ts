@@ -23,19 +23,18 @@
  *   disconnect { peerId }            → drop the link to a peer (it is redialled by `connect`)
  *   connect { peer: PeerRef }
  *   counts                           → { model: count }
- *   digest                           → { model: sha256 of every record in (HLC, id) order }
- *   owners                           → { model: { owner: { count, digest } } } (digest as above, per owner)
+ *   owners                           → { model: { owner: { count, digest } } } (`highwater verify`'s per-stream digests)
+ *   digest                           → { model: its owners' digests joined }
  *   status                           → { state, metrics, watermarks }
  *   start                            → starts the node (with --defer-start; otherwise it already runs)
  *   stop                             → stops cleanly and exits 0
  * Events sent to the parent: { event: 'state', state }, { event: 'progress', progress }.
  */
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { jsonCodec, ModelRegistry, SyncNode, type RecordCursor, type SyncRecord, type Transport } from '@highwater/core';
+import { jsonCodec, ModelRegistry, SyncNode, type Transport } from '@highwater/core';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
-import { generateLibrary, libraryModels, type LibrarySize } from '@highwater/cli';
+import { generateLibrary, libraryDigest, libraryModels, type LibrarySize } from '@highwater/cli';
 import { openPeerTransport, type PeerRef, type PeerTransport } from '@highwater/cli';
 
 const { values: args } = parseArgs({
@@ -127,33 +126,12 @@ node.progress$.subscribe((progress) => send({ event: 'progress', progress }));
 if (args['defer-start']) await transport.transport.start();
 else await node.start();
 
-async function digest(model: string): Promise<string> {
-  const hash = createHash('sha256');
-  let after: RecordCursor | null = null;
-  for (;;) {
-    const page: SyncRecord[] = await storage.recordStore.page(model, { after, limit: 5000 });
-    for (const r of page) hash.update(JSON.stringify(r));
-    if (page.length < 5000) return hash.digest('hex');
-    after = { hlc: page.at(-1)!.hlc, id: page.at(-1)!.id };
-  }
-}
-
-/** Count and digest (as `digest`) of each owner's records of `model`. */
-async function byOwner(model: string): Promise<Record<string, { count: number; digest: string }>> {
-  const owners = new Map<string, { count: number; hash: ReturnType<typeof createHash> }>();
-  let after: RecordCursor | null = null;
-  for (;;) {
-    const page: SyncRecord[] = await storage.recordStore.page(model, { after, limit: 5000 });
-    for (const r of page) {
-      let o = owners.get(r.ownerDeviceId);
-      if (!o) owners.set(r.ownerDeviceId, (o = { count: 0, hash: createHash('sha256') }));
-      o.count++;
-      o.hash.update(JSON.stringify(r));
-    }
-    if (page.length < 5000) break;
-    after = { hlc: page.at(-1)!.hlc, id: page.at(-1)!.id };
-  }
-  return Object.fromEntries([...owners].sort(([a], [b]) => (a < b ? -1 : 1)).map(([owner, o]) => [owner, { count: o.count, digest: o.hash.digest('hex') }]));
+/** Per model: { owner: { count, digest } } (the digests `highwater verify` compares). */
+async function byOwner(): Promise<Record<string, Record<string, { count: number; digest: string }>>> {
+  const streams = await libraryDigest(registry, storage.recordStore);
+  return Object.fromEntries(
+    registry.syncOrder().map((model) => [model, Object.fromEntries(streams.filter((s) => s.resource === model).map((s) => [s.owner, { count: s.count, digest: s.digest }]))]),
+  );
 }
 
 async function stop(): Promise<never> {
@@ -171,8 +149,8 @@ const commands: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
   write: async (m) => node.write(m['model'] as string, m['records'] as { id: string; data: Record<string, unknown> }[]),
   delete: async (m) => node.delete(m['model'] as string, m['ids'] as string[]),
   counts: async () => Object.fromEntries(await Promise.all(registry.syncOrder().map(async (model) => [model, await node.count(model)]))),
-  digest: async () => Object.fromEntries(await Promise.all(registry.syncOrder().map(async (model) => [model, await digest(model)]))),
-  owners: async () => Object.fromEntries(await Promise.all(registry.syncOrder().map(async (model) => [model, await byOwner(model)]))),
+  digest: async () => Object.fromEntries(Object.entries(await byOwner()).map(([model, owners]) => [model, Object.values(owners).map((o) => o.digest).join(':')])),
+  owners: byOwner,
   status: async () => ({ state: node.state, metrics: node.metrics(), watermarks: node.watermarks() }),
   start: () => node.start(),
   stop,
