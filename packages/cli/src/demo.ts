@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,6 +17,7 @@ import { controlRequest, controlSocketPath } from './control.js';
 import { entryRecords, generateLibrary, recordKey, type LibrarySize } from './demo-library.js';
 import { deviceIdentity } from './device.js';
 import type { DeviceStatus } from './status.js';
+import { freePort, until } from './wait.js';
 
 export interface DemoOptions {
   /** Where the devices' folders go; default a temp folder, removed at the end. */
@@ -87,28 +87,7 @@ class DeviceProcess {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const entryCount = (s: DeviceStatus): number => s.streams.filter((x) => x.resource === 'entry').reduce((n, x) => n + x.records, 0);
 const totalRecords = (s: DeviceStatus): number => s.streams.reduce((n, x) => n + x.records, 0);

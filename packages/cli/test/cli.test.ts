@@ -1,6 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -11,6 +10,7 @@ import { controlRequest, controlSocketPath } from '../src/control.js';
 import type { DeviceStatus } from '../src/status.js';
 import type { VerifyReport } from '../src/verify.js';
 import { PG_URL, requirePostgres } from '../../storage-postgres/test/pg-test-helper.js';
+import { freePort, until } from '../src/wait.js';
 
 // The built command, as an integrator runs it (npm test builds first).
 const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
@@ -34,27 +34,6 @@ const json = <T>(run: Run): T => {
   if (run.code !== 0) throw new Error(`exit ${run.code}: ${run.stderr}${run.stdout}`);
   return JSON.parse(run.stdout) as T;
 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** A running `highwater serve`, with the JSON-line events it printed. */
 class Serve {
