@@ -27,7 +27,7 @@ describe('npm run demo', () => {
     expect(held).toBeGreaterThanOrEqual(killedAt);
     expect(held + lacked).toBe(15_120);
     expect(fetched).toBeGreaterThanOrEqual(lacked);
-    expect(fetched).toBeLessThan(lacked + 1_000);
+    expect(fetched).toBeLessThanOrEqual(lacked + 1_000); // at most one response of pages (4 × 250) again
     // Only the new records travel: 10 applied on each of the others, then 5 deletes.
     expect(stdout).toMatch(/device-a wrote 10 new entries; what reached the others:\n  device-b  applied 10 changes.*\n  device-c  applied 10 changes/);
     expect(stdout).toMatch(/device-a deleted 5 entries; every device now holds 15,005 entries:\n  device-b  applied 5 changes.*\n  device-c  applied 5 changes/);
