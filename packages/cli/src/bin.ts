@@ -111,6 +111,8 @@ program
 try {
   await program.parseAsync();
 } catch (error) {
-  console.error(error instanceof UsageError ? error.message : `highwater: ${(error as Error).message}`);
-  process.exitCode = 2;
+  // A config problem (also one found while loading its models) is the user's to fix: exit 2; anything else failed: exit 1.
+  const usage = error instanceof UsageError || (error as Error).name === 'ConfigError';
+  console.error(usage ? (error as Error).message : `highwater: ${(error as Error).message}`);
+  process.exitCode = usage ? 2 : 1;
 }

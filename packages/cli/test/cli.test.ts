@@ -98,6 +98,23 @@ describe('highwater (the command)', () => {
     expect(unknown.stderr).toContain("unknown command 'frobnicate'");
   });
 
+  it('loads models from a module next to the config, and says what a module must export', async () => {
+    writeFileSync(
+      join(root, 'models.mjs'),
+      "export const models = [{ name: 'note', ownership: 'device', key: 'id', fields: { text: { type: 'text' } } }];\n",
+    );
+    const path = config('notes', { models: './models.mjs', storage: { kind: 'sqlite' }, transport: { kind: 'http' } });
+    const status = json<DeviceStatus>(await highwater('status', path, '--json'));
+    expect(status).toMatchObject({ device: 'notes', running: false, state: 'stopped', streams: [], backfillCompleted: false });
+    expect(status.identity.publicKey).toEqual(expect.any(String));
+
+    writeFileSync(join(root, 'empty.mjs'), 'export const something = 1;\n');
+    const bad = config('empty', { models: './empty.mjs', storage: { kind: 'sqlite' }, transport: { kind: 'http' } });
+    const run = await highwater('status', bad);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('empty.mjs must export `models`');
+  });
+
   it('serves two SQLite devices over libp2p; status shows peers, RTT and watermarks; verify compares, then names the stream that differs', async () => {
     const [portA, portB] = await Promise.all([freePort(), freePort()]);
     const base = { storage: { kind: 'sqlite' }, members: ['dev-a', 'dev-b'], node: { pageSize: 100 } };
