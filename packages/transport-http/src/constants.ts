@@ -9,13 +9,19 @@ export const MESSAGE_PATH = '/highwater/v1/message';
 export const PING_PATH = '/highwater/v1/ping';
 
 /** First line of every signed canonical string: a signature made for this scheme is useless anywhere else. */
-export const SIGNATURE_DOMAIN = 'highwater-http-v1';
+export const SIGNATURE_DOMAIN = 'highwater-http-v2';
 
 export const HEADER_PEER = 'x-hw-peer';
 export const HEADER_KIND = 'x-hw-kind';
 export const HEADER_TIMESTAMP = 'x-hw-timestamp';
 export const HEADER_NONCE = 'x-hw-nonce';
 export const HEADER_SIGNATURE = 'x-hw-signature';
+/**
+ * A call names the recipient's current session (a random id each `start()` draws); an answer,
+ * and a refusal for a stale session, carry the answerer's. A call captured before the recipient
+ * restarted names a session that is gone, so it is refused even though no nonce survived.
+ */
+export const HEADER_SESSION = 'x-hw-session';
 /**
  * base64url(sha256(body)), signed with the rest. Carrying the digest in a header lets a node
  * check the signature before reading a single body byte, so a caller without a member's key

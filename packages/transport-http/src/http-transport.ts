@@ -20,6 +20,7 @@ import { InboundServer, type TlsOptions } from './inbound-server.js';
 import { NonceCache } from './nonce-cache.js';
 import { OutboundClient } from './outbound-client.js';
 import { PeerDirectory, sameMember, type HttpPeer, type Member } from './peer-directory.js';
+import { newNonce } from './signature.js';
 import { Reachability } from './reachability.js';
 
 /** Options of {@link createHttpTransport}. */
@@ -72,6 +73,8 @@ export class HttpTransport extends TransportAdapter implements Transport {
   private readonly replayWindowMs: number;
   /** Outlives the server, so a stop()/start() within the replay window does not reopen it to replays. */
   private readonly nonces: NonceCache;
+  /** Drawn anew on every start: calls signed for an earlier run are refused (HEADER_SESSION). */
+  private currentSession = '';
   /** Sends to one peer go out one after another, so they arrive in order. */
   private readonly sends = new OrderedSends();
   private server: InboundServer | undefined;
@@ -107,6 +110,14 @@ export class HttpTransport extends TransportAdapter implements Transport {
   }
 
   /** What to share with the other members: peer id and public key. */
+  /**
+   * This run's session id (`x-hw-session`), new on every `start()`. Calls must name it; a call
+   * signed for an earlier run — also one captured and replayed after a restart — is refused.
+   */
+  get session(): string {
+    return this.currentSession;
+  }
+
   get publicIdentity(): HttpIdentity {
     const { peerId, publicKey, publicKeyPem } = this.identity;
     return { peerId, publicKey, publicKeyPem };
@@ -182,6 +193,7 @@ export class HttpTransport extends TransportAdapter implements Transport {
       tls: this.tls,
       maxBodyBytes: this.maxBodyBytes,
       replayWindowMs: this.replayWindowMs,
+      session: (this.currentSession = newNonce()),
       nonces: this.nonces,
       requestTimeoutMs: this.requestTimeoutMs,
       deliver: this.deliver,

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { InboundDelivery } from '@highwater/core';
 import { BodyTooLargeError, declaredLength, readBoundedBody } from './bounded-body.js';
 import {
+  HEADER_SESSION,
   MESSAGE_PATH,
   PING_PATH,
   SERVER_HEADERS_TIMEOUT_MS,
@@ -32,6 +33,8 @@ export interface InboundServerOptions {
   readonly tls: TlsOptions | undefined;
   readonly maxBodyBytes: number;
   readonly replayWindowMs: number;
+  /** This run's session id: calls must name it (see HEADER_SESSION). */
+  readonly session: string;
   /** Owned by the transport, so a restart does not forget the nonces still inside the window. */
   readonly nonces: NonceCache;
   readonly requestTimeoutMs: number;
@@ -136,11 +139,19 @@ export class InboundServer {
       path: route.path,
       from: headers.peer,
       to: this.options.identity.peerId,
+      session: headers.session,
       timestamp: headers.timestamp,
       nonce: headers.nonce,
       bodySha256: headers.contentSha256,
     };
     if (!verifySignature(fields, headers.signature, member.publicKey)) return this.unauthorized(res, 'bad signature', true);
+    // Signed for another run of this node (or before the caller learnt this one): the caller
+    // retries with the session this refusal names; a replay of a call captured earlier cannot.
+    if (headers.session !== this.options.session) {
+      return this.refuse(res, 401, 'HW_STALE_SESSION', 'the call names another session of this node; retry with x-hw-session', true, undefined, {
+        [HEADER_SESSION]: this.options.session,
+      });
+    }
 
     const declared = declaredLength(req);
     if (declared !== undefined && declared > this.options.maxBodyBytes) return this.tooLarge(res);
@@ -209,6 +220,7 @@ export class InboundServer {
         path: route.path,
         from: this.options.identity.peerId,
         to: request.peer,
+        session: this.options.session,
         timestamp: String(Date.now()),
         nonce: newNonce(),
         bodySha256: bodyDigest(body),
@@ -237,11 +249,20 @@ export class InboundServer {
    * once the answer is out: the only way to stop a caller that keeps sending (Node would
    * otherwise read and discard the rest of the body to reuse the connection).
    */
-  private refuse(res: ServerResponse, status: number, code: string, message: string, bodyUnread: boolean, causeCode?: string): void {
+  private refuse(
+    res: ServerResponse,
+    status: number,
+    code: string,
+    message: string,
+    bodyUnread: boolean,
+    causeCode?: string,
+    extraHeaders: Record<string, string> = {},
+  ): void {
     if (res.destroyed || res.headersSent) return;
     const close = bodyUnread && announcesBody(res.req);
     const json = Buffer.from(JSON.stringify(causeCode ? { code, message, causeCode } : { code, message }), 'utf8');
     res.writeHead(status, {
+      ...extraHeaders,
       'content-type': 'application/json',
       'content-length': String(json.byteLength),
       ...(close ? { connection: 'close' } : {}),

@@ -2,11 +2,11 @@ import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type In
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { TransportErrorCode } from '@highwater/core';
 import { BodyTooLargeError, readBoundedBody } from './bounded-body.js';
-import { CLIENT_FREE_SOCKET_TIMEOUT_MS, EXPECT_CONTINUE_THRESHOLD_BYTES, MAX_ERROR_BODY_BYTES, MAX_TIMER_MS } from './constants.js';
+import { CLIENT_FREE_SOCKET_TIMEOUT_MS, EXPECT_CONTINUE_THRESHOLD_BYTES, HEADER_SESSION, MAX_ERROR_BODY_BYTES, MAX_TIMER_MS } from './constants.js';
 import { HttpTransportError } from './errors.js';
 import type { LocalIdentity } from './identity.js';
 import { endpointUrl, type Member } from './peer-directory.js';
-import { bodyDigest, newNonce, readSignedHeaders, signHeaders, verifySignature, type SignedKind } from './signature.js';
+import { bodyDigest, isSession, newNonce, readSignedHeaders, signHeaders, verifySignature, type SignedKind } from './signature.js';
 
 /** One call to a member. */
 export interface OutboundCall {
@@ -65,6 +65,8 @@ export class OutboundClient {
   private readonly httpAgent = new HttpAgent({ keepAlive: true, timeout: CLIENT_FREE_SOCKET_TIMEOUT_MS });
   private readonly httpsAgent: HttpsAgent;
   private readonly inflight = new Map<string, Set<AbortController>>();
+  /** Each peer's current session as last learnt (from a signed answer, or a stale-session refusal). */
+  private readonly sessions = new Map<string, string>();
   private closed = false;
 
   constructor(private readonly options: OutboundClientOptions) {
@@ -96,11 +98,19 @@ export class OutboundClient {
     if (!calls) this.inflight.set(peerId, (calls = new Set()));
     calls.add(controller);
     try {
-      try {
-        return await this.attempt(call, controller.signal);
-      } catch (error) {
-        if (!(error instanceof StaleSocketError) || controller.signal.aborted) throw error;
-        return await this.attempt(call, controller.signal);
+      // Once each: a keep-alive socket the server had closed, and a session the peer no longer
+      // runs (it restarted, or this is the first call): the refusal named the new one.
+      let socketRetry = true;
+      let sessionRetry = true;
+      for (;;) {
+        try {
+          return await this.attempt(call, controller.signal);
+        } catch (error) {
+          if (controller.signal.aborted) throw error;
+          if (error instanceof StaleSocketError && socketRetry) socketRetry = false;
+          else if (error instanceof HttpTransportError && error.remoteCode === 'HW_STALE_SESSION' && sessionRetry) sessionRetry = false;
+          else throw error;
+        }
       }
     } catch (error) {
       if (error instanceof StaleSocketError) throw unreachable(peerId, error.cause);
@@ -139,6 +149,7 @@ export class OutboundClient {
         path: call.path,
         from: this.options.identity.peerId,
         to: member.peerId,
+        session: this.sessions.get(member.peerId) ?? '',
         timestamp: String(Date.now()),
         nonce,
         bodySha256: bodyDigest(call.body),
@@ -213,7 +224,11 @@ export class OutboundClient {
   private async readResponse(res: IncomingMessage, call: OutboundCall, requestNonce: string): Promise<Uint8Array> {
     const status = res.statusCode ?? 0;
     const peerId = call.member.peerId;
-    if (status < 200 || status >= 300) throw await refusal(res, peerId, status);
+    if (status < 200 || status >= 300) {
+      const named = res.headers[HEADER_SESSION];
+      if (status === 401 && typeof named === 'string' && isSession(named)) this.sessions.set(peerId, named);
+      throw await refusal(res, peerId, status);
+    }
     const headers = readSignedHeaders(res.headers);
     const forged = (reason: string): HttpTransportError =>
       new HttpTransportError(
@@ -229,13 +244,16 @@ export class OutboundClient {
       path: call.path,
       from: peerId,
       to: this.options.identity.peerId,
+      session: headers.session,
       timestamp: headers.timestamp,
       nonce: headers.nonce,
       bodySha256: headers.contentSha256,
       status,
       inReplyTo: requestNonce,
     };
+    if (headers.session === '') throw forged('no x-hw-session');
     if (!verifySignature(fields, headers.signature, call.member.publicKey)) throw forged('bad signature');
+    this.sessions.set(peerId, headers.session);
     let body: Uint8Array;
     try {
       body = await readBoundedBody(res, this.options.maxBodyBytes);

@@ -5,6 +5,7 @@ import {
   HEADER_KIND,
   HEADER_NONCE,
   HEADER_PEER,
+  HEADER_SESSION,
   HEADER_SIGNATURE,
   HEADER_TIMESTAMP,
   NONCE_BYTES,
@@ -16,12 +17,14 @@ import { isPeerIdShape } from './identity.js';
  * The signature scheme, shared by both directions. The signed text is the canonical string
  * (lines joined by "\n"):
  *
- *   highwater-http-v1
+ *   highwater-http-v2
  *   kind            request | send | ping | response
  *   method          POST | GET (a response repeats its request's)
  *   path            /highwater/v1/message | /highwater/v1/ping (a response repeats its request's)
  *   from            signer's peer id (header x-hw-peer)
  *   to              recipient's peer id (not sent: each side knows it)
+ *   session         x-hw-session: for a call the recipient's current session ("" before the
+ *                   caller has learnt it), for a response the signer's own
  *   timestamp       x-hw-timestamp, ms since the epoch, decimal
  *   nonce           x-hw-nonce, 16 random bytes, base64url
  *   body sha256     x-hw-content-sha256, base64url(sha256(body))
@@ -30,7 +33,8 @@ import { isPeerIdShape } from './identity.js';
  *
  * `to` stops a request captured on its way to one member from being replayed to another
  * (each node only remembers its own nonces); `in reply to` + `status` tie a response to
- * exactly one request, so an old response cannot be replayed as the answer to a new one.
+ * exactly one request, so an old response cannot be replayed as the answer to a new one;
+ * `session` ties a call to one run of the recipient, whose nonce cache dies with the process.
  * No field can contain "\n" (each is validated), so the string is unambiguous. Because the
  * body digest travels in a header, the signature is checked before the body is read; the body
  * is then checked against the digest.
@@ -43,6 +47,7 @@ export interface SignedFields {
   readonly path: string;
   readonly from: string;
   readonly to: string;
+  readonly session: string;
   readonly timestamp: string;
   readonly nonce: string;
   readonly bodySha256: string;
@@ -54,6 +59,8 @@ export interface SignedFields {
 export interface SignedHeaders {
   readonly peer: string;
   readonly kind: SignedKind;
+  /** "" when the header is absent. */
+  readonly session: string;
   readonly timestamp: string;
   readonly nonce: string;
   readonly contentSha256: string;
@@ -74,6 +81,7 @@ export function canonicalString(fields: SignedFields): string {
     fields.path,
     fields.from,
     fields.to,
+    fields.session,
     fields.timestamp,
     fields.nonce,
     fields.bodySha256,
@@ -84,6 +92,11 @@ export function canonicalString(fields: SignedFields): string {
 
 export function bodyDigest(body: Uint8Array): string {
   return createHash('sha256').update(body).digest('base64url');
+}
+
+/** A session id has a nonce's shape: 16 random bytes, base64url. */
+export function isSession(text: string): boolean {
+  return NONCE_PATTERN.test(text) && isCanonicalBase64url(text);
 }
 
 export function newNonce(): string {
@@ -108,6 +121,7 @@ export function signHeaders(fields: SignedFields, privateKey: KeyObject): Record
     [HEADER_NONCE]: fields.nonce,
     [HEADER_CONTENT_SHA256]: fields.bodySha256,
     [HEADER_SIGNATURE]: signature,
+    ...(fields.session ? { [HEADER_SESSION]: fields.session } : {}),
   };
 }
 
@@ -136,7 +150,9 @@ export function readSignedHeaders(headers: IncomingHttpHeaders): SignedHeaders |
   const nonce = single(headers, HEADER_NONCE);
   const contentSha256 = single(headers, HEADER_CONTENT_SHA256);
   const signature = single(headers, HEADER_SIGNATURE);
+  const session = headers[HEADER_SESSION] === undefined ? '' : single(headers, HEADER_SESSION);
   if (
+    session === undefined ||
     peer === undefined ||
     kind === undefined ||
     timestamp === undefined ||
@@ -152,5 +168,6 @@ export function readSignedHeaders(headers: IncomingHttpHeaders): SignedHeaders |
   if (!NONCE_PATTERN.test(nonce) || !isCanonicalBase64url(nonce)) return 'malformed x-hw-nonce';
   if (!DIGEST_PATTERN.test(contentSha256) || !isCanonicalBase64url(contentSha256)) return 'malformed x-hw-content-sha256';
   if (!SIGNATURE_PATTERN.test(signature) || !isCanonicalBase64url(signature)) return 'malformed x-hw-signature';
-  return { peer, kind: kind as SignedKind, timestamp, nonce, contentSha256, signature };
+  if (session !== '' && !isSession(session)) return 'malformed x-hw-session';
+  return { peer, kind: kind as SignedKind, session, timestamp, nonce, contentSha256, signature };
 }

@@ -42,7 +42,7 @@ describe('HTTP transport authentication and limits (raw HTTP client)', () => {
   });
 
   const valid = (body: Uint8Array, extra: Partial<Parameters<typeof signedRequest>[0]> = {}) =>
-    signedRequest({ key: member, to: server.localPeerId, body, ...extra });
+    signedRequest({ key: member, to: server.localPeerId, session: server.session, body, ...extra });
 
   it('answers a correctly signed request with a response signed by the server', async () => {
     const body = bytes('hello');
@@ -100,6 +100,52 @@ describe('HTTP transport authentication and limits (raw HTTP client)', () => {
     expect(handled).toEqual(['once']);
   });
 
+  it('refuses a call captured before the node restarted: its session is gone, though its nonce is forgotten', async () => {
+    const body = bytes('pay once');
+    const captured = valid(body).headers;
+    expect((await rawCall(server.url, { headers: captured, body })).status).toBe(200);
+    const before = server.session;
+    // A new process on the same key and port: nothing of the old one's memory survives.
+    const port = new URL(server.url).port;
+    const keyPath = nodes.keyPathOf(server);
+    await server.stop();
+    const restarted = await nodes.create({ keyPath, listen: { host: '127.0.0.1', port: Number(port) }, maxBodyBytes: MAX_BODY });
+    restarted.addPeer({ peerId: member.peerId, publicKey: member.publicKey, url: 'http://127.0.0.1:9' });
+    restarted.handle(async (m) => {
+      handled.push(text(m.payload));
+      return bytes('ok');
+    });
+    expect(restarted.localPeerId).toBe(server.localPeerId);
+    expect(restarted.session).not.toBe(before);
+
+    const replay = await rawCall(restarted.url, { headers: captured, body });
+    expect(replay.status).toBe(401);
+    expect(replay.code).toBe('HW_STALE_SESSION');
+    expect(replay.headers['x-hw-session']).toBe(restarted.session);
+    expect(handled).toEqual(['pay once']);
+    // The member, told the new session, signs for it and is served.
+    const fresh = signedRequest({ key: member, to: restarted.localPeerId, session: String(replay.headers['x-hw-session']), body: bytes('again') });
+    expect((await rawCall(restarted.url, { headers: fresh.headers, body: bytes('again') })).status).toBe(200);
+    expect(handled).toEqual(['pay once', 'again']);
+  });
+
+  it('refuses a call that names no session or another one, before reading its body; a ping too', async () => {
+    const body = bytes('who are you');
+    for (const session of ['', 'AAAAAAAAAAAAAAAAAAAAAA']) {
+      const res = await rawCall(server.url, { headers: valid(body, { session }).headers, body });
+      expect(res.status).toBe(401);
+      expect(res.code).toBe('HW_STALE_SESSION');
+      expect(res.headers['x-hw-session']).toBe(server.session);
+    }
+    const ping = signedRequest({ key: member, to: server.localPeerId, session: '', kind: 'ping', method: 'GET', path: '/highwater/v1/ping' });
+    expect((await rawCall(server.url, { method: 'GET', path: '/highwater/v1/ping', headers: ping.headers })).code).toBe('HW_STALE_SESSION');
+    // A session header that is not a session id is malformed, like any other x-hw-* header.
+    const malformed = await rawCall(server.url, { headers: { ...valid(body).headers, 'x-hw-session': 'not a session' }, body });
+    expect(malformed.status).toBe(401);
+    expect(malformed.code).toBe('HW_UNAUTHORIZED');
+    expect(handled).toEqual([]);
+  });
+
   it('refuses a timestamp outside the replay window, in the past or the future', async () => {
     const body = bytes('stale');
     for (const offset of [-61_000, 61_000]) {
@@ -114,7 +160,7 @@ describe('HTTP transport authentication and limits (raw HTTP client)', () => {
   it('refuses a correctly signed request from a key that is not a member', async () => {
     const stranger = rawKey(nodes.keyPath());
     const body = bytes('let me in');
-    const { headers } = signedRequest({ key: stranger, to: server.localPeerId, body });
+    const { headers } = signedRequest({ key: stranger, to: server.localPeerId, session: server.session, body });
     const res = await rawCall(server.url, { headers, body });
     expect(res.status).toBe(401);
     expect(res.code).toBe('HW_UNAUTHORIZED');
@@ -124,7 +170,7 @@ describe('HTTP transport authentication and limits (raw HTTP client)', () => {
   it('refuses a request signed for another recipient (no cross-member replay)', async () => {
     const other = rawKey(nodes.keyPath());
     const body = bytes('for someone else');
-    const { headers } = signedRequest({ key: member, to: other.peerId, body });
+    const { headers } = signedRequest({ key: member, to: other.peerId, session: server.session, body });
     const res = await rawCall(server.url, { headers, body });
     expect(res.status).toBe(401);
     expect(handled).toEqual([]);
@@ -172,7 +218,7 @@ describe('HTTP transport authentication and limits (raw HTTP client)', () => {
   });
 
   it('answers a signed ping with a signed 204', async () => {
-    const { headers, fields } = signedRequest({ key: member, to: server.localPeerId, kind: 'ping', method: 'GET', path: '/highwater/v1/ping' });
+    const { headers, fields } = signedRequest({ key: member, to: server.localPeerId, session: server.session, kind: 'ping', method: 'GET', path: '/highwater/v1/ping' });
     const res = await rawCall(server.url, { method: 'GET', path: '/highwater/v1/ping', headers });
     expect(res.status).toBe(204);
     const check = { signerId: server.localPeerId, signerPublicKey: server.publicIdentity.publicKey, to: member.peerId, method: 'GET', path: '/highwater/v1/ping', status: 204 };
@@ -218,6 +264,7 @@ describe('HTTP transport: the client verifies who answers', () => {
           from: real.peerId,
           to: String(req.headers['x-hw-peer']),
           timestamp: String(Date.now()),
+          session: 'DDDDDDDDDDDDDDDDDDDDDA', // the answerer's session, as a real node sends it
           nonce: 'BBBBBBBBBBBBBBBBBBBBBA',
           contentSha256: sha256(body),
           status: String(status),

@@ -77,7 +77,7 @@ describe('HTTP transport fuzzing of signed requests', () => {
         fc.constantFrom('request', 'send'),
         mutation,
         async (body, kind, m) => {
-          const { headers } = signedRequest({ key: member, to: server.localPeerId, body, kind });
+          const { headers } = signedRequest({ key: member, to: server.localPeerId, session: server.session, body, kind });
           let sentBody = body;
           const sent = { ...headers };
           switch (m.type) {
@@ -119,7 +119,7 @@ describe('HTTP transport fuzzing of signed requests', () => {
     expect(handled).toBe(0);
     // Still serving, and the fuzzing did not poison the nonce cache for fresh requests.
     const body = bytes('after the storm');
-    const res = await rawCall(server.url, { headers: signedRequest({ key: member, to: server.localPeerId, body }).headers, body });
+    const res = await rawCall(server.url, { headers: signedRequest({ key: member, to: server.localPeerId, session: server.session, body }).headers, body });
     expect(res.status).toBe(200);
     expect(res.body.toString()).toBe('ok:after the storm');
     expect(handled).toBe(1);
@@ -141,15 +141,15 @@ describe('HTTP transport fuzzing of signed requests', () => {
     );
     expect(handled).toBe(before);
     const body = bytes('still fine');
-    expect((await rawCall(server.url, { headers: signedRequest({ key: member, to: server.localPeerId, body }).headers, body })).status).toBe(200);
+    expect((await rawCall(server.url, { headers: signedRequest({ key: member, to: server.localPeerId, session: server.session, body }).headers, body })).status).toBe(200);
   });
 
   it('keeps a nonce replay refused even when the other fields are re-signed by another member', async () => {
     // Nonces are per member: another member may use the same nonce value, but the same member may not.
     const body = bytes('n');
     const nonce = 'DDDDDDDDDDDDDDDDDDDDDA';
-    expect((await rawCall(server.url, { headers: signedRequest({ key: member, to: server.localPeerId, body, nonce }).headers, body })).status).toBe(200);
-    expect((await rawCall(server.url, { headers: signedRequest({ key: otherMember, to: server.localPeerId, body, nonce }).headers, body })).status).toBe(200);
-    expect((await rawCall(server.url, { headers: signedRequest({ key: member, to: server.localPeerId, body, nonce }).headers, body })).status).toBe(401);
+    expect((await rawCall(server.url, { headers: signedRequest({ key: member, to: server.localPeerId, session: server.session, body, nonce }).headers, body })).status).toBe(200);
+    expect((await rawCall(server.url, { headers: signedRequest({ key: otherMember, to: server.localPeerId, session: server.session, body, nonce }).headers, body })).status).toBe(200);
+    expect((await rawCall(server.url, { headers: signedRequest({ key: member, to: server.localPeerId, session: server.session, body, nonce }).headers, body })).status).toBe(401);
   });
 });

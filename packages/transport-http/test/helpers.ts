@@ -24,6 +24,7 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
 export class TestNodes {
   private readonly dirs: string[] = [];
   private readonly transports: HttpTransport[] = [];
+  private readonly keyPaths = new Map<HttpTransport, string>();
 
   tempDir(): string {
     const dir = mkdtempSync(join(tmpdir(), 'hw-http-'));
@@ -35,12 +36,21 @@ export class TestNodes {
     return join(this.tempDir(), 'key.pem');
   }
 
-  /** A started transport on 127.0.0.1, port 0, with a fresh key. */
+  /** A started transport on 127.0.0.1, port 0, with a fresh key (or `init.keyPath`). */
   async create(init: Partial<HttpTransportInit> = {}): Promise<HttpTransport> {
-    const transport = createHttpTransport({ keyPath: this.keyPath(), heartbeatMs: TEST_HEARTBEAT_MS, ...init });
+    const keyPath = init.keyPath ?? this.keyPath();
+    const transport = createHttpTransport({ heartbeatMs: TEST_HEARTBEAT_MS, ...init, keyPath });
     this.transports.push(transport);
+    this.keyPaths.set(transport, keyPath);
     await transport.start();
     return transport;
+  }
+
+  /** The key file of a transport this made: a restarted process would open the same one. */
+  keyPathOf(transport: HttpTransport): string {
+    const path = this.keyPaths.get(transport);
+    if (!path) throw new Error('not a transport of these TestNodes');
+    return path;
   }
 
   async cleanup(): Promise<void> {

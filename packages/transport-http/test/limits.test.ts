@@ -82,6 +82,7 @@ describe('HTTP transport body limits on the calling side', () => {
         from: real.peerId,
         to: String(req.headers['x-hw-peer']),
         timestamp: String(Date.now()),
+        session: 'DDDDDDDDDDDDDDDDDDDDDA', // the answerer's session, as a real node sends it
         nonce: 'CCCCCCCCCCCCCCCCCCCCCA',
         contentSha256: sha256(body),
         status: isPing ? '204' : '200',

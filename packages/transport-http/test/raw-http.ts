@@ -27,6 +27,7 @@ export interface WireFields {
   path: string;
   from: string;
   to: string;
+  session: string;
   timestamp: string;
   nonce: string;
   contentSha256: string;
@@ -35,7 +36,7 @@ export interface WireFields {
 }
 
 export function canonical(f: WireFields): string {
-  return ['highwater-http-v1', f.kind, f.method, f.path, f.from, f.to, f.timestamp, f.nonce, f.contentSha256, f.status, f.inReplyTo].join('\n');
+  return ['highwater-http-v2', f.kind, f.method, f.path, f.from, f.to, f.session, f.timestamp, f.nonce, f.contentSha256, f.status, f.inReplyTo].join('\n');
 }
 
 export const sha256 = (body: Uint8Array): string => createHash('sha256').update(body).digest('base64url');
@@ -52,12 +53,15 @@ export function headersOf(fields: WireFields, signature: string): Record<string,
     'x-hw-nonce': fields.nonce,
     'x-hw-content-sha256': fields.contentSha256,
     'x-hw-signature': signature,
+    ...(fields.session ? { 'x-hw-session': fields.session } : {}),
   };
 }
 
 export interface SignOptions {
   key: RawKey;
   to: string;
+  /** The recipient's current session ("" for none). */
+  session: string;
   body?: Uint8Array;
   kind?: string;
   method?: string;
@@ -74,6 +78,7 @@ export function signedRequest(o: SignOptions): { fields: WireFields; headers: Re
     path: o.path ?? '/highwater/v1/message',
     from: o.key.peerId,
     to: o.to,
+    session: o.session,
     timestamp: String(o.timestamp ?? Date.now()),
     nonce: o.nonce ?? randomBytes(16).toString('base64url'),
     contentSha256: sha256(o.body ?? new Uint8Array(0)),
@@ -95,6 +100,7 @@ export function responseIsSigned(
     path: o.path,
     from: o.signerId,
     to: o.to,
+    session: String(headers['x-hw-session']),
     timestamp: String(headers['x-hw-timestamp']),
     nonce: String(headers['x-hw-nonce']),
     contentSha256: sha256(body),

@@ -143,6 +143,25 @@ describe('HTTP transport behaviour', () => {
     expect(text(await a.request(b.localPeerId, bytes('again')))).toBe('echo:again');
   });
 
+  it('calls a peer that restarted (new process, same key and port) without a failed call: one retry learns its new session', async () => {
+    expect(text(await a.request(b.localPeerId, bytes('before')))).toBe('echo:before');
+    const port = Number(new URL(b.url).port);
+    const oldSession = b.session;
+    await b.stop();
+    const b2 = await nodes.create({ keyPath: nodes.keyPathOf(b), listen: { host: '127.0.0.1', port }, heartbeatMs: 60_000 });
+    b2.addPeer({ ...a.publicIdentity, url: a.url });
+    const seen: string[] = [];
+    b2.handle(async (m) => {
+      seen.push(text(m.payload));
+      return m.expectsResponse ? bytes(`echo2:${text(m.payload)}`) : undefined;
+    });
+    expect(b2.session).not.toBe(oldSession);
+    // a still signs for the old session: refused once (HW_STALE_SESSION), retried with the new one.
+    expect(text(await a.request(b2.localPeerId, bytes('after')))).toBe('echo2:after');
+    await a.send(b2.localPeerId, bytes('one-way'));
+    expect(seen).toEqual(['after', 'one-way']);
+  });
+
   it('emits connected and disconnected once per change', async () => {
     const events = firstValueFrom(a.peers$.pipe(filter((e) => e.peerId === b.localPeerId), take(2), toArray(), timeout(10_000)));
     a.removePeer(b.localPeerId);
