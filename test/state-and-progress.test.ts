@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { createInProcessNetwork, type PeerStatus, type SyncProgress, type SyncState } from '@highwater/core';
-import { closePeer, createPeer, entryData, id, locationData, waitForState, writeMany, type TestPeer } from './support/library.js';
+import { BACKFILL_COMPLETED_AT, createInProcessNetwork, type PeerStatus, type SyncProgress, type SyncState } from '@highwater/core';
+import { closePeer, createPeer, entryData, eventually, id, locationData, waitForState, writeMany, type TestPeer } from './support/library.js';
 
 describe('sync state machine, progress and metrics', () => {
   const peers: TestPeer[] = [];
@@ -76,5 +76,42 @@ describe('sync state machine, progress and metrics', () => {
     const restarted = await createPeer(network, 'device-b', { directory: b.directory });
     peers.push(restarted);
     expect(restarted.node.metrics()).toEqual(before);
+  });
+
+  it('still backfills from the first peer that holds the library when the first peer it met held nothing', async () => {
+    const network = createInProcessNetwork();
+    const a = await createPeer(network, 'device-a', { pageSize: 200 });
+    const empty = await createPeer(network, 'device-b');
+    const fresh = await createPeer(network, 'device-c', { pageSize: 200 });
+    peers.push(a, empty, fresh);
+    await a.node.start();
+    await writeMany(a, 'location', 3, (n) => ({ id: id('loc', n), data: locationData(n) }));
+    await writeMany(a, 'entry', 1000, (n) => ({ id: id('ent', n), data: entryData(n, 3) }));
+    await empty.node.start();
+    await fresh.node.start();
+
+    const states: SyncState[] = [];
+    const phases = new Set<string>();
+    fresh.node.state$.subscribe((s) => states.push(s));
+    fresh.node.progress$.subscribe((p) => phases.add(p.phase));
+    const metOnlyEmpty = waitForState(fresh.node, 'ready');
+    network.connect('device-b', 'device-c');
+    await metOnlyEmpty;
+    // Nothing was pulled and the node holds nothing: no library was backfilled yet.
+    expect(await fresh.storage.syncStore.getSyncState(BACKFILL_COMPLETED_AT)).toBeNull();
+    expect(fresh.node.metrics().backfillsCompleted).toBe(0);
+
+    states.length = 0;
+    phases.clear();
+    network.connect('device-a', 'device-c');
+    await eventually(async () => (await fresh.node.count('entry')) === 1000 && fresh.node.state === 'ready', 'device-c to hold the library');
+    expect(states).toContain('backfilling');
+    expect(states).not.toContain('catching-up');
+    expect([...phases]).toEqual(['backfill']);
+    expect(await fresh.storage.syncStore.getSyncState(BACKFILL_COMPLETED_AT)).not.toBeNull();
+    expect(fresh.node.metrics().backfillsCompleted).toBe(1);
+
+    // A node that holds data of its own (device-a, which wrote it) completes its first pass, peers empty or not.
+    expect(await a.storage.syncStore.getSyncState(BACKFILL_COMPLETED_AT)).not.toBeNull();
   });
 });

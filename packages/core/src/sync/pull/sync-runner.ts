@@ -263,13 +263,15 @@ export class SyncRunner implements Startable {
         new HighwaterError('HW_DEPENDENCY_MISSING', `${this.applier.parking.size} records wait for dependencies no peer has sent: ${JSON.stringify(this.applier.parking.describe(3))}`),
       );
     }
-    if (backfill) {
+    if (!backfill) {
+      this.metrics.add('catchUpsCompleted');
+    } else if (tasks.length > 0 || this.watermarks.all().length > 0) {
       await this.syncStore.setSyncState(BACKFILL_COMPLETED_AT, String(this.wallClock.now()));
       await this.syncStore.clearCheckpoints();
       this.metrics.add('backfillsCompleted');
-    } else {
-      this.metrics.add('catchUpsCompleted');
     }
+    // Otherwise the peers held nothing and neither does this node: no library was backfilled,
+    // so the first pass that meets one still backfills it (checkpoints, state, progress phase).
     if (!(await this.inbox.drainAndGoLive())) {
       this.again = true;
       return false;
