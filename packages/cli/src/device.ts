@@ -42,7 +42,7 @@ export async function openDeviceStorage(config: DeviceConfig): Promise<DeviceSto
     };
   }
   const { url, schema } = config.storage;
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000 });
   try {
     const storage = await createPostgresStorage({ pool, schema, registry });
     return {

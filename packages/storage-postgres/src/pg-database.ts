@@ -14,6 +14,12 @@ export interface PostgresConnectionOptions {
   /** Maximum connections of a pool the store creates itself (default 10). */
   readonly poolSize?: number;
   /**
+   * How long a pool the store creates waits for a new connection before failing it (ms,
+   * default 10 000), so a server that accepts and never answers fails the call instead of
+   * hanging it.
+   */
+  readonly connectTimeoutMs?: number;
+  /**
    * The library's schema (1-63 characters of [a-z0-9_]); created if missing. One schema per
    * library, so one database can host many libraries.
    */
@@ -54,6 +60,7 @@ export interface Queryable {
 const RETRYABLE_CODES = new Set(['40P01', '40001']);
 const MAX_ATTEMPTS = 5;
 const DEFAULT_POOL_SIZE = 10;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * A pool (created or borrowed) plus the library schema: runs statements with Highwater's type
@@ -169,10 +176,11 @@ function describeError(error: unknown): string {
 }
 
 /** A pool configured for Highwater from `connectionString` / `poolSize` (or pg's PG* environment variables). */
-export function createPool(options: Pick<PostgresConnectionOptions, 'connectionString' | 'poolSize'>): pg.Pool {
+export function createPool(options: Pick<PostgresConnectionOptions, 'connectionString' | 'poolSize' | 'connectTimeoutMs'>): pg.Pool {
   const pool = new pg.Pool({
     ...(options.connectionString !== undefined ? { connectionString: options.connectionString } : {}),
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     // Also passed with every query; this covers anything else run on a pool we created.
     types: HIGHWATER_TYPES,
   });

@@ -32,7 +32,16 @@ let metadataArgsStorage: typeof GetMetadataArgsStorage | undefined;
  * entities' own import of TypeORM, ESM or CommonJS, registers into the same one.
  */
 function typeormMetadata(): ReturnType<typeof GetMetadataArgsStorage> {
-  metadataArgsStorage ??= (require('typeorm') as { getMetadataArgsStorage: typeof GetMetadataArgsStorage }).getMetadataArgsStorage;
+  if (!metadataArgsStorage) {
+    try {
+      metadataArgsStorage = (require('typeorm') as { getMetadataArgsStorage: typeof GetMetadataArgsStorage }).getMetadataArgsStorage;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
+      throw new ModelDefinitionError(
+        'Models from TypeORM entities need TypeORM, an optional peer dependency of @highwater/core: npm install typeorm (the copy your entities import)',
+      );
+    }
+  }
   return metadataArgsStorage();
 }
 
