@@ -5,17 +5,16 @@
  * and resumes from its checkpoints; 10 new records travel as 10 changes; deletes arrive; and
  * `highwater verify` sets every device's records side by side. True only if all converged.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { loadDeviceConfig, type DeviceConfig } from './config.js';
-import { controlRequest, controlSocketPath } from './control.js';
 import { entryRecords, generateLibrary, recordKey, type LibrarySize } from './demo-library.js';
 import { deviceIdentity } from './device.js';
+import { ServeProcess } from './serve-process.js';
 import type { DeviceStatus } from './status.js';
 import { freePort, until } from './wait.js';
 
@@ -30,68 +29,10 @@ const bin = fileURLToPath(new URL('./bin.js', import.meta.url));
 const DEVICES = ['device-a', 'device-b', 'device-c'] as const;
 type DeviceName = (typeof DEVICES)[number];
 
-/** A `highwater serve` child process and what it printed (JSON lines). */
-class DeviceProcess {
-  readonly events: Record<string, unknown>[] = [];
-  private child: ChildProcess | undefined;
-  private exited: Promise<number | null> = Promise.resolve(null);
-
-  constructor(
-    readonly name: DeviceName,
-    readonly config: DeviceConfig,
-  ) {}
-
-  get socket(): string {
-    return controlSocketPath(this.config.dir);
-  }
-
-  async start(): Promise<void> {
-    const child = spawn(process.execPath, [bin, 'serve', this.config.path, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    const stderr: string[] = [];
-    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-    const listening = new Promise<void>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        let event: Record<string, unknown>;
-        try {
-          event = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          return;
-        }
-        this.events.push(event);
-        if (event['event'] === 'listening') resolve();
-      });
-      child.once('exit', (code) => reject(new Error(`${this.name} exited with ${String(code)} before listening: ${stderr.join('')}`)));
-    });
-    await listening;
-  }
-
-  request<T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
-    return controlRequest<T>(this.socket, cmd, args);
-  }
-
-  status(): Promise<DeviceStatus> {
-    return this.request<DeviceStatus>('status');
-  }
-
-  kill(): Promise<number | null> {
-    this.child?.kill('SIGKILL');
-    return this.exited;
-  }
-
-  async stop(): Promise<void> {
-    if (!this.child || this.child.exitCode !== null) return;
-    await this.request('stop').catch(() => this.child?.kill('SIGTERM'));
-    await this.exited;
-  }
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const entryCount = (s: DeviceStatus): number => s.streams.filter((x) => x.resource === 'entry').reduce((n, x) => n + x.records, 0);
 const totalRecords = (s: DeviceStatus): number => s.streams.reduce((n, x) => n + x.records, 0);
-const received = (s: DeviceStatus): number => (s.metrics ? s.metrics.changesFetched + s.metrics.changesReceivedLive : 0);
 const n = (value: number): string => value.toLocaleString('en-US');
 
 /** What arrived at a device between two of its statuses: changes applied, and duplicates (the same change relayed by another peer) dropped. */
@@ -108,7 +49,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
   const root = options.dir ?? mkdtempSync(join(tmpdir(), 'highwater-demo-'));
   const size: LibrarySize = { locations: 50, entries: options.entries ?? 15_000, volumes: 10, tags: 60 };
   const librarySize = size.locations + size.entries + size.volumes + size.tags;
-  const devices = new Map<DeviceName, DeviceProcess>();
+  const devices = new Map<DeviceName, ServeProcess>();
   try {
     // 1. Three configs: SQLite in each device's folder, libp2p on a fixed loopback port, every device a member.
     const ports = await Promise.all(DEVICES.map(() => freePort()));
@@ -134,7 +75,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
       const config = base(name, i);
       config.transport.peers = identities.filter((id) => id.deviceId !== name).map(({ deviceId, peerId, addresses }) => ({ deviceId, peerId, addresses }));
       writeFileSync(configPath(name), JSON.stringify(config, null, 2));
-      devices.set(name, new DeviceProcess(name, loadDeviceConfig(configPath(name))));
+      devices.set(name, new ServeProcess(loadDeviceConfig(configPath(name))));
     }
     say(`Highwater demo: three devices, each its own process (highwater serve), SQLite files in ${root}, libp2p on loopback`);
     for (const id of identities) say(`  ${id.deviceId}  ${id.peerId}  ${id.addresses?.[0] ?? ''}`);
@@ -233,7 +174,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
     say(`\n${verified.code === 0 ? 'converged' : 'NOT converged'} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return verified.code === 0;
   } finally {
-    await Promise.all([...devices.values()].map((d) => d.stop().catch(() => d.kill())));
+    await Promise.all([...devices.values()].map((d) => d.stop()));
     if (!options.dir) rmSync(root, { recursive: true, force: true });
   }
 }

@@ -6,5 +6,6 @@ export { serve, type ServeOptions, type ServingDevice } from './serve.js';
 export { deviceStatus, renderStatus, type DeviceStatus, type PeerStatusLine, type StreamStatus } from './status.js';
 export { renderVerify, verify, type VerifiedStream, type VerifyReport } from './verify.js';
 export { runDemo, type DemoOptions } from './demo.js';
+export { ServeProcess } from './serve-process.js';
 export * from './peer-transports.js';
 export * from './demo-library.js';

@@ -48,8 +48,7 @@ export async function verify(configs: readonly DeviceConfig[]): Promise<VerifyRe
         const d = ds.find((x) => x.owner === owner && x.resource === resource);
         return d ? { count: d.count, digest: d.digest } : null;
       });
-      const first = devices[0];
-      const identical = devices.every((d) => d !== null && first !== null && d !== undefined && d.digest === first!.digest);
+      const identical = devices.every((d) => d !== null && d.digest === devices[0]!.digest);
       return { owner, resource, devices, identical };
     });
   const perDevice = digests.map((ds) => new Map(byResource(ds).map((r) => [r.resource, r])));

@@ -1,12 +1,13 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { entryRecords, locationRecords } from '../src/demo-library.js';
+import { loadDeviceConfig } from '../src/config.js';
 import { controlRequest, controlSocketPath } from '../src/control.js';
+import { ServeProcess } from '../src/serve-process.js';
 import type { DeviceStatus } from '../src/status.js';
 import type { VerifyReport } from '../src/verify.js';
 import { PG_URL, requirePostgres } from '../../storage-postgres/test/pg-test-helper.js';
@@ -35,31 +36,9 @@ const json = <T>(run: Run): T => {
   return JSON.parse(run.stdout) as T;
 };
 
-/** A running `highwater serve`, with the JSON-line events it printed. */
-class Serve {
-  readonly events: Record<string, unknown>[] = [];
-  private readonly exited: Promise<number | null>;
-  private readonly child: ChildProcess;
-
-  constructor(readonly config: string) {
-    this.child = spawn(process.execPath, [bin, 'serve', config, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    this.exited = new Promise((resolve) => this.child.once('exit', resolve));
-    createInterface({ input: this.child.stdout! }).on('line', (line) => this.events.push(JSON.parse(line) as Record<string, unknown>));
-  }
-
-  listening(): Promise<unknown> {
-    return until('serve to listen', async () => this.events.find((e) => e['event'] === 'listening'));
-  }
-
-  async stop(): Promise<number | null> {
-    if (this.child.exitCode === null) this.child.kill('SIGTERM');
-    return this.exited;
-  }
-}
-
 describe('highwater (the command)', () => {
   const root = mkdtempSync(join(tmpdir(), 'hw-cli-'));
-  const serves: Serve[] = [];
+  const serves: ServeProcess[] = [];
   afterEach(async () => {
     for (const s of serves.splice(0)) await s.stop();
   });
@@ -128,15 +107,15 @@ describe('highwater (the command)', () => {
     config('dev-a', { ...base, transport: { kind: 'libp2p', port: portA, redialMs: 300, peers: [{ deviceId: 'dev-b', ...idB }] } });
     config('dev-b', { ...base, transport: { kind: 'libp2p', port: portB, redialMs: 300, peers: [{ deviceId: 'dev-a', ...idA }] } });
 
-    const a = new Serve(pathA);
+    const a = new ServeProcess(loadDeviceConfig(pathA), bin);
     serves.push(a);
-    await a.listening();
+    await a.start();
     const socketA = controlSocketPath(join(root, 'dev-a'));
     await controlRequest(socketA, 'write', { model: 'location', records: locationRecords(3) });
     await controlRequest(socketA, 'write', { model: 'entry', records: entryRecords(0, 500, 3) });
-    const b = new Serve(pathB);
+    const b = new ServeProcess(loadDeviceConfig(pathB), bin);
     serves.push(b);
-    await b.listening();
+    await b.start();
 
     const synced = await until('dev-b to hold the 503 records', async () => {
       const s = json<DeviceStatus>(await highwater('status', pathB, '--json'));
@@ -182,9 +161,9 @@ describe('highwater (the command)', () => {
     expect(differsText.stdout).toContain('DIVERGED: 1 stream(s) differ: dev-a/entry');
 
     // B restarted says where it goes on from, and catches up the one change.
-    const again = new Serve(pathB);
+    const again = new ServeProcess(loadDeviceConfig(pathB), bin);
     serves.push(again);
-    await again.listening();
+    await again.start();
     expect(again.events.find((e) => e['event'] === 'resume')).toMatchObject({ records: 503, backfillCompleted: true });
     await until('dev-b to catch up', async () => (json<DeviceStatus>(await highwater('status', pathB, '--json')).streams[1]?.records === 501 ? true : undefined));
     expect((await highwater('verify', pathA, pathB)).code).toBe(0);
@@ -206,9 +185,9 @@ describe('highwater (the command)', () => {
       config('hub', { storage: { kind: 'postgres', url: PG_URL, schema }, transport: { kind: 'http', port: portHub, peers: [peer(idLaptop, 'laptop')] }, members });
       config('laptop', { storage: { kind: 'sqlite' }, transport: { kind: 'http', port: portLaptop, peers: [peer(idHub, 'hub')] }, members });
 
-      const servers = [new Serve(hub), new Serve(laptop)];
+      const servers = [new ServeProcess(loadDeviceConfig(hub), bin), new ServeProcess(loadDeviceConfig(laptop), bin)];
       serves.push(...servers);
-      await Promise.all(servers.map((s) => s.listening()));
+      await Promise.all(servers.map((s) => s.start()));
       const socket = controlSocketPath(join(root, 'laptop'));
       await controlRequest(socket, 'write', { model: 'location', records: locationRecords(2) });
       await controlRequest(socket, 'write', { model: 'entry', records: entryRecords(0, 200, 2) });
