@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { Subject, type Observable } from 'rxjs';
-import { OrderedSends, TransportAdapter, type PeerEvent, type RequestOptions, type Transport } from '@highwater/core';
+import { DeviceKey, OrderedSends, TransportAdapter, type PeerEvent, type RequestOptions, type Transport } from '@highwater/core';
 import {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_LISTEN_HOST,
@@ -15,18 +15,23 @@ import {
   PING_PATH,
 } from './constants.js';
 import { HttpTransportConfigError, HttpTransportError } from './errors.js';
-import { loadOrCreateLocalIdentity, type HttpIdentity, type LocalIdentity } from './identity.js';
+import { httpPeerIdOf, localIdentity, loadOrCreateLocalIdentity, type HttpIdentity, type LocalIdentity } from './identity.js';
 import { InboundServer, type TlsOptions } from './inbound-server.js';
 import { NonceCache } from './nonce-cache.js';
 import { OutboundClient } from './outbound-client.js';
-import { PeerDirectory, sameMember, type HttpPeer, type Member } from './peer-directory.js';
+import { PeerDirectory, sameMember, type ConfiguredHttpPeer, type HttpPeer, type Member } from './peer-directory.js';
 import { newNonce } from './signature.js';
 import { Reachability } from './reachability.js';
 
 /** Options of {@link createHttpTransport}. */
 export interface HttpTransportInit {
-  /** PEM file of this device's Ed25519 private key; created (mode 0600) when missing. The peer id derives from it. */
-  readonly keyPath: string;
+  /**
+   * The device key file (PKCS#8 PEM Ed25519, as `DeviceKey.loadOrCreate` writes it; the libp2p
+   * transport reads the same file). Created (mode 0600) when missing. Give this or `deviceKey`.
+   */
+  readonly keyPath?: string;
+  /** The device's key, already loaded. The peer id derives from its public key (`httpPeerIdOf`). Give this or `keyPath`. */
+  readonly deviceKey?: DeviceKey;
   /** Where the server listens. Default `{ host: '127.0.0.1', port: 0 }` (port 0: any free port, see `address`). */
   readonly listen?: { readonly host?: string; readonly port?: number };
   /** Serve HTTPS with this certificate; `ca` is what this node trusts when calling https peers. Default: plain HTTP. */
@@ -43,6 +48,22 @@ export interface HttpTransportInit {
   readonly replayWindowMs?: number;
 }
 
+function identityOf(init: HttpTransportInit): LocalIdentity {
+  if (typeof init !== 'object' || init === null) throw new HttpTransportConfigError('createHttpTransport needs an options object');
+  const { keyPath, deviceKey } = init;
+  if (keyPath !== undefined && deviceKey !== undefined) {
+    throw new HttpTransportConfigError('keyPath and deviceKey both name the device key; give only one of them');
+  }
+  if (deviceKey !== undefined) {
+    if (!(deviceKey instanceof DeviceKey)) throw new HttpTransportConfigError('deviceKey must be a DeviceKey of @highwater/core (the copy this package uses)');
+    return localIdentity(deviceKey);
+  }
+  if (typeof keyPath !== 'string' || keyPath.length === 0) {
+    throw new HttpTransportConfigError('the device key is missing: give keyPath (the file that holds, or will hold, it) or deviceKey');
+  }
+  return loadOrCreateLocalIdentity(keyPath);
+}
+
 function positive(name: string, value: number | undefined, fallback: number, max = MAX_TIMER_MS): number {
   const resolved = value ?? fallback;
   if (!Number.isSafeInteger(resolved) || resolved <= 0 || resolved > max) {
@@ -57,6 +78,7 @@ function positive(name: string, value: number | undefined, fallback: number, max
  * `listen.port` is 0, so give restartable nodes a fixed port).
  */
 export class HttpTransport extends TransportAdapter implements Transport {
+  /** Derived from the device key: `httpPeerIdOf(publicKey)`. */
   readonly localPeerId: string;
   readonly peers$: Observable<PeerEvent>;
 
@@ -83,8 +105,7 @@ export class HttpTransport extends TransportAdapter implements Transport {
 
   constructor(init: HttpTransportInit) {
     super();
-    if (typeof init?.keyPath !== 'string' || init.keyPath.length === 0) throw new HttpTransportConfigError('keyPath is required');
-    this.identity = loadOrCreateLocalIdentity(init.keyPath);
+    this.identity = identityOf(init);
     this.localPeerId = this.identity.peerId;
     this.host = init.listen?.host ?? DEFAULT_LISTEN_HOST;
     const port = init.listen?.port ?? DEFAULT_LISTEN_PORT;
@@ -109,7 +130,6 @@ export class HttpTransport extends TransportAdapter implements Transport {
     for (const peer of init.peers ?? []) this.addPeer(peer);
   }
 
-  /** What to share with the other members: peer id and public key. */
   /**
    * This run's session id (`x-hw-session`), new on every `start()`. Calls must name it; a call
    * signed for an earlier run — also one captured and replayed after a restart — is refused.
@@ -118,9 +138,15 @@ export class HttpTransport extends TransportAdapter implements Transport {
     return this.currentSession;
   }
 
+  /** What to share with the other members: peer id and public key. */
   get publicIdentity(): HttpIdentity {
     const { peerId, publicKey, publicKeyPem } = this.identity;
     return { peerId, publicKey, publicKeyPem };
+  }
+
+  /** The device's Ed25519 public key (raw, base64url), the one the libp2p transport uses too. */
+  get publicKey(): string {
+    return this.identity.publicKey;
   }
 
   /** The bound address while running (the real port when `listen.port` was 0). */
@@ -160,7 +186,7 @@ export class HttpTransport extends TransportAdapter implements Transport {
   }
 
   /** The configured members. */
-  peers(): HttpPeer[] {
+  peers(): ConfiguredHttpPeer[] {
     return this.members.list();
   }
 
@@ -181,6 +207,11 @@ export class HttpTransport extends TransportAdapter implements Transport {
 
   rttMs(peerId: string): number | undefined {
     return this.reachability.rttMs(peerId);
+  }
+
+  /** The peer id of the device with that Ed25519 public key; HttpTransportConfigError for anything else. */
+  peerIdOf(publicKey: string): string {
+    return httpPeerIdOf(publicKey);
   }
 
   /** Listens (HW_HTTP_CONFIG when it cannot) and opens the client. */
@@ -279,8 +310,8 @@ export class HttpTransport extends TransportAdapter implements Transport {
 }
 
 /**
- * Creates an HTTP(S) transport. Loads (or creates) the key at `keyPath` right away, so
- * `localPeerId` is known before `start()`.
+ * Creates an HTTP(S) transport. Takes the device key (or loads or creates it at `keyPath`)
+ * right away, so `localPeerId` is known before `start()`.
  */
 export function createHttpTransport(init: HttpTransportInit): HttpTransport {
   return new HttpTransport(init);

@@ -7,16 +7,17 @@
  * Reachability comes from signed heartbeats.
  *
  * ```ts
- * import { createHttpTransport, loadOrCreateHttpIdentity } from '@highwater/transport-http';
+ * import { DeviceKey } from '@highwater/core';
+ * import { createHttpTransport } from '@highwater/transport-http';
  *
- * // 1. Each device creates its key once and shares { peerId, publicKey } with the others.
- * const me = loadOrCreateHttpIdentity('/var/lib/myapp/hw-key.pem');
+ * // 1. Each device has one key (the libp2p transport can use the same file) and shares its public key.
+ * const deviceKey = DeviceKey.loadOrCreate('/var/lib/myapp/device.key');
  *
- * // 2. Each device lists the other members and where they listen.
+ * // 2. Each device lists the other members and where they listen (the peer id derives from the key).
  * const transport = createHttpTransport({
- *   keyPath: '/var/lib/myapp/hw-key.pem',
+ *   deviceKey, // or keyPath: '/var/lib/myapp/device.key'
  *   listen: { host: '0.0.0.0', port: 7400 },
- *   peers: [{ peerId: 'hw1…', publicKey: 'base64url…', url: 'http://10.0.0.6:7400' }],
+ *   peers: [{ publicKey: 'base64url…', url: 'http://10.0.0.6:7400' }],
  * });
  * transport.handle(async ({ from, payload, expectsResponse }) => (expectsResponse ? payload : undefined));
  * await transport.start();
@@ -24,8 +25,8 @@
  * ```
  */
 export { HttpTransport, createHttpTransport, type HttpTransportInit } from './http-transport.js';
-export { loadOrCreateHttpIdentity, peerIdFromPublicKey, parsePublicKey, type HttpIdentity } from './identity.js';
-export type { HttpPeer } from './peer-directory.js';
+export { httpPeerIdOf, loadOrCreateHttpIdentity, peerIdFromPublicKey, parsePublicKey, type HttpIdentity } from './identity.js';
+export type { ConfiguredHttpPeer, HttpPeer } from './peer-directory.js';
 export type { TlsOptions } from './inbound-server.js';
 export { HttpTransportError, HttpTransportConfigError, type HttpTransportErrorDetails } from './errors.js';
 export {

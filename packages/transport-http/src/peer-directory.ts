@@ -4,15 +4,22 @@ import { parsePublicKey, peerIdFromPublicKey } from './identity.js';
 
 /** A library member this node talks to, as shared by that member (see `loadOrCreateHttpIdentity`). */
 export interface HttpPeer {
-  readonly peerId: string;
+  /**
+   * Derived from `publicKey` when omitted (`httpPeerIdOf(publicKey)`). When given it must be
+   * that id, so a typo or a swapped key is caught when configured.
+   */
+  readonly peerId?: string;
   /**
    * Base URL of the member's transport, e.g. `http://10.0.0.5:7400` or
    * `https://sync.example.org/hw` (a path prefix is kept, for reverse proxies that strip it).
    */
   readonly url: string;
-  /** Ed25519 public key: raw 32 bytes in base64url/base64, or SPKI PEM. */
+  /** The member's device public key (Ed25519): raw 32 bytes in base64url/base64, or SPKI PEM. */
   readonly publicKey: string;
 }
+
+/** A configured member, its peer id filled in. */
+export type ConfiguredHttpPeer = Required<HttpPeer>;
 
 /** @internal A validated member. */
 export interface Member {
@@ -22,7 +29,7 @@ export interface Member {
   readonly baseUrl: URL;
   /** Path prefix of the url without a trailing slash ('' for none). */
   readonly pathPrefix: string;
-  readonly config: HttpPeer;
+  readonly config: ConfiguredHttpPeer;
 }
 
 /**
@@ -37,17 +44,17 @@ export class PeerDirectory {
 
   /** Validates a peer; throws {@link HttpTransportConfigError} with the reason. */
   static validate(peer: HttpPeer, localPeerId: string): Member {
-    if (typeof peer !== 'object' || peer === null) throw new HttpTransportConfigError('A peer must be an object { peerId, url, publicKey }');
-    const { peerId, url, publicKey } = peer;
-    if (typeof peerId !== 'string' || typeof url !== 'string' || typeof publicKey !== 'string') {
-      throw new HttpTransportConfigError('A peer needs string peerId, url and publicKey');
+    if (typeof peer !== 'object' || peer === null) throw new HttpTransportConfigError('A peer must be an object { url, publicKey, peerId? }');
+    const { url, publicKey } = peer;
+    if (typeof url !== 'string' || typeof publicKey !== 'string' || (peer.peerId !== undefined && typeof peer.peerId !== 'string')) {
+      throw new HttpTransportConfigError('A peer needs string url and publicKey (and peerId, if given, a string)');
+    }
+    const key = parsePublicKey(publicKey);
+    const peerId = peerIdFromPublicKey(key);
+    if (peer.peerId !== undefined && peer.peerId !== peerId) {
+      throw new HttpTransportConfigError(`Peer id ${JSON.stringify(peer.peerId)} does not match its public key (which gives ${peerId})`);
     }
     if (peerId === localPeerId) throw new HttpTransportConfigError(`Peer ${peerId} is this node itself`);
-    const key = parsePublicKey(publicKey);
-    const derived = peerIdFromPublicKey(key);
-    if (derived !== peerId) {
-      throw new HttpTransportConfigError(`Peer id ${JSON.stringify(peerId)} does not match its public key (which gives ${derived})`);
-    }
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -82,7 +89,7 @@ export class PeerDirectory {
     return this.members.get(peerId);
   }
 
-  list(): HttpPeer[] {
+  list(): ConfiguredHttpPeer[] {
     return [...this.members.values()].map((m) => m.config);
   }
 

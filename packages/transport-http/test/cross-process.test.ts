@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { firstValueFrom, filter, timeout } from 'rxjs';
 import { TransportError } from '@highwater/core';
-import type { HttpPeer, HttpTransport } from '../src/index.js';
+import type { ConfiguredHttpPeer, HttpPeer, HttpTransport } from '../src/index.js';
 import { TEST_HEARTBEAT_MS, TestNodes, bytes, text, waitFor } from './helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/echo-peer.mjs', import.meta.url));
@@ -19,16 +19,16 @@ function assertBuilt(): void {
 }
 
 /** Spawns the echo peer and resolves with what it announces on its first stdout line. */
-function spawnPeer(keyPath: string, parent: HttpPeer): { child: ChildProcess; announced: Promise<HttpPeer>; exited: Promise<void> } {
+function spawnPeer(keyPath: string, parent: HttpPeer): { child: ChildProcess; announced: Promise<ConfiguredHttpPeer>; exited: Promise<void> } {
   const child = spawn(process.execPath, [FIXTURE, keyPath, JSON.stringify(parent)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const announced = new Promise<HttpPeer>((resolve, reject) => {
+  const announced = new Promise<ConfiguredHttpPeer>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.once('line', (line) => {
       lines.close();
-      resolve(JSON.parse(line) as HttpPeer);
+      resolve(JSON.parse(line) as ConfiguredHttpPeer);
     });
     child.once('exit', (code) => reject(new Error(`echo peer exited (${code}) before announcing itself: ${stderr}`)));
   });

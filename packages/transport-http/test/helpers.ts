@@ -36,12 +36,12 @@ export class TestNodes {
     return join(this.tempDir(), 'key.pem');
   }
 
-  /** A started transport on 127.0.0.1, port 0, with a fresh key (or `init.keyPath`). */
+  /** A started transport on 127.0.0.1, port 0, with a fresh key file (or `init.keyPath`, or `init.deviceKey`). */
   async create(init: Partial<HttpTransportInit> = {}): Promise<HttpTransport> {
-    const keyPath = init.keyPath ?? this.keyPath();
-    const transport = createHttpTransport({ heartbeatMs: TEST_HEARTBEAT_MS, ...init, keyPath });
+    const keyPath = init.deviceKey ? undefined : (init.keyPath ?? this.keyPath());
+    const transport = createHttpTransport({ heartbeatMs: TEST_HEARTBEAT_MS, ...init, ...(keyPath ? { keyPath } : {}) });
     this.transports.push(transport);
-    this.keyPaths.set(transport, keyPath);
+    if (keyPath) this.keyPaths.set(transport, keyPath);
     await transport.start();
     return transport;
   }

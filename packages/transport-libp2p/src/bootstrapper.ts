@@ -3,7 +3,7 @@ import type { Multiaddr } from '@multiformats/multiaddr';
 import { errorMessage } from './stream-utils.js';
 
 /** The `/p2p/<peer id>` of a multiaddr, if it names one. */
-export function peerIdOf(address: Multiaddr): string | undefined {
+export function peerIdInAddress(address: Multiaddr): string | undefined {
   return address.getComponents().findLast((component) => component.name === 'p2p')?.value;
 }
 
@@ -50,7 +50,7 @@ export class Bootstrapper {
     const { signal } = this.controller;
     for (const address of this.init.addresses) {
       const key = address.toString();
-      const peer = peerIdOf(address) ?? this.reached.get(key);
+      const peer = peerIdInAddress(address) ?? this.reached.get(key);
       if (this.dialing.has(key) || (peer !== undefined && this.init.isConnected(peer))) continue;
       this.dialing.add(key);
       this.init

@@ -1,3 +1,4 @@
+import { DeviceKey } from '@highwater/core';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import {
@@ -23,10 +24,17 @@ export type MembersOption = readonly string[] | (() => Iterable<string>);
 /** Options of {@link createLibp2pTransport}. */
 export interface Libp2pTransportInit {
   /**
-   * File holding the node's private key (libp2p protobuf encoding). Created with a new Ed25519
-   * key, mode 0600, if missing; the peer id derives from it and is stable across restarts.
+   * The device key file (PKCS#8 PEM, as `DeviceKey.loadOrCreate` writes it; the HTTP transport
+   * reads the same file). Created with a new Ed25519 key, mode 0600, if missing. A libp2p
+   * protobuf key file of earlier versions is read as is and keeps its peer id. Give this or
+   * `deviceKey`, not both.
    */
-  readonly keyPath: string;
+  readonly keyPath?: string;
+  /**
+   * The device's key, already loaded. The peer id derives from its public key
+   * (`libp2pPeerIdOf(deviceKey.publicKey)`). Give this or `keyPath`, not both.
+   */
+  readonly deviceKey?: DeviceKey;
   /**
    * Peer ids of the library's members: only they can connect, open sync streams and appear
    * on `peers$`. Required unless `allowAnyPeer` is set.
@@ -103,7 +111,9 @@ export interface Libp2pTransportInit {
 
 /** {@link Libp2pTransportInit} with defaults applied and values checked. */
 export interface Libp2pTransportConfig {
-  readonly keyPath: string;
+  /** Exactly one of `keyPath` and `deviceKey` is set. */
+  readonly keyPath: string | undefined;
+  readonly deviceKey: DeviceKey | undefined;
   /** `undefined` = any peer (allowAnyPeer). */
   readonly members: MembersOption | undefined;
   readonly listen: readonly string[];
@@ -163,12 +173,23 @@ function checkMembers(members: MembersOption | undefined, allowAnyPeer: boolean 
   return [...members];
 }
 
+function checkKey(keyPath: string | undefined, deviceKey: DeviceKey | undefined): void {
+  if (keyPath !== undefined && deviceKey !== undefined) {
+    throw configError('keyPath and deviceKey both name the device key; give only one of them');
+  }
+  if (deviceKey !== undefined) {
+    if (!(deviceKey instanceof DeviceKey)) throw configError('deviceKey must be a DeviceKey of @highwater/core (the copy this package uses)');
+    return;
+  }
+  if (typeof keyPath !== 'string' || keyPath.length === 0) {
+    throw configError('the device key is missing: give keyPath (the file that holds, or will hold, it) or deviceKey');
+  }
+}
+
 /** Applies defaults and checks every option; throws {@link Libp2pTransportConfigError}. */
 export function resolveInit(init: Libp2pTransportInit): Libp2pTransportConfig {
   if (typeof init !== 'object' || init === null) throw configError('createLibp2pTransport needs an options object');
-  if (typeof init.keyPath !== 'string' || init.keyPath.length === 0) {
-    throw configError('keyPath must name the file that holds (or will hold) the node key');
-  }
+  checkKey(init.keyPath, init.deviceKey);
   const protocol = init.protocol ?? SYNC_PROTOCOL;
   if (typeof protocol !== 'string' || !protocol.startsWith('/') || /\s/.test(protocol)) {
     throw configError(`protocol must look like '/name/version' without spaces, got ${JSON.stringify(protocol)}`);
@@ -177,6 +198,7 @@ export function resolveInit(init: Libp2pTransportInit): Libp2pTransportConfig {
   multiaddrs('listen', listen);
   return {
     keyPath: init.keyPath,
+    deviceKey: init.deviceKey,
     members: checkMembers(init.members, init.allowAnyPeer),
     listen,
     bootstrap: multiaddrs('bootstrap', init.bootstrap ?? []),

@@ -1,10 +1,10 @@
 import './polyfill.js';
-import { OrderedSends, TransportAdapter, TransportError, type PeerEvent, type RequestOptions, type Transport } from '@highwater/core';
+import { OrderedSends, TransportAdapter, TransportError, type DeviceKey, type PeerEvent, type RequestOptions, type Transport } from '@highwater/core';
 import type { Connection, Libp2p, Logger, PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { Observable } from 'rxjs';
-import { Bootstrapper, peerIdOf } from './bootstrapper.js';
+import { Bootstrapper, peerIdInAddress } from './bootstrapper.js';
 import { CONNECT_PROBE_DELAY_MS } from './constants.js';
 import { Deadline } from './deadline.js';
 import { DiscoveryDialer } from './discovery-dialer.js';
@@ -14,6 +14,7 @@ import type { Libp2pTransportConfig } from './init.js';
 import { createTransportNode, type TransportServices } from './libp2p-node.js';
 import { Membership } from './membership.js';
 import { outboundError } from './outbound-error.js';
+import { libp2pPeerIdOf, libp2pPrivateKey } from './peer-key.js';
 import { PeerTracker } from './peer-tracker.js';
 import { RttTracker } from './rtt-tracker.js';
 import { asError, errorMessage } from './stream-utils.js';
@@ -28,7 +29,10 @@ import { SyncStreamHandler } from './sync-stream-handler.js';
  * the layers underneath).
  */
 export class Libp2pTransport extends TransportAdapter implements Transport {
+  /** Derived from the device key: `libp2pPeerIdOf(publicKey)`. */
   readonly localPeerId: string;
+  /** The device's Ed25519 public key (raw, base64url), the one the HTTP transport uses too. */
+  readonly publicKey: string;
   readonly peers$: Observable<PeerEvent>;
 
   private readonly membership: Membership;
@@ -43,14 +47,17 @@ export class Libp2pTransport extends TransportAdapter implements Transport {
   private stopController = new AbortController();
   private bootstrapper: Bootstrapper | undefined;
   private detachers: Array<() => void> = [];
+  private readonly privateKey: PrivateKey;
 
   /** Use {@link createLibp2pTransport}, which loads the key and checks the options. */
   constructor(
     private readonly config: Libp2pTransportConfig,
-    private readonly privateKey: PrivateKey,
+    deviceKey: DeviceKey,
   ) {
     super();
-    this.localPeerId = peerIdFromPrivateKey(privateKey).toString();
+    this.privateKey = libp2pPrivateKey(deviceKey);
+    this.publicKey = deviceKey.publicKey;
+    this.localPeerId = peerIdFromPrivateKey(this.privateKey).toString();
     const logProxy = deferredLogger(() => this.log);
     this.membership = new Membership(config.members, (error) => this.log.error('members callback failed: %s', errorMessage(error)));
     this.rtt = new RttTracker(logProxy);
@@ -117,6 +124,11 @@ export class Libp2pTransport extends TransportAdapter implements Transport {
     return this.rtt.get(peerId);
   }
 
+  /** The peer id of the device with that Ed25519 public key; HW_TRANSPORT_CONFIG for anything else. */
+  peerIdOf(publicKey: string): string {
+    return libp2pPeerIdOf(publicKey);
+  }
+
   /**
    * Connects to a peer at `address` (a multiaddr, ideally ending in /p2p/<peer id>) and
    * resolves with its peer id. Non-members are refused (HW_UNAUTHORIZED when the address names
@@ -130,7 +142,7 @@ export class Libp2pTransport extends TransportAdapter implements Transport {
     } catch (cause) {
       throw new Libp2pTransportConfigError('HW_TRANSPORT_CONFIG', `Invalid multiaddr ${JSON.stringify(address)}: ${errorMessage(cause)}`, { cause });
     }
-    const peer = peerIdOf(target);
+    const peer = peerIdInAddress(target);
     if (peer === this.localPeerId) throw new TransportError('HW_PEER_UNREACHABLE', `${address} is this node itself`);
     if (peer !== undefined && !this.membership.isMember(peer)) {
       throw new TransportError('HW_UNAUTHORIZED', `Peer ${peer} is not a member of this library; add it to members before dialing`);
@@ -165,7 +177,7 @@ export class Libp2pTransport extends TransportAdapter implements Transport {
   /** Listen addresses, each ending in /p2p/<this peer id>, to give to peers that dial in. Empty when stopped. */
   addresses(): string[] {
     if (!this.node || !this.isRunning) return [];
-    return this.node.getMultiaddrs().map((address) => (peerIdOf(address) ? address : address.encapsulate(`/p2p/${this.localPeerId}`)).toString());
+    return this.node.getMultiaddrs().map((address) => (peerIdInAddress(address) ? address : address.encapsulate(`/p2p/${this.localPeerId}`)).toString());
   }
 
   /** Creates and starts the libp2p node: listens and handles the sync protocol. On failure undoes it and throws HW_TRANSPORT_CONFIG. */

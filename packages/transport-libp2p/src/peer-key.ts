@@ -1,87 +1,96 @@
-import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
+import { readFile } from 'node:fs/promises';
+import { DeviceKey, DeviceKeyError, parsePublicKey, rawPublicKey } from '@highwater/core';
+import { privateKeyFromProtobuf, privateKeyFromRaw, publicKeyFromRaw } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { peerIdFromPublicKey } from '@libp2p/peer-id';
 import { Libp2pTransportConfigError } from './errors.js';
 
 function errorCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : undefined;
 }
 
-function decodeKey(bytes: Uint8Array, keyPath: string): PrivateKey {
+/**
+ * A key file this package wrote before device keys (libp2p protobuf). Only Ed25519 keys can
+ * become a device key; their raw bytes are seed || public key, so the peer id stays the same.
+ */
+function deviceKeyFromProtobuf(bytes: Uint8Array, keyPath: string): DeviceKey {
+  let key: PrivateKey;
   try {
-    return privateKeyFromProtobuf(bytes);
+    key = privateKeyFromProtobuf(bytes);
   } catch (cause) {
     throw new Libp2pTransportConfigError(
       'HW_KEY_FILE',
-      `Key file ${keyPath} does not hold a libp2p private key (protobuf): restore it from a backup, or delete it to ` +
-        'generate a new identity (the other members must then be given the new peer id)',
+      `Key file ${keyPath} holds neither a device key (PKCS#8 PEM) nor a libp2p private key (protobuf): restore it from a ` +
+        'backup, or delete it to generate a new identity (the other members must then be given the new peer id)',
       { cause },
     );
   }
+  if (key.type !== 'Ed25519') {
+    throw new Libp2pTransportConfigError('HW_KEY_FILE', `Key file ${keyPath} holds a ${key.type} libp2p key; a device key is Ed25519`);
+  }
+  return DeviceKey.fromSeed(key.raw.subarray(0, 32));
 }
 
 /**
- * Writes a new key without ever exposing a partial file under `keyPath`: the bytes go to a
- * private temporary file first, which is then hard-linked into place. `link` fails if the
- * path exists, so two processes racing to create the key agree on one of them.
+ * Reads the device key file at `keyPath`, creating it (PKCS#8 PEM, mode 0600, parent folders
+ * 0700) if missing: the same file `DeviceKey.loadOrCreate` and the HTTP transport read. A
+ * libp2p protobuf key file written by earlier versions is read as is (never rewritten) and
+ * keeps its peer id. The key is the device's identity: keep the file across restarts and out
+ * of backups you share.
  */
-async function writeKeyFile(keyPath: string, bytes: Uint8Array): Promise<'written' | 'exists'> {
-  await mkdir(dirname(keyPath), { recursive: true, mode: 0o700 });
-  const temporary = `${keyPath}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temporary, 'wx', 0o600);
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await link(temporary, keyPath);
-    return 'written';
-  } catch (error) {
-    if (errorCode(error) === 'EEXIST') return 'exists';
-    throw error;
-  } finally {
-    await unlink(temporary).catch(() => undefined);
-  }
-}
-
-/**
- * Reads the node's private key from `keyPath`, or creates an Ed25519 key there (mode 0600,
- * parent directories 0700) if the file does not exist. The key is the node's identity: keep
- * the file across restarts and out of backups you share.
- */
-export async function loadOrCreatePrivateKey(keyPath: string): Promise<PrivateKey> {
+export async function loadOrCreateDeviceKey(keyPath: string): Promise<DeviceKey> {
   if (typeof keyPath !== 'string' || keyPath.length === 0) {
-    throw new Libp2pTransportConfigError('HW_TRANSPORT_CONFIG', 'keyPath must name the file that holds (or will hold) the node key');
+    throw new Libp2pTransportConfigError('HW_TRANSPORT_CONFIG', 'keyPath must name the file that holds (or will hold) the device key');
   }
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      return decodeKey(await readFile(keyPath), keyPath);
-    } catch (error) {
-      if (errorCode(error) !== 'ENOENT') {
-        if (error instanceof Libp2pTransportConfigError) throw error;
-        throw new Libp2pTransportConfigError('HW_KEY_FILE', `Cannot read key file ${keyPath}: ${(error as Error).message}`, { cause: error });
-      }
+  let bytes: Buffer | undefined;
+  try {
+    bytes = await readFile(keyPath);
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') {
+      throw new Libp2pTransportConfigError('HW_KEY_FILE', `Cannot read key file ${keyPath}: ${(error as Error).message}`, { cause: error });
     }
-    const key = await generateKeyPair('Ed25519');
-    try {
-      if ((await writeKeyFile(keyPath, privateKeyToProtobuf(key))) === 'written') return key;
-    } catch (error) {
-      throw new Libp2pTransportConfigError('HW_KEY_FILE', `Cannot create key file ${keyPath}: ${(error as Error).message}`, { cause: error });
-    }
-    // Another process created the file meanwhile: use its key, so both agree on one identity.
   }
-  throw new Libp2pTransportConfigError('HW_KEY_FILE', `Key file ${keyPath} appeared and vanished while it was being created`);
+  try {
+    if (bytes === undefined) return DeviceKey.loadOrCreate(keyPath);
+    const text = bytes.toString('utf8').trimStart();
+    return text.startsWith('-----BEGIN') ? DeviceKey.fromPem(text, `Key file ${keyPath}`) : deviceKeyFromProtobuf(bytes, keyPath);
+  } catch (error) {
+    if (error instanceof DeviceKeyError) throw new Libp2pTransportConfigError('HW_KEY_FILE', error.message, { cause: error });
+    throw error;
+  }
+}
+
+/** The libp2p form of a device key (libp2p's Ed25519 raw private key is seed || public key). */
+export function libp2pPrivateKey(deviceKey: DeviceKey): PrivateKey {
+  return privateKeyFromRaw(Buffer.concat([deviceKey.seed(), Buffer.from(deviceKey.publicKey, 'base64url')]));
 }
 
 /**
- * The peer id of the key at `keyPath`, creating the key if needed. Give it to the other members
- * of the library (their `members` option) before this node starts.
+ * The libp2p peer id of the device whose Ed25519 public key is `publicKey` (raw 32 bytes in
+ * base64url or base64, or SPKI PEM): what `localPeerId` is on that device. Lets a member be
+ * listed by its device public key.
+ *
+ * @throws Libp2pTransportConfigError (HW_TRANSPORT_CONFIG) when `publicKey` is not an Ed25519 public key.
+ */
+export function libp2pPeerIdOf(publicKey: string): string {
+  let raw: Buffer;
+  try {
+    raw = rawPublicKey(parsePublicKey(publicKey));
+  } catch (cause) {
+    throw new Libp2pTransportConfigError('HW_TRANSPORT_CONFIG', `Not a device public key: ${(cause as Error).message}`, { cause });
+  }
+  return peerIdFromPublicKey(publicKeyFromRaw(raw)).toString();
+}
+
+/** The libp2p private key of the device key file at `keyPath` (see {@link loadOrCreateDeviceKey}). */
+export async function loadOrCreatePrivateKey(keyPath: string): Promise<PrivateKey> {
+  return libp2pPrivateKey(await loadOrCreateDeviceKey(keyPath));
+}
+
+/**
+ * The libp2p peer id of the device key file at `keyPath`, creating the key if needed. Give it
+ * (or the device's public key) to the other members of the library before this node starts.
  */
 export async function loadOrCreatePeerId(keyPath: string): Promise<string> {
-  return peerIdFromPrivateKey(await loadOrCreatePrivateKey(keyPath)).toString();
+  return libp2pPeerIdOf((await loadOrCreateDeviceKey(keyPath)).publicKey);
 }

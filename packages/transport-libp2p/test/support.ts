@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // The package entry first: it installs the Promise.withResolvers polyfill libp2p needs on Node 20.
-import { createLibp2pTransport, loadOrCreatePeerId, type Libp2pTransport, type Libp2pTransportInit } from '../src/index.js';
+import { createLibp2pTransport, type Libp2pTransport, type Libp2pTransportInit } from '../src/index.js';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { generateKeyPair } from '@libp2p/crypto/keys';
@@ -43,11 +43,11 @@ export class TestNetwork {
     return dir;
   }
 
-  /** A started member transport. */
+  /** A started member transport, on `init.deviceKey` or `init.keyPath` (default: a new key file). */
   async create(init: Partial<Libp2pTransportInit> = {}): Promise<Libp2pTransport> {
-    const keyPath = init.keyPath ?? join(await this.dir(), 'node.key');
-    this.members.add(await loadOrCreatePeerId(keyPath));
-    const transport = await createLibp2pTransport({ members: () => this.members, ...init, keyPath });
+    const key = init.deviceKey ? {} : { keyPath: init.keyPath ?? join(await this.dir(), 'node.key') };
+    const transport = await createLibp2pTransport({ members: () => this.members, ...init, ...key });
+    this.members.add(transport.localPeerId);
     this.transports.push(transport);
     await transport.start();
     return transport;

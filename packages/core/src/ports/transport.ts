@@ -23,6 +23,12 @@ export interface Transport {
   send(peerId: string, payload: Uint8Array): Promise<void>;
   /** Last measured round-trip time to a peer in ms, if any. */
   rttMs(peerId: string): number | undefined;
+  /**
+   * The peer id this transport gives the device whose Ed25519 public key (raw, base64url) is
+   * `publicKey`: adapters that authenticate peers by their device key (libp2p, HTTP) derive it,
+   * so a node can check that a message's device is the one its sender authenticated as.
+   */
+  peerIdOf?(publicKey: string): string;
 }
 
 export interface PeerEvent {
