@@ -14,7 +14,7 @@
  *   registry,
  * });
  * // storage.syncStore: SyncStore (watermarks, checkpoints, shared log, acks, tombstones, metrics)
- * // storage.recordStore: RecordStore (one table per model, hw_owner / hw_hlc columns)
+ * // storage.recordStore: RecordStore (one table per model, hw_owner / hw_hlc / hw_sig columns)
  * await storage.close();
  * ```
  * Opening creates the schema if needed, applies pending migrations (serialised across
@@ -30,7 +30,7 @@ import { assertSchemaName } from './identifiers.js';
 export { PostgresSyncStore, type PostgresSyncStoreOptions } from './postgres-sync-store.js';
 export { PostgresRecordStore, type PostgresRecordStoreOptions } from './postgres-record-store.js';
 export type { PostgresConnectionOptions } from './pg-database.js';
-export { OWNER_COLUMN, HLC_COLUMN } from '@highwater/core';
+export { OWNER_COLUMN, HLC_COLUMN, SIG_COLUMN } from '@highwater/core';
 export { SCHEMA_MIGRATIONS, MIGRATIONS_TABLE, SYNC_TABLES } from './schema-migrations.js';
 
 export interface PostgresStorageOptions extends PostgresConnectionOptions {

@@ -1,4 +1,4 @@
-import { HLC_COLUMN, OWNER_COLUMN, quoteIdentifier, StorageError, type RegisteredModel } from '@highwater/core';
+import { HLC_COLUMN, OWNER_COLUMN, quoteIdentifier, SIG_COLUMN, StorageError, type RegisteredModel } from '@highwater/core';
 import { derivedIdentifier } from './identifiers.js';
 import { lockSchema } from './migrator.js';
 import type { PgDatabase, Queryable } from './pg-database.js';
@@ -14,10 +14,11 @@ export function recordIndexNames(table: string): { byHlc: string; byOwner: strin
 
 /**
  * Creates each model's table and keyset indexes, or adds the columns of fields declared
- * since (nullable, since existing rows have no value for them), in one transaction under
- * the schema's advisory lock. DDL runs only for what is missing: an existing index is not
- * "created again", because CREATE INDEX locks the table against writers even when it
- * finds the index already there.
+ * since (nullable, since existing rows have no value for them) and `hw_sig` to a table created
+ * before records carried signatures (schema version 3 and earlier; its rows read back
+ * unsigned), in one transaction under the schema's advisory lock. DDL runs only for what is
+ * missing: an existing index is not "created again", because CREATE INDEX locks the table
+ * against writers even when it finds the index already there.
  *
  * Keys, owners, HLCs and fields that reference other records are COLLATE "C" (byte order,
  * as in SQLite); other text fields keep the database's collation.
@@ -78,13 +79,18 @@ async function ensureTable(
       ...Object.entries(model.fields).map(([f, def]) => `${quoteIdentifier(f)} ${columnType(f)}${def.nullable ? '' : ' NOT NULL'}`),
       `${OWNER_COLUMN} TEXT COLLATE "C" NOT NULL`,
       `${HLC_COLUMN} TEXT COLLATE "C" NOT NULL`,
+      `${SIG_COLUMN} TEXT`,
     ];
     await tx.query({ prepare: false, text: `CREATE TABLE ${table} (${columns.join(', ')})` });
   } else {
-    const missing = Object.keys(model.fields).filter((f) => !existing.has(f));
-    if (missing.length > 0) {
-      await tx.query({ prepare: false, text: `ALTER TABLE ${table} ${missing.map((f) => `ADD COLUMN ${quoteIdentifier(f)} ${columnType(f)}`).join(', ')}` });
-    }
+    // Nullable columns without a default: added to the catalog only, no row is rewritten.
+    const additions = [
+      ...(existing.has(SIG_COLUMN) ? [] : [`ADD COLUMN ${SIG_COLUMN} TEXT`]),
+      ...Object.keys(model.fields)
+        .filter((f) => !existing.has(f))
+        .map((f) => `ADD COLUMN ${quoteIdentifier(f)} ${columnType(f)}`),
+    ];
+    if (additions.length > 0) await tx.query({ prepare: false, text: `ALTER TABLE ${table} ${additions.join(', ')}` });
   }
   // (hlc, key) serves paging across owners (shared models); (owner, hlc, key) serves per-owner
   // backfill and catch-up of device-owned models.

@@ -22,7 +22,7 @@ const ARRAY_TYPE: Record<FieldType, string> = { text: 'text[]', integer: 'bigint
 export class RecordTable extends RowLayout {
   /** The schema-qualified table name. */
   readonly table: string;
-  /** `SELECT <key>, <fields…>, hw_owner, hw_hlc FROM <table>`, the row shape `fromRow` reads. */
+  /** `SELECT <key>, <fields…>, hw_owner, hw_hlc, hw_sig FROM <table>`, the row shape `fromRow` reads. */
   readonly selectColumns: string;
   private readonly upsertText: string;
   private readonly deleteText: string;
@@ -38,7 +38,8 @@ export class RecordTable extends RowLayout {
     const columns = this.columns;
     const key = columns[0]!;
     this.selectColumns = `SELECT ${columns.join(', ')} FROM ${this.table}`;
-    const arrays = ['text[]', ...this.fields.map((f) => ARRAY_TYPE[model.fields[f]!.type]), 'text[]', 'text[]'];
+    // Key, fields, hw_owner, hw_hlc, hw_sig: the order of `columns`.
+    const arrays = ['text[]', ...this.fields.map((f) => ARRAY_TYPE[model.fields[f]!.type]), 'text[]', 'text[]', 'text[]'];
 
     // One array parameter per column (unnest), not one parameter per value: the statement
     // text is the same for every batch size (so it is prepared once per connection) and there

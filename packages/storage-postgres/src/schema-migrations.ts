@@ -136,4 +136,18 @@ export const SCHEMA_MIGRATIONS: readonly Migration[] = [
       DROP INDEX ${t('idx_tombstones_hlc')};
     `,
   },
+  {
+    // The owner's (origin's) signature of each change, stored as it came and handed on with
+    // it; NULL for changes of nodes that do not sign. A nullable column without a default is
+    // added to the catalog only: no row is rewritten, and rows stored before read back
+    // unsigned. Model tables gain `hw_sig` the same way when the record store opens
+    // (`record-table-ddl.ts`).
+    version: 4,
+    description: 'signatures of changes: sig on tombstones, shared_changes and parked_changes',
+    sql: (t) => `
+      ALTER TABLE ${t('tombstones')} ADD COLUMN sig TEXT;
+      ALTER TABLE ${t('shared_changes')} ADD COLUMN sig TEXT;
+      ALTER TABLE ${t('parked_changes')} ADD COLUMN sig TEXT;
+    `,
+  },
 ];

@@ -44,7 +44,7 @@ export function syncStoreSql(t: (name: string) => string) {
       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
 
     appendSharedChanges: `INSERT INTO ${shared} (${C.sharedChanges})
-      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::json[])
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::json[], $7::text[])
       ON CONFLICT (hlc) DO NOTHING`,
     selectSharedChanges: `SELECT ${C.sharedChanges} FROM ${shared}`,
     // Ranges of idx_shared_changes_stream and idx_tombstones_owner_page.
@@ -66,17 +66,18 @@ export function syncStoreSql(t: (name: string) => string) {
         AND a.updated_at <> $4`,
     listAcks: `SELECT ${C.acks} FROM ${acks} ORDER BY peer_device_id, owner_device_id, resource_type`,
 
+    // A newer tombstone replaces the stored one whole, its signature (or its lack of one) too.
     putTombstones: `INSERT INTO ${tombstones} AS t (${C.tombstones})
-      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
       ON CONFLICT (model, record_id) DO UPDATE
-        SET owner_device_id = excluded.owner_device_id, hlc = excluded.hlc
+        SET owner_device_id = excluded.owner_device_id, hlc = excluded.hlc, sig = excluded.sig
         WHERE excluded.hlc > t.hlc`,
     getTombstones: `SELECT ${C.tombstones} FROM ${tombstones} WHERE model = $1 AND record_id = ANY($2::text[])`,
     selectTombstones: `SELECT ${C.tombstones} FROM ${tombstones}`,
     pruneTombstones: `DELETE FROM ${tombstones} WHERE model = $1 AND owner_device_id = $2 AND hlc <= $3`,
 
     parkChanges: `INSERT INTO ${parked} (${C.parkedChanges})
-      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::json[])
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::json[], $6::text[])
       ON CONFLICT (model, record_id, hlc) DO NOTHING`,
     unparkChanges: `DELETE FROM ${parked} p USING unnest($1::text[], $2::text[], $3::text[]) AS k(${C.parkedChangeKeys})
       WHERE p.model = k.model AND p.record_id = k.record_id AND p.hlc = k.hlc`,

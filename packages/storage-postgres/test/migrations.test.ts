@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { formatHlc, ModelRegistry, StorageError, type ModelDefinition } from '@highwater/core';
-import { DEVICE_A, DEVICE_B, entryRecord, hlc, testModels } from '@highwater/core/testing';
+import { formatHlc, ModelRegistry, StorageError, type ModelDefinition, type SyncRecord } from '@highwater/core';
+import { DEVICE_A, DEVICE_B, entryRecord, expectSameWithSigs, hlc, testModels, testSig } from '@highwater/core/testing';
 import {
   createPostgresStorage,
   MIGRATIONS_TABLE,
@@ -123,6 +123,7 @@ describe('opening a schema', () => {
       ['title', 'NO'],
       ['hw_owner', 'NO'],
       ['hw_hlc', 'NO'],
+      ['hw_sig', 'YES'],
       ['pinned', 'YES'],
       ['words', 'YES'],
       ['extra', 'YES'],
@@ -168,7 +169,7 @@ describe('schema v3: acks and pruning per (owner, resource) stream', () => {
 
     const sync = await track(PostgresSyncStore.open({ connectionString: PG_URL, schema }));
     const versions = await adminQuery<{ version: number }>(`SELECT version FROM "${schema}".${MIGRATIONS_TABLE} ORDER BY version`);
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect(versions.map((v) => v.version)).toEqual(SCHEMA_MIGRATIONS.map((m) => m.version));
     expect(await columnsOf(schema, 'peer_acks')).toEqual(['peer_device_id', 'owner_device_id', 'resource_type', 'last_acked_hlc', 'updated_at']);
     expect(await indexesOf(schema, 'peer_acks')).toEqual([
       'CREATE UNIQUE INDEX peer_acks_pkey (peer_device_id, owner_device_id, resource_type)',
@@ -215,6 +216,125 @@ describe('schema v3: acks and pruning per (owner, resource) stream', () => {
     } finally {
       await client.end();
     }
+  });
+});
+
+// Signatures (issue #19): migration 4 adds `sig` to tombstones, shared_changes and
+// parked_changes; opening the record store adds `hw_sig` to each registered model table.
+describe('schema v4: signatures', () => {
+  async function columnsOf(schema: string, table: string): Promise<string[]> {
+    const rows = await adminQuery<{ column_name: string; data_type: string; is_nullable: string }>(
+      'SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position',
+      [schema, table],
+    );
+    return rows.map((r) => `${r.column_name} ${r.data_type}${r.is_nullable === 'NO' ? ' not null' : ''}`);
+  }
+  /** Each table's and index's file: a rewrite (ALTER … TYPE, a column with a volatile default, VACUUM FULL) gives it a new one. */
+  async function relfilenodes(schema: string): Promise<Record<string, number>> {
+    const rows = await adminQuery<{ relname: string; relfilenode: number }>(
+      `SELECT c.relname, c.relfilenode::int AS relfilenode FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'i') ORDER BY c.relname`,
+      [schema],
+    );
+    return Object.fromEntries(rows.map((r) => [r.relname, r.relfilenode]));
+  }
+  const location = (i: number, at = hlc(i)): SyncRecord => ({
+    id: `loc-${String(i).padStart(3, '0')}`,
+    ownerDeviceId: DEVICE_A,
+    hlc: at,
+    data: { name: `location ${i}`, path: i % 2 ? `/data/${i}` : null },
+  });
+
+  it('upgrades a v3 schema: sig columns added without a rewrite, rows kept and read back unsigned, new ones signed', async () => {
+    await requirePostgres();
+    const schema = newSchema();
+    // A v3 schema as the previous release left it: migrations 1-3, and model tables as its
+    // record store created them (no hw_sig), with some data.
+    const db = PgDatabase.fromOptions({ connectionString: PG_URL, schema });
+    try {
+      expect(await migrateSchema(db, SCHEMA_MIGRATIONS.filter((m) => m.version <= 3))).toBe(3);
+    } finally {
+      await db.close();
+    }
+    const q = (name: string): string => `"${schema}"."${name}"`;
+    await adminQuery(`
+      CREATE TABLE ${q('location')} ("uuid" TEXT COLLATE "C" PRIMARY KEY, "name" TEXT NOT NULL, "path" TEXT, hw_owner TEXT COLLATE "C" NOT NULL, hw_hlc TEXT COLLATE "C" NOT NULL);
+      CREATE INDEX "location_hw_hlc" ON ${q('location')} (hw_hlc, "uuid");
+      CREATE INDEX "location_hw_owner_hlc" ON ${q('location')} (hw_owner, hw_hlc, "uuid");
+      CREATE TABLE ${q('tag')} ("id" TEXT COLLATE "C" PRIMARY KEY, "name" TEXT NOT NULL, "color" TEXT, hw_owner TEXT COLLATE "C" NOT NULL, hw_hlc TEXT COLLATE "C" NOT NULL);
+      CREATE INDEX "tag_hw_hlc" ON ${q('tag')} (hw_hlc, "id");
+      CREATE INDEX "tag_hw_owner_hlc" ON ${q('tag')} (hw_owner, hw_hlc, "id");
+      CREATE TABLE ${q('volume')} ("uuid" TEXT COLLATE "C" PRIMARY KEY, "name" TEXT NOT NULL, "capacity" BIGINT NOT NULL, hw_owner TEXT COLLATE "C" NOT NULL, hw_hlc TEXT COLLATE "C" NOT NULL);
+      CREATE INDEX "volume_hw_hlc" ON ${q('volume')} (hw_hlc, "uuid");
+      CREATE INDEX "volume_hw_owner_hlc" ON ${q('volume')} (hw_owner, hw_hlc, "uuid");
+    `);
+    const old = Array.from({ length: 300 }, (_, i) => location(i));
+    await adminQuery(`INSERT INTO ${q('location')} ("uuid", "name", "path", hw_owner, hw_hlc) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])`, [
+      old.map((r) => r.id),
+      old.map((r) => r.data['name']),
+      old.map((r) => r.data['path']),
+      old.map((r) => r.ownerDeviceId),
+      old.map((r) => formatHlc(r.hlc)),
+    ]);
+    await adminQuery(`INSERT INTO ${q('tag')} VALUES ('t1', 'one', 'red', $1, $2)`, [DEVICE_B, formatHlc(hlc(1, 0, DEVICE_B))]);
+    await adminQuery(`INSERT INTO ${q('volume')} VALUES ('vol-1', 'disk', 1000, $1, $2)`, [DEVICE_A, formatHlc(hlc(2))]);
+    await adminQuery(`INSERT INTO ${q('tombstones')} (model, record_id, owner_device_id, hlc) VALUES ('entry', 'e1', $1, $2)`, [DEVICE_A, formatHlc(hlc(3))]);
+    await adminQuery(`INSERT INTO ${q('shared_changes')} (hlc, origin_device_id, model, record_id, op, data) VALUES ($1, $2, 'tag', 't1', 'upsert', '{"name":"one","color":"red"}')`, [
+      formatHlc(hlc(1, 0, DEVICE_B)),
+      DEVICE_B,
+    ]);
+    await adminQuery(`INSERT INTO ${q('parked_changes')} (model, record_id, hlc, owner_device_id, data) VALUES ('entry', 'e9', $1, $2, '{"parentId":"p"}')`, [
+      formatHlc(hlc(4)),
+      DEVICE_A,
+    ]);
+    const filesBefore = await relfilenodes(schema);
+
+    // `volume` is not registered on this open: its table is left as it is.
+    const registry = new ModelRegistry(testModels.filter((m) => m.name === 'location' || m.name === 'tag'));
+    const storage = await track(createPostgresStorage({ connectionString: PG_URL, schema, registry }));
+    const versions = await adminQuery<{ version: number }>(`SELECT version FROM "${schema}".${MIGRATIONS_TABLE} ORDER BY version`);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
+    expect(await columnsOf(schema, 'tombstones')).toEqual(['model text not null', 'record_id text not null', 'owner_device_id text not null', 'hlc text not null', 'sig text']);
+    expect((await columnsOf(schema, 'shared_changes')).at(-1)).toBe('sig text');
+    expect((await columnsOf(schema, 'parked_changes')).at(-1)).toBe('sig text');
+    expect(await columnsOf(schema, 'location')).toEqual(['uuid text not null', 'name text not null', 'path text', 'hw_owner text not null', 'hw_hlc text not null', 'hw_sig text']);
+    expect((await columnsOf(schema, 'tag')).at(-1)).toBe('hw_sig text');
+    expect((await columnsOf(schema, 'volume')).at(-1)).toBe('hw_hlc text not null');
+    // Added to the catalog only: no table or index was rewritten.
+    expect(await relfilenodes(schema)).toEqual(filesBefore);
+
+    // The old rows, unsigned, everything else as stored.
+    const { syncStore, recordStore } = storage;
+    expect(await recordStore.count('location')).toBe(300);
+    expectSameWithSigs(await recordStore.page('location', { limit: 1000 }), old);
+    expectSameWithSigs(await recordStore.getMany('tag', ['t1']), [{ id: 't1', ownerDeviceId: DEVICE_B, hlc: hlc(1, 0, DEVICE_B), data: { name: 'one', color: 'red' } }]);
+    expectSameWithSigs((await syncStore.getTombstones('entry', ['e1'])).get('e1'), { model: 'entry', recordId: 'e1', ownerDeviceId: DEVICE_A, hlc: hlc(3) });
+    expectSameWithSigs(await syncStore.sharedChangesSince({ after: null, limit: 10 }), [
+      { hlc: hlc(1, 0, DEVICE_B), model: 'tag', recordId: 't1', op: 'upsert', data: { name: 'one', color: 'red' } },
+    ]);
+    expectSameWithSigs(await syncStore.listParkedChanges(), [{ model: 'entry', recordId: 'e9', ownerDeviceId: DEVICE_A, hlc: hlc(4), data: { parentId: 'p' } }]);
+
+    // A newer signed version replaces an old row, signature and all; new rows are signed too.
+    const resigned = { ...location(7, hlc(500)), sig: testSig('loc-7') };
+    const fresh = { ...location(300, hlc(301)), sig: testSig('loc-300') };
+    expect(await recordStore.applyBatch('location', { upserts: [resigned, fresh] })).toEqual({ upserted: 2, deleted: 0, unchanged: 0 });
+    expectSameWithSigs(await recordStore.getMany('location', ['loc-007', 'loc-008', 'loc-300']).then((r) => r.sort((a, b) => (a.id < b.id ? -1 : 1))), [resigned, old[8], fresh]);
+    const tombstone = { model: 'entry', recordId: 'e1', ownerDeviceId: DEVICE_A, hlc: hlc(30), sig: testSig('e1') };
+    await syncStore.putTombstones([tombstone]);
+    expectSameWithSigs(await syncStore.tombstonesAfter('entry', { limit: 10 }), [tombstone]);
+
+    // Registered later, `volume` gains hw_sig when the record store opens.
+    const all = await track(PostgresRecordStore.open({ connectionString: PG_URL, schema, registry: new ModelRegistry(testModels) }));
+    expect((await columnsOf(schema, 'volume')).at(-1)).toBe('hw_sig text');
+    expectSameWithSigs(await all.getMany('volume', ['vol-1']), [{ id: 'vol-1', ownerDeviceId: DEVICE_A, hlc: hlc(2), data: { name: 'disk', capacity: 1000 } }]);
+    expectSameWithSigs(await all.page('location', { afterHlc: hlc(299), limit: 10 }), [fresh, resigned]);
+  });
+
+  it('creates model tables with hw_sig beside hw_owner and hw_hlc', async () => {
+    await requirePostgres();
+    const schema = newSchema();
+    await track(PostgresRecordStore.open({ connectionString: PG_URL, schema, registry }));
+    expect(await columnsOf(schema, 'tag')).toEqual(['id text not null', 'name text not null', 'color text', 'hw_owner text not null', 'hw_hlc text not null', 'hw_sig text']);
   });
 });
 

@@ -20,7 +20,7 @@ export { SqliteSyncStore, type SqliteSyncStoreOptions } from './sqlite-sync-stor
 export { SqliteRecordStore, type SqliteRecordStoreOptions } from './sqlite-record-store.js';
 export { WorkerRecordStore } from './worker-record-store.js';
 export type { SqliteOpenOptions } from './sqlite-database.js';
-export { OWNER_COLUMN, HLC_COLUMN } from '@highwater/core';
+export { OWNER_COLUMN, HLC_COLUMN, SIG_COLUMN } from '@highwater/core';
 
 export interface SqliteStorageOptions extends SqliteOpenOptions {
   /** Folder of the library; created if missing. Holds sync.db and database.db. */

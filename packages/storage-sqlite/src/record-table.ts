@@ -1,4 +1,4 @@
-import { HLC_COLUMN, OWNER_COLUMN, quoteIdentifier, RowLayout, type FieldType, type RegisteredModel } from '@highwater/core';
+import { HLC_COLUMN, OWNER_COLUMN, quoteIdentifier, RowLayout, SIG_COLUMN, type FieldType, type RegisteredModel } from '@highwater/core';
 import type { Statement } from 'better-sqlite3';
 import { SQLITE_VALUES, type SqliteDatabase } from './sqlite-database.js';
 
@@ -32,7 +32,7 @@ export class RecordTable extends RowLayout {
   /** The least and the greatest owner of any row (one step each along the owner index). */
   readonly firstOwner: Statement<[], string>;
   readonly lastOwner: Statement<[], string>;
-  /** `SELECT <key>, <fields…>, hw_owner, hw_hlc FROM <table>`, the row shape `fromRow` reads. */
+  /** `SELECT <key>, <fields…>, hw_owner, hw_hlc, hw_sig FROM <table>`, the row shape `fromRow` reads. */
   readonly selectColumns: string;
   /** The quoted table name. */
   readonly table: string;
@@ -80,7 +80,9 @@ export class RecordTable extends RowLayout {
 
 /**
  * Creates the table and its keyset indexes, or adds the columns of fields declared since it
- * was created (nullable, since existing rows have no value for them).
+ * was created (nullable, since existing rows have no value for them), and `hw_sig` to a table
+ * created before records carried signatures (database.db schema v1; its rows read back
+ * unsigned). ADD COLUMN changes only the table's definition: no row is rewritten.
  */
 function ensureTable(db: SqliteDatabase, model: RegisteredModel, fieldNames: readonly string[]): void {
   const table = quoteIdentifier(model.table);
@@ -94,10 +96,12 @@ function ensureTable(db: SqliteDatabase, model: RegisteredModel, fieldNames: rea
       }),
       `${OWNER_COLUMN} TEXT NOT NULL`,
       `${HLC_COLUMN} TEXT NOT NULL`,
+      `${SIG_COLUMN} TEXT`,
     ];
     db.exec(`CREATE TABLE ${table} (${columns.join(', ')})`);
   } else {
     const have = new Set(existing.map((c) => c.name));
+    if (!have.has(SIG_COLUMN)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${SIG_COLUMN} TEXT`);
     for (const f of fieldNames) {
       if (!have.has(f)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${quoteIdentifier(f)} ${COLUMN_TYPE[model.fields[f]!.type]}`);
     }

@@ -15,9 +15,17 @@ export interface SqliteRecordStoreOptions extends SqliteOpenOptions {
 
 const DEFAULT_COUNT_SLICE_ROWS = 50_000;
 
-// Version 1: model tables carry hw_owner and hw_hlc with keyset indexes (created per model by
-// RecordTable, since tables follow the registry rather than a fixed schema).
-const RECORD_DB_MIGRATIONS = [{ version: 1, sql: 'SELECT 1' }];
+// Model tables follow the registry rather than a fixed schema: RecordTable creates each on open,
+// or brings an existing one to the current version. The steps here only mark the file, so that
+// an older Highwater refuses it rather than writing rows it would get wrong.
+// Version 1: model tables carry hw_owner and hw_hlc with keyset indexes.
+// Version 2: and hw_sig (the owner's signature of the last write, NULL when unsigned), which
+// RecordTable adds to a table that lacks it. An older Highwater would replace a row's fields
+// and leave the previous version's signature beside them.
+export const RECORD_DB_MIGRATIONS = [
+  { version: 1, sql: 'SELECT 1' },
+  { version: 2, sql: 'SELECT 1' },
+];
 
 /** RecordStore on better-sqlite3: one transaction per batch, prepared statements per model. */
 export class SqliteRecordStore implements RecordStore {

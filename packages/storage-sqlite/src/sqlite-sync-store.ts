@@ -72,7 +72,7 @@ export class SqliteSyncStore implements SyncStore {
       getSyncState: db.prepare<[string], { value: string }>('SELECT value FROM sync_state WHERE key = ?'),
       setSyncState: db.prepare('INSERT OR REPLACE INTO sync_state (key, value, updated_at) VALUES (?, ?, ?)'),
 
-      appendSharedChange: db.prepare(`INSERT OR IGNORE INTO shared_changes (${C.sharedChanges}) VALUES (?, ?, ?, ?, ?, ?)`),
+      appendSharedChange: db.prepare(`INSERT OR IGNORE INTO shared_changes (${C.sharedChanges}) VALUES (?, ?, ?, ?, ?, ?, ?)`),
       // Ranges of idx_shared_changes_stream and idx_tombstones_owner_page.
       pruneSharedChanges: db.prepare('DELETE FROM shared_changes WHERE origin_device_id = ? AND model = ? AND hlc <= ?'),
       countSharedChanges: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM shared_changes'),
@@ -88,10 +88,11 @@ export class SqliteSyncStore implements SyncStore {
       touchAck: db.prepare('UPDATE peer_acks SET updated_at = ? WHERE peer_device_id = ? AND owner_device_id = ? AND resource_type = ?'),
       listAcks: db.prepare<[], AckRow>(`SELECT ${C.acks} FROM peer_acks ORDER BY peer_device_id, owner_device_id, resource_type`),
 
+      // A newer tombstone replaces the stored one whole, its signature (or its lack of one) too.
       putTombstone: db.prepare(
-        `INSERT INTO tombstones (${C.tombstones}) VALUES (?, ?, ?, ?)
+        `INSERT INTO tombstones (${C.tombstones}) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (model, record_id) DO UPDATE
-           SET owner_device_id = excluded.owner_device_id, hlc = excluded.hlc
+           SET owner_device_id = excluded.owner_device_id, hlc = excluded.hlc, sig = excluded.sig
            WHERE excluded.hlc > tombstones.hlc`,
       ),
       getTombstones: db.prepare<[string, string], TombstoneRow>(
@@ -101,7 +102,7 @@ export class SqliteSyncStore implements SyncStore {
       dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
       pruneTombstones: db.prepare('DELETE FROM tombstones WHERE model = ? AND owner_device_id = ? AND hlc <= ?'),
 
-      parkChange: db.prepare(`INSERT OR IGNORE INTO parked_changes (${C.parkedChanges}) VALUES (?, ?, ?, ?, ?)`),
+      parkChange: db.prepare(`INSERT OR IGNORE INTO parked_changes (${C.parkedChanges}) VALUES (?, ?, ?, ?, ?, ?)`),
       unparkChange: db.prepare('DELETE FROM parked_changes WHERE model = ? AND record_id = ? AND hlc = ?'),
       listParked: db.prepare<[], ParkedChangeRow>(`SELECT ${C.parkedChanges} FROM parked_changes ORDER BY hlc, record_id, model`),
 

@@ -109,6 +109,17 @@ export const SYNC_DB_MIGRATIONS: readonly Migration[] = [
       DROP INDEX idx_tombstones_hlc;
     `,
   },
+  {
+    // The owner's (origin's) signature of each change, stored as it came and handed on with it;
+    // NULL for changes of nodes that do not sign. ADD COLUMN changes only the tables'
+    // definitions: no row is rewritten, and rows stored before read back unsigned.
+    version: 4,
+    sql: `
+      ALTER TABLE tombstones ADD COLUMN sig TEXT;
+      ALTER TABLE shared_changes ADD COLUMN sig TEXT;
+      ALTER TABLE parked_changes ADD COLUMN sig TEXT;
+    `,
+  },
 ];
 
 /** `PRAGMA auto_vacuum` of a database whose freed pages are kept until `PRAGMA incremental_vacuum`. */

@@ -10,7 +10,10 @@ import { migrate, openSqliteDatabase } from '../src/sqlite-database.js';
 import { AUTO_VACUUM_INCREMENTAL, SYNC_DB_MIGRATIONS } from '../src/sync-db-schema.js';
 
 // sync.db schema v3: acks per (peer, owner, resource) stream, prunes per stream by an index
-// range, and incremental auto_vacuum so that pruning gives the space back.
+// range, and incremental auto_vacuum so that pruning gives the space back. (Files end at the
+// newest version; v4, signatures, has tests of its own in signatures-migration.test.ts.)
+const NEWEST = SYNC_DB_MIGRATIONS.at(-1)!.version;
+
 describe('sync.db schema v3', () => {
   const dirs: string[] = [];
   const closers: (() => unknown)[] = [];
@@ -46,11 +49,11 @@ describe('sync.db schema v3', () => {
   const tombstones = (count: number, model: string, owner: string): Tombstone[] =>
     Array.from({ length: count }, (_, i) => ({ model, recordId: `${owner}-${String(i).padStart(6, '0')}`, ownerDeviceId: owner, hlc: hlc(i, 0, owner) }));
 
-  it('creates a new sync.db at v3 with incremental auto_vacuum and per-stream peer_acks', async () => {
+  it('creates a new sync.db at the newest version with incremental auto_vacuum and per-stream peer_acks', async () => {
     const path = syncDbPath();
     openStore(path);
     const db = inspect(path);
-    expect(pragma(db, 'user_version')).toBe(3);
+    expect(pragma(db, 'user_version')).toBe(NEWEST);
     expect(pragma(db, 'auto_vacuum')).toBe(AUTO_VACUUM_INCREMENTAL);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(tableColumns(db, 'peer_acks')).toEqual([
@@ -91,7 +94,7 @@ describe('sync.db schema v3', () => {
 
     const store = openStore(path);
     const db = inspect(path);
-    expect(pragma(db, 'user_version')).toBe(3);
+    expect(pragma(db, 'user_version')).toBe(NEWEST);
     expect(pragma(db, 'auto_vacuum')).toBe(AUTO_VACUUM_INCREMENTAL);
     expect(tableColumns(db, 'peer_acks').map((c) => c.name)).toEqual(['peer_device_id', 'owner_device_id', 'resource_type', 'last_acked_hlc', 'updated_at']);
     expect(indexes(db, 'shared_changes')).toEqual(['idx_shared_changes_stream']);
@@ -107,7 +110,7 @@ describe('sync.db schema v3', () => {
     await store.close();
     const again = openStore(path);
     expect(await again.listAcks()).toEqual([{ peerDeviceId: DEVICE_B, owner: DEVICE_A, resource: 'tag', hlc: hlc(4), updatedAt: 7 }]);
-    expect(pragma(db, 'user_version')).toBe(3);
+    expect(pragma(db, 'user_version')).toBe(NEWEST);
   });
 
   it('prunes one stream as an index range', () => {

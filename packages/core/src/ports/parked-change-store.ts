@@ -22,6 +22,11 @@ export interface ParkedChange {
   readonly ownerDeviceId: string;
   readonly hlc: Hlc;
   readonly data: RecordData;
+  /**
+   * The owner's (origin's) Ed25519 signature of the change, base64url (86 characters); absent
+   * for changes written by a node without a device key. Stored and handed on as it came.
+   */
+  readonly sig?: string;
 }
 
 export type ParkedChangeKey = Pick<ParkedChange, 'model' | 'recordId' | 'hlc'>;

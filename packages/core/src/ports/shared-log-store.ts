@@ -27,6 +27,11 @@ export interface SharedChange {
   readonly op: 'upsert' | 'delete';
   /** Field values for an upsert; null for a delete. */
   readonly data: RecordData | null;
+  /**
+   * The owner's (origin's) Ed25519 signature of the change, base64url (86 characters); absent
+   * for changes written by a node without a device key. Stored and handed on as it came.
+   */
+  readonly sig?: string;
 }
 
 export interface SharedChangeQuery {

@@ -25,6 +25,11 @@ export interface Tombstone {
   readonly ownerDeviceId: string;
   /** The deleting write's clock. */
   readonly hlc: Hlc;
+  /**
+   * The owner's (origin's) Ed25519 signature of the change, base64url (86 characters); absent
+   * for changes written by a node without a device key. Stored and handed on as it came.
+   */
+  readonly sig?: string;
 }
 
 /**

@@ -4,9 +4,13 @@ import type { RecordDeletion, SyncRecord } from '../ports/record-store.js';
 import type { KeysetColumns } from './queries.js';
 import { quoteIdentifier, type SqlValueKinds } from './sql-values.js';
 
-/** Sync columns every model table carries besides its own fields: owner device, HLC text of the last write. */
+/**
+ * Sync columns every model table carries besides its own fields: owner device, HLC text of the
+ * last write, and that write's signature by its owner (`SyncRecord.sig`; NULL when unsigned).
+ */
 export const OWNER_COLUMN = 'hw_owner';
 export const HLC_COLUMN = 'hw_hlc';
+export const SIG_COLUMN = 'hw_sig';
 
 type ToColumn = (value: unknown) => unknown;
 type FromColumn = (stored: unknown) => unknown;
@@ -34,14 +38,15 @@ function fromColumnOf(type: FieldType, kinds: SqlValueKinds): FromColumn {
 
 /**
  * How one model's records map to positional rows — key, fields in declaration order, owner,
- * HLC text — and back, for one driver's value kinds. Needs no database: both adapters' record
- * tables build their statements over it, and the SQLite worker store lays out rows with it on
- * the calling thread. Conversions are chosen per column once, when the layout is built.
+ * HLC text, signature — and back, for one driver's value kinds. Needs no database: both
+ * adapters' record tables build their statements over it, and the SQLite worker store lays out
+ * rows with it on the calling thread. Conversions are chosen per column once, when the layout
+ * is built.
  */
 export class RowLayout {
-  /** Values per row: key, fields, owner, HLC. */
+  /** Values per row: key, fields, owner, HLC, signature. */
   readonly columnCount: number;
-  /** The row's columns quoted for SQL, in row order: key, fields…, hw_owner, hw_hlc. */
+  /** The row's columns quoted for SQL, in row order: key, fields…, hw_owner, hw_hlc, hw_sig. */
   readonly columns: readonly string[];
   /** Owner, HLC and quoted key columns: what a keyset page of this table filters and orders by. */
   readonly keysetColumns: KeysetColumns;
@@ -57,8 +62,8 @@ export class RowLayout {
     const types = this.fieldNames.map((f) => model.fields[f]!.type);
     this.toColumn = types.map((t) => toColumnOf(t, kinds));
     this.fromColumn = types.map((t) => fromColumnOf(t, kinds));
-    this.columnCount = this.fieldNames.length + 3;
-    this.columns = [quoteIdentifier(model.key), ...this.fieldNames.map(quoteIdentifier), OWNER_COLUMN, HLC_COLUMN];
+    this.columnCount = this.fieldNames.length + 4;
+    this.columns = [quoteIdentifier(model.key), ...this.fieldNames.map(quoteIdentifier), OWNER_COLUMN, HLC_COLUMN, SIG_COLUMN];
     this.keysetColumns = { owner: OWNER_COLUMN, hlc: HLC_COLUMN, id: this.columns[0]! };
   }
 
@@ -77,6 +82,7 @@ export class RowLayout {
     }
     params[offset + n + 1] = record.ownerDeviceId;
     params[offset + n + 2] = formatHlc(record.hlc);
+    params[offset + n + 3] = record.sig ?? null;
   }
 
   /** `records`' values one row after another (`columnCount` values a row). */
@@ -90,7 +96,7 @@ export class RowLayout {
   /** `records`' values as one array per column (`columnCount` arrays of `records.length`), for `unnest`. */
   columnArrays(records: readonly SyncRecord[]): unknown[][] {
     const n = this.fieldNames.length;
-    const columns: unknown[][] = Array.from({ length: n + 3 }, () => new Array<unknown>(records.length));
+    const columns: unknown[][] = Array.from({ length: n + 4 }, () => new Array<unknown>(records.length));
     for (let r = 0; r < records.length; r++) {
       const record = records[r]!;
       columns[0]![r] = record.id;
@@ -100,16 +106,24 @@ export class RowLayout {
       }
       columns[n + 1]![r] = record.ownerDeviceId;
       columns[n + 2]![r] = formatHlc(record.hlc);
+      columns[n + 3]![r] = record.sig ?? null;
     }
     return columns;
   }
 
-  /** The record a positional row holds (key, fields…, owner, HLC text), as the driver returned it. */
+  /**
+   * The record a positional row holds (key, fields…, owner, HLC text, signature), as the driver
+   * returned it. A row without a signature (NULL) gives a record without the `sig` property.
+   */
   fromRow(row: readonly unknown[]): SyncRecord {
     const data: RecordData = {};
     const n = this.fieldNames.length;
     for (let i = 0; i < n; i++) data[this.fieldNames[i]!] = this.fromColumn[i]!(row[i + 1]);
-    return { id: row[0] as string, ownerDeviceId: row[n + 1] as string, hlc: parseHlc(row[n + 2] as string), data };
+    const id = row[0] as string;
+    const ownerDeviceId = row[n + 1] as string;
+    const hlc = parseHlc(row[n + 2] as string);
+    const sig = row[n + 3];
+    return sig === null || sig === undefined ? { id, ownerDeviceId, hlc, data } : { id, ownerDeviceId, hlc, data, sig: sig as string };
   }
 }
 

@@ -14,15 +14,16 @@ import type { SqlValueKinds } from './sql-values.js';
  * row: an adapter's INSERT lists them so, and its SELECT reads them by these names. Both
  * adapters use these table and column names (`device_resource_watermarks`,
  * `backfill_checkpoints`, `shared_changes`, `peer_acks`, `tombstones`, `parked_changes`,
- * `sync_metrics_snapshots`); HLCs are stored in their text form.
+ * `sync_metrics_snapshots`); HLCs are stored in their text form. `sig` is the owner's (origin's)
+ * signature of the change as it came (NULL when unsigned; read back as an absent `sig`).
  */
 export const SYNC_COLUMNS = {
   watermarks: 'owner_device_id, resource_type, last_watermark, updated_at',
   checkpoints: 'owner_device_id, resource_type, resume_hlc, resume_id, completed, records_applied, records_total, updated_at',
-  sharedChanges: 'hlc, origin_device_id, model, record_id, op, data',
+  sharedChanges: 'hlc, origin_device_id, model, record_id, op, data, sig',
   acks: 'peer_device_id, owner_device_id, resource_type, last_acked_hlc, updated_at',
-  tombstones: 'model, record_id, owner_device_id, hlc',
-  parkedChanges: 'model, record_id, hlc, owner_device_id, data',
+  tombstones: 'model, record_id, owner_device_id, hlc, sig',
+  parkedChanges: 'model, record_id, hlc, owner_device_id, data, sig',
   parkedChangeKeys: 'model, record_id, hlc',
   metricsSnapshots: 'taken_at, library_id, snapshot_json',
 } as const;
@@ -53,6 +54,8 @@ export interface SharedChangeRow {
   readonly record_id: string;
   readonly op: 'upsert' | 'delete';
   readonly data: unknown;
+  /** NULL (or, from a row built by hand, absent) when the change is unsigned. */
+  readonly sig?: string | null;
 }
 
 export interface AckRow {
@@ -68,6 +71,7 @@ export interface TombstoneRow {
   readonly record_id: string;
   readonly owner_device_id: string;
   readonly hlc: string;
+  readonly sig?: string | null;
 }
 
 export interface ParkedChangeRow {
@@ -76,6 +80,7 @@ export interface ParkedChangeRow {
   readonly hlc: string;
   readonly owner_device_id: string;
   readonly data: unknown;
+  readonly sig?: string | null;
 }
 
 export interface MetricsSnapshotRow {
@@ -145,15 +150,16 @@ export class SyncRowCodec {
     c.recordId,
     c.op,
     c.data === null ? null : JSON.stringify(c.data),
+    c.sig ?? null,
   ];
 
-  readonly sharedChangeFromRow = (r: SharedChangeRow): SharedChange => ({
-    hlc: parseHlc(r.hlc),
-    model: r.model,
-    recordId: r.record_id,
-    op: r.op,
-    data: this.json(r.data) as RecordData | null,
-  });
+  readonly sharedChangeFromRow = (r: SharedChangeRow): SharedChange => {
+    const hlc = parseHlc(r.hlc);
+    const data = this.json(r.data) as RecordData | null;
+    return r.sig === null || r.sig === undefined
+      ? { hlc, model: r.model, recordId: r.record_id, op: r.op, data }
+      : { hlc, model: r.model, recordId: r.record_id, op: r.op, data, sig: r.sig };
+  };
 
   readonly ackValues = (peerDeviceId: string, ack: StreamAck, updatedAt: number): unknown[] => [
     peerDeviceId,
@@ -171,26 +177,33 @@ export class SyncRowCodec {
     updatedAt: r.updated_at,
   });
 
-  readonly tombstoneValues = (t: Tombstone): unknown[] => [t.model, t.recordId, t.ownerDeviceId, formatHlc(t.hlc)];
+  readonly tombstoneValues = (t: Tombstone): unknown[] => [t.model, t.recordId, t.ownerDeviceId, formatHlc(t.hlc), t.sig ?? null];
 
-  readonly tombstoneFromRow = (r: TombstoneRow): Tombstone => ({
-    model: r.model,
-    recordId: r.record_id,
-    ownerDeviceId: r.owner_device_id,
-    hlc: parseHlc(r.hlc),
-  });
+  readonly tombstoneFromRow = (r: TombstoneRow): Tombstone => {
+    const hlc = parseHlc(r.hlc);
+    return r.sig === null || r.sig === undefined
+      ? { model: r.model, recordId: r.record_id, ownerDeviceId: r.owner_device_id, hlc }
+      : { model: r.model, recordId: r.record_id, ownerDeviceId: r.owner_device_id, hlc, sig: r.sig };
+  };
 
-  readonly parkedChangeValues = (c: ParkedChange): unknown[] => [c.model, c.recordId, formatHlc(c.hlc), c.ownerDeviceId, JSON.stringify(c.data)];
+  readonly parkedChangeValues = (c: ParkedChange): unknown[] => [
+    c.model,
+    c.recordId,
+    formatHlc(c.hlc),
+    c.ownerDeviceId,
+    JSON.stringify(c.data),
+    c.sig ?? null,
+  ];
 
   readonly parkedChangeKeyValues = (k: ParkedChangeKey): unknown[] => [k.model, k.recordId, formatHlc(k.hlc)];
 
-  readonly parkedChangeFromRow = (r: ParkedChangeRow): ParkedChange => ({
-    model: r.model,
-    recordId: r.record_id,
-    ownerDeviceId: r.owner_device_id,
-    hlc: parseHlc(r.hlc),
-    data: this.json(r.data) as RecordData,
-  });
+  readonly parkedChangeFromRow = (r: ParkedChangeRow): ParkedChange => {
+    const hlc = parseHlc(r.hlc);
+    const data = this.json(r.data) as RecordData;
+    return r.sig === null || r.sig === undefined
+      ? { model: r.model, recordId: r.record_id, ownerDeviceId: r.owner_device_id, hlc, data }
+      : { model: r.model, recordId: r.record_id, ownerDeviceId: r.owner_device_id, hlc, data, sig: r.sig };
+  };
 
   readonly metricsSnapshotValues = (s: MetricsSnapshot): unknown[] => [s.takenAt, s.libraryId, JSON.stringify(s.metrics)];
 

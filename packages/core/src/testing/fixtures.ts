@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Hlc } from '../clock/hlc.js';
 import type { ModelDefinition } from '../models/model-definition.js';
 import type { SyncRecord } from '../ports/record-store.js';
@@ -71,4 +72,13 @@ export function entryRecord(i: number, at: Hlc, owner = at.deviceId, overrides: 
 
 export function tagRecord(id: string, name: string, at: Hlc): SyncRecord {
   return { id, ownerDeviceId: at.deviceId, hlc: at, data: { name, color: null } };
+}
+
+/**
+ * A signature as the ports carry one (`sig`): 64 bytes in base64url, 86 characters, here a
+ * SHA-512 of `seed`, so each seed gives a distinct, deterministic value. The stores keep it as
+ * text and never check it.
+ */
+export function testSig(seed: string | number): string {
+  return createHash('sha512').update(`highwater test signature ${seed}`).digest('base64url');
 }

@@ -21,3 +21,4 @@ export { runTombstoneStoreConformance } from './tombstone-store-conformance.js';
 export { runParkedChangeStoreConformance } from './parked-change-store-conformance.js';
 export { runMetricsSnapshotStoreConformance } from './metrics-snapshot-store-conformance.js';
 export type { WithClose } from './harness.js';
+export { expectSameWithSigs, sigOf, NO_SIG } from './signatures.js';

@@ -3,7 +3,8 @@ import { compareHlc } from '../clock/hlc.js';
 import { UnknownModelError } from '../errors.js';
 import type { ModelDefinition } from '../models/model-definition.js';
 import type { RecordCursor, RecordStore, SyncRecord } from '../ports/record-store.js';
-import { DEVICE_A, DEVICE_B, entryRecord, hlc, tagRecord, testModels } from './fixtures.js';
+import { DEVICE_A, DEVICE_B, entryRecord, hlc, tagRecord, testModels, testSig } from './fixtures.js';
+import { expectSameWithSigs } from './signatures.js';
 import { useStoreHarness, type StoreHarness } from './harness.js';
 
 /** Reads a whole model through keyset pages of `limit`, as backfill does. */
@@ -20,6 +21,10 @@ async function readAll(store: RecordStore, model: string, limit: number, owner?:
 }
 
 const byId = (a: SyncRecord, b: SyncRecord): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+const byHlcThenId = (a: SyncRecord, b: SyncRecord): number => compareHlc(a.hlc, b.hlc) || byId(a, b);
+
+/** `record` with its owner's signature (a deterministic test value per `seed`). */
+const signed = (record: SyncRecord, seed: string | number): SyncRecord => ({ ...record, sig: testSig(seed) });
 
 /**
  * The behaviour every RecordStore adapter must show, on the models in `fixtures.ts`
@@ -186,6 +191,84 @@ export function runRecordStoreConformance(
       expect(await current.store.count('entry')).toBe(5000);
       const sample = (await current.store.getMany('entry', ['entry-004321']))[0];
       expect(sample).toEqual(records[4321]);
+    });
+
+    // Signatures: stored with the row as they came, returned by every read, replaced with the
+    // row. Compared by expectSameWithSigs, so an unsigned record must come back without a `sig`
+    // property at all (not undefined, not null).
+    it('returns each record with the signature it was stored with, from every read; an unsigned one without any', async () => {
+      // 250 entries: adapters that write many rows per statement mix signed and unsigned rows
+      // inside one statement and across several. Every third is unsigned.
+      const mine = Array.from({ length: 250 }, (_, i) => {
+        const record = entryRecord(i, hlc(Math.floor(i / 10)));
+        return i % 3 === 0 ? record : signed(record, `entry ${i}`);
+      });
+      const theirs = Array.from({ length: 10 }, (_, i) => {
+        const record = entryRecord(500 + i, hlc(i, 1, DEVICE_B), DEVICE_B);
+        return i % 2 === 0 ? record : signed(record, `theirs ${i}`);
+      });
+      const tags = [signed(tagRecord('t1', 'one', hlc(1, 0, DEVICE_B)), 't1'), tagRecord('t2', 'two', hlc(2, 0, DEVICE_A))];
+      expect((await current.store.applyBatch('entry', { upserts: [...theirs, ...mine] })).upserted).toBe(260);
+      await current.store.applyBatch('tag', { upserts: tags });
+      const all = [...mine, ...theirs].sort(byHlcThenId);
+
+      const readsBack = async (): Promise<void> => {
+        const ids = all.map((r) => r.id);
+        expectSameWithSigs((await current.store.getMany('entry', [...ids, 'missing'])).sort(byId), [...all].sort(byId));
+        expectSameWithSigs(await readAll(current.store, 'entry', 7), all);
+        expectSameWithSigs(await readAll(current.store, 'entry', 50, DEVICE_A), mine);
+        expectSameWithSigs(await readAll(current.store, 'entry', 3, DEVICE_B), theirs);
+        expectSameWithSigs(await current.store.page('entry', { owner: DEVICE_A, after: { hlc: hlc(4), id: 'entry-000044' }, limit: 4 }), mine.slice(45, 49));
+        expectSameWithSigs(await current.store.page('entry', { afterHlc: hlc(23), limit: 100 }), all.filter((r) => compareHlc(r.hlc, hlc(23)) > 0));
+        expectSameWithSigs((await current.store.getMany('tag', ['t1', 't2'])).sort(byId), tags);
+        expectSameWithSigs(await current.store.page('tag', { limit: 10 }), tags);
+      };
+      await readsBack();
+      expect(mine[1]!.sig).toHaveLength(86);
+      expect(all.filter((r) => r.sig !== undefined)).toHaveLength(166 + 5);
+      await reopen();
+      await readsBack();
+    });
+
+    it("replaces a record's signature with the newer version's, also with none; older and equal writes keep it", async () => {
+      const version = (time: number, name: string, owner = DEVICE_A): SyncRecord => entryRecord(1, hlc(time, 0, owner), owner, { name });
+      const stored = async (id = 'entry-000001'): Promise<SyncRecord | undefined> => (await current.store.getMany('entry', [id]))[0];
+
+      await current.store.applyBatch('entry', { upserts: [signed(version(10, 'v1'), 'v1')] });
+      expectSameWithSigs(await stored(), signed(version(10, 'v1'), 'v1'));
+      await current.store.applyBatch('entry', { upserts: [signed(version(20, 'v2'), 'v2')] });
+      expectSameWithSigs(await stored(), signed(version(20, 'v2'), 'v2'));
+      // A newer unsigned version leaves no signature behind.
+      expect((await current.store.applyBatch('entry', { upserts: [version(30, 'v3')] })).upserted).toBe(1);
+      expectSameWithSigs(await stored(), version(30, 'v3'));
+      // Older and equal writes, signed, change nothing; nor does another owner's (device-owned).
+      const losers = [signed(version(25, 'older'), 'older'), signed(version(30, 'equal'), 'equal'), signed(version(99, 'forged', DEVICE_B), 'forged')];
+      for (const loser of losers) expect((await current.store.applyBatch('entry', { upserts: [loser] })).unchanged).toBe(1);
+      expectSameWithSigs(await stored(), version(30, 'v3'));
+      await current.store.applyBatch('entry', { upserts: [signed(version(40, 'v4'), 'v4')] });
+      expectSameWithSigs(await stored(), signed(version(40, 'v4'), 'v4'));
+
+      // A record named twice in one batch ends with the signature of the version that wins.
+      const twice = (first: SyncRecord, second: SyncRecord): Promise<unknown> => current.store.applyBatch('entry', { upserts: [first, second] });
+      await twice(signed(entryRecord(2, hlc(10)), 'e2 old'), entryRecord(2, hlc(20)));
+      await twice(entryRecord(3, hlc(10)), signed(entryRecord(3, hlc(20)), 'e3 new'));
+      await twice(signed(entryRecord(4, hlc(20)), 'e4 new'), entryRecord(4, hlc(10)));
+      const winners = [signed(version(40, 'v4'), 'v4'), entryRecord(2, hlc(20)), signed(entryRecord(3, hlc(20)), 'e3 new'), signed(entryRecord(4, hlc(20)), 'e4 new')];
+      expectSameWithSigs((await current.store.getMany('entry', ['entry-000001', 'entry-000002', 'entry-000003', 'entry-000004'])).sort(byId), winners);
+
+      // Shared records: each newer write, by any device, brings its own signature or none.
+      await current.store.applyBatch('tag', { upserts: [signed(tagRecord('t1', 'a', hlc(1, 0, DEVICE_A)), 't1 a')] });
+      await current.store.applyBatch('tag', { upserts: [signed(tagRecord('t1', 'b', hlc(2, 0, DEVICE_B)), 't1 b')] });
+      expectSameWithSigs(await current.store.getMany('tag', ['t1']), [signed(tagRecord('t1', 'b', hlc(2, 0, DEVICE_B)), 't1 b')]);
+      // A resolved batch replaces the row whatever its HLC, and its signature with it.
+      await current.store.applyBatch('tag', { upserts: [tagRecord('t1', 'chosen', hlc(1, 5, DEVICE_A))] }, { resolved: true });
+      expectSameWithSigs(await current.store.getMany('tag', ['t1']), [tagRecord('t1', 'chosen', hlc(1, 5, DEVICE_A))]);
+      await current.store.applyBatch('tag', { upserts: [signed(tagRecord('t1', 'again', hlc(1, 6, DEVICE_B)), 't1 again')] }, { resolved: true });
+      expectSameWithSigs(await current.store.getMany('tag', ['t1']), [signed(tagRecord('t1', 'again', hlc(1, 6, DEVICE_B)), 't1 again')]);
+
+      await reopen();
+      expectSameWithSigs(await readAll(current.store, 'entry', 100), [...winners].sort(byHlcThenId));
+      expectSameWithSigs(await current.store.page('tag', { limit: 10 }), [signed(tagRecord('t1', 'again', hlc(1, 6, DEVICE_B)), 't1 again')]);
     });
 
     it('rejects an unknown model with a typed error', async () => {

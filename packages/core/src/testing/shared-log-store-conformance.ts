@@ -1,12 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { compareHlc } from '../clock/hlc.js';
 import type { SharedLogStore, SharedChange } from '../ports/shared-log-store.js';
-import { DEVICE_A, DEVICE_B, DEVICE_C, hlc } from './fixtures.js';
+import { DEVICE_A, DEVICE_B, DEVICE_C, hlc, testSig } from './fixtures.js';
+import { expectSameWithSigs } from './signatures.js';
 import { describeStoreConformance, type StoreHarness, type WithClose } from './harness.js';
 
 /**
  * The behaviour every SharedLogStore adapter must show: idempotent appends, HLC order, paging
- * without gaps or repeats, origin and model filters, pruning per (origin, model), durability.
+ * without gaps or repeats, origin and model filters, pruning per (origin, model), signatures
+ * kept with each change, durability.
  * An adapter's test file calls this with a factory of fresh harnesses (or
  * `runSyncStoreConformance`, which runs it); durability cases close the store and open it again.
  */
@@ -91,6 +93,39 @@ export function runSharedLogStoreConformance(adapterName: string, newHarness: ()
         await reopen();
         expect(await current.store.countSharedChanges()).toBe(4);
         expect(await left()).toEqual(['d', 'e', 'g', 'c']);
+      });
+
+      // Compared by expectSameWithSigs: an unsigned change must come back without a `sig` property
+      // at all (not undefined, not null).
+      const signed = (c: SharedChange, seed: string): SharedChange => ({ ...c, sig: testSig(seed) });
+
+      it('returns each change with the signature it was appended with; an unsigned one without any', async () => {
+        const all = [
+          signed(change(1, 0, DEVICE_A, 'a'), 'a'),
+          change(1, 0, DEVICE_B, 'b'),
+          signed(change(2, 0, DEVICE_A, 'c', 'delete'), 'c'),
+          change(2, 0, DEVICE_B, 'd', 'delete'),
+          { ...signed(change(3, 0, DEVICE_B, 'e'), 'e'), model: 'label' },
+          change(4, 0, DEVICE_A, 'f'),
+        ];
+        expect(await current.store.appendSharedChanges([...all].reverse())).toBe(6);
+        const readsBack = async (): Promise<void> => {
+          expectSameWithSigs(await current.store.sharedChangesSince({ after: null, limit: 100 }), all);
+          expectSameWithSigs(await current.store.sharedChangesSince({ after: hlc(1, 0, DEVICE_B), limit: 2 }), all.slice(2, 4));
+          expectSameWithSigs(await current.store.sharedChangesSince({ after: null, limit: 100, originDeviceId: DEVICE_A }), [all[0], all[2], all[5]]);
+          expectSameWithSigs(await current.store.sharedChangesSince({ after: null, limit: 100, originDeviceId: DEVICE_B, model: 'label' }), [all[4]]);
+        };
+        await readsBack();
+        await reopen();
+        await readsBack();
+      });
+
+      it('keeps the first change stored at an HLC, with its signature or lack of one, when that HLC comes again', async () => {
+        const first = [signed(change(5, 0, DEVICE_A, 'a'), 'first a'), change(6, 0, DEVICE_A, 'b')];
+        await current.store.appendSharedChanges(first);
+        const again = [signed(change(5, 0, DEVICE_A, 'a'), 'other a'), change(5, 0, DEVICE_A, 'a'), signed(change(6, 0, DEVICE_A, 'b'), 'late b')];
+        expect(await current.store.appendSharedChanges(again)).toBe(0);
+        expectSameWithSigs(await current.store.sharedChangesSince({ after: null, limit: 10 }), first);
       });
     });
   });
