@@ -5,12 +5,13 @@
 //   floor read    — the floor's plain read of a page (keyset, raw rows) from the store just written
 //   decode        — decodeMessage of a real state-response page as rows (UTF-8, JSON, protocol checks)
 //   data checks   — the model's validation of each record's data
+//   signatures    — verifying each change's owner signature (nodes with `trust`), one page
 //   transport     — receiving a response of the page's size from another process, CPU per response
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeMessage, encodeMessage, formatHlc, jsonCodec, ModelRegistry } from '@highwater/core';
+import { ChangeSignatures, decodeMessage, DeviceKey, encodeMessage, formatHlc, jsonCodec, ModelRegistry } from '@highwater/core';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
 import { benchModels, entryData, entryKey } from './bench-models.mjs';
 import { floorWriter, pages } from './floors.mjs';
@@ -104,6 +105,21 @@ function decodeAndCheck() {
   return { decode: decodeMs / (5 * pages.length), checks: checkMs / (5 * pages.length), bytes: pages[0].byteLength };
 }
 
+/** ms per page to verify the owner's signature of each of 1000 changes (what a node with `trust` adds per page). */
+function verifySignatures() {
+  const owner = DeviceKey.generate();
+  const devices = [{ deviceId: 'device-a', publicKey: owner.publicKey }];
+  const signer = new ChangeSignatures({ modelRegistry: registry, identity: { libraryId: 'bench', deviceId: 'device-a' } }, { deviceKey: owner, devices });
+  const receiver = new ChangeSignatures({ modelRegistry: registry, identity: { libraryId: 'bench', deviceId: 'device-b' } }, { deviceKey: DeviceKey.generate(), devices });
+  const signed = Array.from({ length: 6 }, (_, p) =>
+    signer.sign(records(p).map((r) => ({ model: 'entry', id: r.id, owner: r.ownerDeviceId, hlc: r.hlc, op: 'upsert', data: r.data }))),
+  );
+  receiver.verify(signed[0]); // warm-up
+  const started = performance.now();
+  for (let p = 1; p < signed.length; p++) receiver.verify(signed[p]);
+  return (performance.now() - started) / (signed.length - 1);
+}
+
 /** CPU of this process per response of `bytes` received from a child process over `transport`. */
 async function transportReceive(transport, bytes) {
   const dir = mkdtempSync(join(tmpdir(), 'hw-stage-'));
@@ -137,9 +153,10 @@ async function oneRound() {
   const { store, floorRead } = await storeWriteAndFloorRead();
   const floor = await floorWrite();
   const { decode, checks, bytes } = decodeAndCheck();
+  const signatures = verifySignatures();
   const libp2p = await transportReceive('libp2p', bytes);
   const http = await transportReceive('http', bytes);
-  return { store, floor, floorRead, decode, checks, bytes, libp2p, http };
+  return { store, floor, floorRead, decode, checks, signatures, bytes, libp2p, http };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -160,6 +177,7 @@ export async function measureStages({ rounds = 3 } = {}) {
     floorRead: m('floorRead'),
     decode: m('decode'),
     checks: m('checks'),
+    signatures: m('signatures'),
     bytes: all[0].bytes,
     transport: { libp2p: m('libp2p'), http: m('http') },
   };

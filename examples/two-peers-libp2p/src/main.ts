@@ -1,28 +1,34 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ModelRegistry, SyncNode, type SyncRecord } from '@highwater/core';
+import { DeviceKey, ModelRegistry, SyncNode, type SyncRecord } from '@highwater/core';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
-import { createLibp2pTransport, loadOrCreatePeerId } from '@highwater/transport-libp2p';
+import { createLibp2pTransport, libp2pPeerIdOf } from '@highwater/transport-libp2p';
 
 // One model: notes, each owned (and only written) by the device that created it.
 const registry = new ModelRegistry([{ name: 'note', ownership: 'device', key: 'id', fields: { text: { type: 'text' } } }]);
 const folder = await mkdtemp(join(tmpdir(), 'highwater-two-peers-'));
-const keyPath = (device: string) => join(folder, device, 'node.key');
 
-// Peer ids come from each device's key; members exchange them before they can connect.
-const peerIds = { a: await loadOrCreatePeerId(keyPath('a')), b: await loadOrCreatePeerId(keyPath('b')) };
+// One Ed25519 key per device (created on first use): the transport authenticates the device
+// with it, and the device signs its changes with it. Devices exchange public keys to pair.
+const keys = { a: DeviceKey.loadOrCreate(join(folder, 'a', 'device.key')), b: DeviceKey.loadOrCreate(join(folder, 'b', 'device.key')) };
+const devices = [
+  { deviceId: 'device-a', publicKey: keys.a.publicKey },
+  { deviceId: 'device-b', publicKey: keys.b.publicKey },
+];
 
 async function openDevice(name: 'a' | 'b', other: 'a' | 'b') {
   const storage = createSqliteStorage({ directory: join(folder, name), registry });
-  const transport = await createLibp2pTransport({ keyPath: keyPath(name), members: [peerIds[other]] }); // listens on 127.0.0.1
+  // Only the other device may connect (listens on 127.0.0.1).
+  const transport = await createLibp2pTransport({ deviceKey: keys[name], members: [libp2pPeerIdOf(keys[other].publicKey)] });
   const node = await SyncNode.create({
     libraryId: 'notes',
     deviceId: `device-${name}`,
     registry,
     storage,
     transport,
-    members: ['device-a', 'device-b'], // device ids: deletes are forgotten once all of them hold them
+    // Signed changes: each is checked against its owner's key, whoever relays it.
+    trust: { deviceKey: keys[name], devices },
   });
   await node.start(); // starts the transport too
   return { node, storage, transport };

@@ -26,12 +26,14 @@ const program = new Command('highwater')
 A device is described by a JSON config file (see the @highwater/cli README):
   { "library": "photos", "device": "laptop", "dir": "./laptop", "models": "./models.js",
     "storage": { "kind": "sqlite" },
-    "transport": { "kind": "libp2p", "port": 4001, "peers": [ { "deviceId": "desktop", "peerId": "12D3…", "addresses": ["/ip4/…/tcp/4001/p2p/12D3…"] } ] },
-    "members": ["laptop", "desktop"] }
+    "transport": { "kind": "libp2p", "port": 4001, "peers": [ { "deviceId": "desktop", "publicKey": "x3F…", "addresses": ["/ip4/…/tcp/4001/p2p/12D3…"] } ] },
+    "devices": [ { "deviceId": "laptop", "publicKey": "Qm0…" }, { "deviceId": "desktop", "publicKey": "x3F…" } ] }
+  "devices" (optional) lists every device's public key: changes are then signed and checked
+  against their owner's key, whoever relays them; "members" (device ids) defaults to them.
 
 Examples:
   highwater demo                              three devices, a crash, live writes and deletes, verified
-  highwater id laptop.json                    this device's peer id (and key), to put in the others' configs
+  highwater id laptop.json                    this device's public key and peer ids, to put in the others' configs
   highwater serve laptop.json                 run the device until Ctrl-C
   highwater status laptop.json                state, peers with round-trip times, watermarks, sync.db size
   highwater verify laptop.json desktop.json   same library? exit 1 and the differing streams if not
@@ -88,7 +90,7 @@ program
 
 program
   .command('id')
-  .description("this device's identity (created on first use): what the other members list in their config's peers")
+  .description("this device's identity: its public key (the device key is created on first use), its libp2p and HTTP peer ids, and where it listens — what the other members list in their config's peers")
   .argument('<config>', 'the device config file')
   .option('--json', 'machine-readable output')
   .action(async (path: string, opts: { json?: boolean }) => {

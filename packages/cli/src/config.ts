@@ -7,24 +7,41 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { modelFromEntity, type ModelDefinition } from '@highwater/core';
+import { modelFromEntity, parsePublicKey, type ModelDefinition } from '@highwater/core';
 import { z } from 'zod';
 import { libraryModels } from './demo-library.js';
 
-const libp2pPeer = z.object({
-  /** The member's device id, when known: `status` shows it beside the peer id. */
-  deviceId: z.string().optional(),
-  peerId: z.string().min(1),
-  /** Multiaddrs, ideally ending in /p2p/<peerId>; redialled while the peer is away. */
-  addresses: z.array(z.string().min(1)).min(1),
-});
+/** A device's Ed25519 public key, as `highwater id` prints it (raw base64url; base64 and SPKI PEM work too). */
+const publicKey = z.string().refine(
+  (text) => {
+    try {
+      parsePublicKey(text);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not an Ed25519 public key (expected what `highwater id` prints as publicKey)' },
+);
+
+const libp2pPeer = z
+  .object({
+    /** The member's device id, when known: `status` shows it beside the peer id. */
+    deviceId: z.string().optional(),
+    /** The member's libp2p peer id; derived from `publicKey` when omitted (both given must agree). */
+    peerId: z.string().min(1).optional(),
+    publicKey: publicKey.optional(),
+    /** Multiaddrs, ideally ending in /p2p/<peerId>; redialled while the peer is away. */
+    addresses: z.array(z.string().min(1)).min(1),
+  })
+  .refine((peer) => peer.peerId !== undefined || peer.publicKey !== undefined, { message: 'a libp2p peer needs a peerId or a publicKey' });
 
 const httpPeer = z.object({
   deviceId: z.string().optional(),
-  peerId: z.string().min(1),
+  /** Derived from `publicKey` when omitted (both given must agree). */
+  peerId: z.string().min(1).optional(),
   url: z.string().url(),
-  /** The member's Ed25519 public key, as `highwater id` prints it. */
-  publicKey: z.string().min(1),
+  publicKey,
 });
 
 const nodeOptions = z
@@ -45,7 +62,8 @@ export const deviceConfigSchema = z
     library: z.string().min(1),
     device: z.string().min(1),
     /**
-     * The device's folder: its transport key, the control socket of a running `serve`, and —
+     * The device's folder: its device key (`device.key`, or the `libp2p.key`/`http.key` of
+     * earlier versions when present), the control socket of a running `serve`, and —
      * with SQLite storage — sync.db and database.db.
      */
     dir: z.string().min(1),
@@ -79,8 +97,15 @@ export const deviceConfigSchema = z
         })
         .strict(),
     ]),
-    /** Every device of the library (device ids): deletes are forgotten once all of them hold them. */
-    members: z.array(z.string().min(1)).default([]),
+    /** Every device of the library (device ids): deletes are forgotten once all of them hold them. Default: the ids in `devices`. */
+    members: z.array(z.string().min(1)).optional(),
+    /**
+     * The library's devices and their public keys (what `highwater id` prints). With it, this
+     * device signs its changes with its device key and accepts a change only with its owner's
+     * signature, whoever relayed it (see @highwater/core, Trust). This device must be listed
+     * with its own key.
+     */
+    devices: z.array(z.object({ deviceId: z.string().min(1), publicKey }).strict()).min(1).optional(),
     node: nodeOptions.default({}),
   })
   .strict();

@@ -72,13 +72,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
       identities.push(await deviceIdentity(loadDeviceConfig(configPath(name))));
     }
     for (const [i, name] of DEVICES.entries()) {
-      const config = base(name, i);
+      // Signed changes: each device's key is in every config, so every change is checked against its owner's.
+      const config = { ...base(name, i), devices: identities.map(({ deviceId, publicKey }) => ({ deviceId, publicKey })) };
       config.transport.peers = identities.filter((id) => id.deviceId !== name).map(({ deviceId, peerId, addresses }) => ({ deviceId, peerId, addresses }));
       writeFileSync(configPath(name), JSON.stringify(config, null, 2));
       devices.set(name, new ServeProcess(loadDeviceConfig(configPath(name))));
     }
     say(`Highwater demo: three devices, each its own process (highwater serve), SQLite files in ${root}, libp2p on loopback`);
     for (const id of identities) say(`  ${id.deviceId}  ${id.peerId}  ${id.addresses?.[0] ?? ''}`);
+    say('Each device signs its changes with its device key; every device checks each change against its owner\'s key, whoever relays it.');
 
     // 2. Device A creates the library.
     const a = devices.get('device-a')!;

@@ -2,15 +2,15 @@
  * Turning a device config into live parts: its storage (for `status` and `verify`, which only
  * read), its identity (for `id`), and a running node with its transport (for `serve`).
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ModelRegistry, SyncNode, type RecordStore, type SyncStore, type Transport } from '@highwater/core';
+import { ModelRegistry, SyncNode, type DeviceKey, type RecordStore, type SyncStore, type Transport } from '@highwater/core';
 import { createPostgresStorage, SYNC_TABLES } from '@highwater/storage-postgres';
 import pg from 'pg';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
-import { createHttpTransport, loadOrCreateHttpIdentity, type HttpTransport } from '@highwater/transport-http';
-import { createLibp2pTransport, loadOrCreatePeerId, type Libp2pTransport } from '@highwater/transport-libp2p';
-import { loadModels, type DeviceConfig } from './config.js';
+import { createHttpTransport, httpPeerIdOf, type HttpTransport } from '@highwater/transport-http';
+import { createLibp2pTransport, libp2pPeerIdOf, loadOrCreateDeviceKey, type Libp2pTransport } from '@highwater/transport-libp2p';
+import { ConfigError, loadModels, type DeviceConfig } from './config.js';
 
 export interface DeviceStorage {
   readonly registry: ModelRegistry;
@@ -70,13 +70,50 @@ export async function openDeviceStorage(config: DeviceConfig): Promise<DeviceSto
 /** What other members put in their config's `peers` to reach this device. */
 export interface DeviceIdentity {
   readonly deviceId: string;
+  /** The device key's Ed25519 public key (raw, base64url): the same whichever transport runs. */
+  readonly publicKey: string;
+  /** The peer id on the configured transport (one of the two below). */
   readonly peerId: string;
+  readonly libp2pPeerId: string;
+  readonly httpPeerId: string;
   readonly addresses?: string[];
   readonly url?: string;
-  readonly publicKey?: string;
 }
 
-const keyPath = (config: DeviceConfig): string => join(config.dir, `${config.transport.kind}.key`);
+/** The device key file every device dir gets now. */
+export const DEVICE_KEY_FILE = 'device.key';
+
+/**
+ * The device's key file: `device.key`, unless the dir already holds a per-transport key of
+ * earlier versions (`libp2p.key`, `http.key`), which stays the device's key so its peer ids do
+ * not change. The configured transport's own file wins when both are there.
+ */
+export function deviceKeyPath(config: DeviceConfig): string {
+  const other = config.transport.kind === 'libp2p' ? 'http' : 'libp2p';
+  for (const name of [DEVICE_KEY_FILE, `${config.transport.kind}.key`, `${other}.key`]) {
+    const path = join(config.dir, name);
+    if (existsSync(path)) return path;
+  }
+  return join(config.dir, DEVICE_KEY_FILE);
+}
+
+/** Loads (creating on first use) the device key; reads the libp2p protobuf files of earlier versions too. */
+export function loadDeviceKey(config: DeviceConfig): Promise<DeviceKey> {
+  return loadOrCreateDeviceKey(deviceKeyPath(config));
+}
+
+function identityOf(config: DeviceConfig, deviceKey: DeviceKey, transport: { addresses?: string[]; url?: string }): DeviceIdentity {
+  const libp2pPeerId = libp2pPeerIdOf(deviceKey.publicKey);
+  const httpPeerId = httpPeerIdOf(deviceKey.publicKey);
+  return {
+    deviceId: config.device,
+    publicKey: deviceKey.publicKey,
+    peerId: config.transport.kind === 'libp2p' ? libp2pPeerId : httpPeerId,
+    libp2pPeerId,
+    httpPeerId,
+    ...transport,
+  };
+}
 
 /**
  * This device's identity, creating its key on first use. A libp2p address is known only with a
@@ -84,12 +121,31 @@ const keyPath = (config: DeviceConfig): string => join(config.dir, `${config.tra
  */
 export async function deviceIdentity(config: DeviceConfig): Promise<DeviceIdentity> {
   const t = config.transport;
+  const deviceKey = await loadDeviceKey(config);
   if (t.kind === 'libp2p') {
-    const peerId = await loadOrCreatePeerId(keyPath(config));
-    return { deviceId: config.device, peerId, ...(t.port ? { addresses: [`/ip4/${t.host}/tcp/${t.port}/p2p/${peerId}`] } : {}) };
+    const peerId = libp2pPeerIdOf(deviceKey.publicKey);
+    return identityOf(config, deviceKey, t.port ? { addresses: [`/ip4/${t.host}/tcp/${t.port}/p2p/${peerId}`] } : {});
   }
-  const identity = loadOrCreateHttpIdentity(keyPath(config));
-  return { deviceId: config.device, peerId: identity.peerId, publicKey: identity.publicKey, ...(t.port ? { url: `http://${t.host}:${t.port}` } : {}) };
+  return identityOf(config, deviceKey, t.port ? { url: `http://${t.host}:${t.port}` } : {});
+}
+
+/**
+ * The peer id of each configured peer: the one given, or the one its public key gives on the
+ * configured transport. Both given must agree.
+ */
+export function configuredPeerIds(config: DeviceConfig): string[] {
+  const t = config.transport;
+  const derive = t.kind === 'libp2p' ? libp2pPeerIdOf : httpPeerIdOf;
+  return t.peers.map((peer, i) => {
+    if (peer.publicKey === undefined) return peer.peerId!;
+    const derived = derive(peer.publicKey);
+    if (peer.peerId !== undefined && peer.peerId !== derived) {
+      throw new ConfigError(
+        `${config.path}: transport.peers.${i}: peerId ${peer.peerId} is not the ${t.kind} peer id of its publicKey (which gives ${derived})`,
+      );
+    }
+    return derived;
+  });
 }
 
 export interface RunningDevice {
@@ -104,30 +160,34 @@ export interface RunningDevice {
 
 /** Opens storage and transport and creates the node (not yet started). */
 export async function openDevice(config: DeviceConfig, logger?: import('pino').Logger): Promise<RunningDevice> {
-  const storage = await openDeviceStorage(config);
   const t = config.transport;
-  const deviceOfPeer = new Map(t.peers.filter((p) => p.deviceId).map((p) => [p.peerId, p.deviceId!]));
+  // Before opening anything: a peer whose peerId and publicKey disagree is a config error.
+  const peerIds = configuredPeerIds(config);
+  const deviceKey = await loadDeviceKey(config);
+  const storage = await openDeviceStorage(config);
+  const deviceOfPeer = new Map<string, string>();
+  for (const [i, peer] of t.peers.entries()) if (peer.deviceId) deviceOfPeer.set(peerIds[i]!, peer.deviceId);
   let transport: Transport;
   let identity: () => DeviceIdentity;
   if (t.kind === 'libp2p') {
-    const members = new Set(t.peers.map((p) => p.peerId));
+    const members = new Set(peerIds);
     const libp2p: Libp2pTransport = await createLibp2pTransport({
-      keyPath: keyPath(config),
+      deviceKey,
       listen: [`/ip4/${t.host}/tcp/${t.port}`],
       members: () => members,
       bootstrap: t.peers.flatMap((p) => p.addresses),
       bootstrapIntervalMs: t.redialMs,
     });
     transport = libp2p;
-    identity = () => ({ deviceId: config.device, peerId: libp2p.localPeerId, addresses: libp2p.addresses() });
+    identity = () => identityOf(config, deviceKey, { addresses: libp2p.addresses() });
   } else {
     const http: HttpTransport = createHttpTransport({
-      keyPath: keyPath(config),
+      deviceKey,
       listen: { host: t.host, port: t.port },
-      peers: t.peers.map(({ peerId, url, publicKey }) => ({ peerId, url, publicKey })),
+      peers: t.peers.map(({ url, publicKey }, i) => ({ peerId: peerIds[i]!, url, publicKey })),
     });
     transport = http;
-    identity = () => ({ deviceId: config.device, peerId: http.localPeerId, url: http.url, publicKey: http.publicIdentity.publicKey });
+    identity = () => identityOf(config, deviceKey, { url: http.url });
   }
   const node = await SyncNode.create({
     libraryId: config.library,
@@ -135,7 +195,8 @@ export async function openDevice(config: DeviceConfig, logger?: import('pino').L
     registry: storage.registry,
     storage,
     transport,
-    members: config.members,
+    ...(config.members ? { members: config.members } : {}),
+    ...(config.devices ? { trust: { deviceKey, devices: config.devices } } : {}),
     ...config.node,
     ...(logger ? { logger } : {}),
   });

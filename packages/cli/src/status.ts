@@ -52,7 +52,7 @@ export async function storedStatus(
     storage.syncStore.getSyncState(BACKFILL_COMPLETED_AT),
     storage.syncMetadataBytes(),
   ]);
-  const owners = new Set([config.device, ...config.members, ...watermarks.map((w) => w.ownerDeviceId)]);
+  const owners = new Set([config.device, ...(config.members ?? config.devices?.map((d) => d.deviceId) ?? []), ...watermarks.map((w) => w.ownerDeviceId)]);
   const streams: StreamStatus[] = [];
   for (const resource of storage.registry.syncOrder()) {
     for (const owner of [...owners].sort()) {

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   compareHlc,
   createInProcessNetwork,
+  DeviceKey,
   formatHlc,
   SyncNode,
   type FaultContext,
@@ -50,6 +52,8 @@ export class World {
   private faults: NetFaults = CALM;
   private readonly netRandom: Random;
   private readonly members: string[];
+  /** Every device's key, from the seed (Ed25519 signatures are deterministic, so runs repeat). */
+  private readonly keys: Map<string, DeviceKey>;
   private readonly startedAt: number;
 
   constructor(
@@ -64,6 +68,7 @@ export class World {
     this.network.wire$.subscribe(() => this.stats.messages++);
     this.members = Array.from({ length: plan.peers }, (_, i) => `d${i}`);
     this.peers = this.members.map((name, i) => new SimPeer(i, name, join(directory, name), plan.skews[i]!, time));
+    this.keys = new Map(this.members.map((name) => [name, DeviceKey.fromSeed(createHash('sha256').update(`${plan.seed}/${name}`).digest())]));
   }
 
   log(line: string): void {
@@ -98,6 +103,8 @@ export class World {
       transport,
       wallClock: peer.wall,
       members: this.members,
+      // Signed changes on: every change is verified at every hop, relays included.
+      trust: { deviceKey: this.keys.get(peer.name)!, devices: this.members.map((deviceId) => ({ deviceId, publicKey: this.keys.get(deviceId)!.publicKey })) },
       metricsIntervalMs: 0,
       ...settings,
     });
@@ -114,6 +121,8 @@ export class World {
     });
     node.errors$.subscribe((e) => {
       if (peer.node === node) this.log(`${peer.name} reports ${e.code}: ${e.message.slice(0, 200)}`);
+      // Every peer is honest here: a refused signature means one was lost or garbled on the way.
+      if (e.code === 'HW_FORGED_CHANGE') this.failures.push(new InvariantViolation('signature-refused', `${peer.name}: ${e.message}`));
     });
     await this.resolveUncertain(peer);
     await node.start();

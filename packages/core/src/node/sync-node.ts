@@ -12,6 +12,7 @@ import type { WallClock } from '../ports/wall-clock.js';
 import type { MessageCodec } from '../protocol/codec.js';
 import type { RecordInput } from '../sync/local/local-writer.js';
 import type { SyncMetricsSnapshot } from '../sync/sync-metrics.js';
+import type { TrustOptions } from '../sync/trust/change-signatures.js';
 import { componentsOf, type NodeComponents } from '../wiring/components.js';
 import { createNodeContainer } from '../wiring/node-container.js';
 import { NodeLifecycle } from '../wiring/node-lifecycle.js';
@@ -30,6 +31,15 @@ export interface SyncNodeOptions {
    * the acks of all of them (those heard from within `gcHorizonMs`); without a list, never.
    */
   readonly members?: readonly string[];
+  /**
+   * Signed changes: this device signs every change it writes with `trust.deviceKey` (the key
+   * its transport authenticates with), and accepts a peer's change only with a valid signature
+   * of its owner (origin, for shared models) among `trust.devices`, whoever relayed it; any
+   * other is refused (HW_FORGED_CHANGE) with the whole message, so nothing of it is stored and
+   * no watermark moves. `members` defaults to the devices listed. Without `trust`, nothing is
+   * signed or checked: only the transport's membership guards the library.
+   */
+  readonly trust?: TrustOptions;
   /**
    * Records per backfill/catch-up page: each page is applied in one transaction and moves the
    * checkpoint. Default 1000; at most `PROTOCOL_LIMITS.maxPageSize`.
@@ -139,8 +149,9 @@ export class SyncNode {
       ...(options.wallClock ? { wallClock: options.wallClock } : {}),
       ...(options.codec ? { codec: options.codec } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.trust ? { trust: options.trust } : {}),
       settings: {
-        ...(options.members ? { members: options.members } : {}),
+        ...(options.members ? { members: options.members } : options.trust ? { members: options.trust.devices.map((d) => d.deviceId) } : {}),
         ...(options.pageSize !== undefined ? { pageSize: options.pageSize } : {}),
         ...(options.pagesPerRequest !== undefined ? { pagesPerRequest: options.pagesPerRequest } : {}),
         ...(options.liveBatchWindowMs !== undefined ? { liveBatchWindowMs: options.liveBatchWindowMs } : {}),

@@ -53,7 +53,8 @@ function parseJson(text: string, where: string): unknown {
  * Rows: a state-response that lists its model's `fields` (the requester asked for rows) counts
  * `"rows"` instead, and each change is a line `[id, hlc]` (delete) or `[id, hlc, ...values in
  * fields order]` (upsert); model and owner are the envelope's, and the keys are not repeated per
- * change (bench stage "decode"). Decoding rebuilds the very change objects the object lines
+ * change (bench stage "decode"). When every change is signed the envelope says `"signed": true`
+ * and each row has the signature third: `[id, hlc, sig]`, `[id, hlc, sig, ...values]`. Decoding rebuilds the very change objects the object lines
  * would have given. Only a page every change of which a row carries exactly is sent so (see
  * `rowOf`).
  */
@@ -65,7 +66,7 @@ export const jsonCodec: MessageCodec = {
     const rows = rowsOf(message, changes as readonly WireChange[]);
     // Per-change loops live in small helpers, so hot loops do not recompile this function (bench: first pages of a backfill).
     return rows
-      ? joinLines(JSON.stringify({ ...message, changes: undefined, rows: rows.length }), rows)
+      ? joinLines(JSON.stringify({ ...message, changes: undefined, rows: rows.length, ...((changes[0] as WireChange).sig !== undefined ? { signed: true } : {}) }), rows)
       : joinLines(JSON.stringify({ ...message, changes: changes.length }), changes);
   },
   decode(bytes: Uint8Array): unknown {
@@ -83,6 +84,7 @@ export const jsonCodec: MessageCodec = {
     if (asRows) {
       head['changes'] = changesOfRows(head, lines);
       delete head['rows'];
+      delete head['signed'];
     } else {
       head['changes'] = lines;
     }
@@ -128,30 +130,33 @@ function joinLines(head: string, values: readonly unknown[]): Uint8Array {
 function rowsOf(message: SyncMessage, changes: readonly WireChange[]): unknown[][] | null {
   if (message.type !== 'state-response' || !usableFields(message.fields)) return null;
   const { model, owner, fields } = message;
+  const signed = changes[0]!.sig !== undefined;
   const rows: unknown[][] = new Array(changes.length);
   for (let i = 0; i < changes.length; i++) {
-    const row = rowOf(changes[i]!, model, owner, fields);
+    const row = rowOf(changes[i]!, model, owner, fields, signed);
     if (row === null) return null;
     rows[i] = row;
   }
   return rows;
 }
 
-function rowOf(change: WireChange, model: string, owner: string, fields: readonly string[]): unknown[] | null {
-  if (change.model !== model || change.owner !== owner) return null;
-  if (change.op === 'delete') return change.data === undefined ? [change.id, change.hlc] : null;
+function rowOf(change: WireChange, model: string, owner: string, fields: readonly string[], signed: boolean): unknown[] | null {
+  if (change.model !== model || change.owner !== owner || (change.sig !== undefined) !== signed) return null;
+  const base = signed ? 3 : 2;
+  if (change.op === 'delete') return change.data === undefined ? (signed ? [change.id, change.hlc, change.sig] : [change.id, change.hlc]) : null;
   const data = change.data;
   if (change.op !== 'upsert' || typeof data !== 'object' || data === null) return null;
   let keys = 0;
   for (const _ in data) keys++;
   if (keys !== fields.length) return null;
-  const row = new Array<unknown>(fields.length + 2);
+  const row = new Array<unknown>(fields.length + base);
   row[0] = change.id;
   row[1] = change.hlc;
+  if (signed) row[2] = change.sig;
   for (let i = 0; i < fields.length; i++) {
     const value = data[fields[i]!];
     if (value === undefined || !Object.hasOwn(data, fields[i]!)) return null;
-    row[i + 2] = value;
+    row[i + base] = value;
   }
   return row;
 }
@@ -177,20 +182,22 @@ function changesOfRows(head: Record<string, unknown>, rows: readonly unknown[]):
     throw decodeError('rows need "fields": 1 to 1000 distinct field names, none "__proto__"');
   }
   const { model, owner } = head;
-  const upsertLength = fields.length + 2;
+  const signed = head['signed'] === true;
+  const base = signed ? 3 : 2;
+  const upsertLength = fields.length + base;
   const changes = new Array<unknown>(rows.length);
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i];
-    if (!Array.isArray(row) || (row.length !== 2 && row.length !== upsertLength)) {
-      throw decodeError(`row ${i + 1} is not [id, hlc] or [id, hlc, ...${fields.length} values]`);
+    if (!Array.isArray(row) || (row.length !== base && row.length !== upsertLength)) {
+      throw decodeError(`row ${i + 1} is not [id, hlc${signed ? ', sig' : ''}] or [id, hlc${signed ? ', sig' : ''}, ...${fields.length} values]`);
     }
-    if (row.length === 2) {
-      changes[i] = { model, id: row[0], owner, hlc: row[1], op: 'delete' };
+    if (row.length === base) {
+      changes[i] = signed ? { model, id: row[0], owner, hlc: row[1], op: 'delete', sig: row[2] } : { model, id: row[0], owner, hlc: row[1], op: 'delete' };
       continue;
     }
     const data: Record<string, unknown> = {};
-    for (let f = 0; f < fields.length; f++) data[fields[f]!] = row[f + 2];
-    changes[i] = { model, id: row[0], owner, hlc: row[1], op: 'upsert', data };
+    for (let f = 0; f < fields.length; f++) data[fields[f]!] = row[f + base];
+    changes[i] = signed ? { model, id: row[0], owner, hlc: row[1], op: 'upsert', data, sig: row[2] } : { model, id: row[0], owner, hlc: row[1], op: 'upsert', data };
   }
   return changes;
 }

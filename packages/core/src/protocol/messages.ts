@@ -44,6 +44,8 @@ export interface WireChange {
   readonly op: 'upsert' | 'delete';
   /** Field values for an upsert (validated against the model); absent for a delete. */
   readonly data?: Record<string, unknown>;
+  /** The owner's Ed25519 signature of the change (see `changeSigningBytes`), base64url. */
+  readonly sig?: string;
 }
 
 /** Keyset position (HLC text, record id): a portable resume token. */
@@ -68,6 +70,8 @@ export interface WireHead {
    * in the response's `changes`, so a catch-up of it needs no state request. Absent in requests.
    */
   readonly inline?: boolean;
+  /** The newest head of this stream its owner signed that the sender knows (see SignedHeads). */
+  readonly signed?: SignedHead;
 }
 
 /**
@@ -82,6 +86,14 @@ export interface WireSpan {
   readonly resource: string;
   readonly from: string | null;
   readonly to: string;
+  /** As in WireHead: the owner's signature that its stream reaches at least this far. */
+  readonly signed?: SignedHead;
+}
+
+/** An owner's Ed25519 signature (base64url) that its (owner, resource) stream reached `hlc`. */
+export interface SignedHead {
+  readonly hlc: string;
+  readonly sig: string;
 }
 
 /** A single live change of a device-owned record. */

@@ -155,11 +155,16 @@ const noDataSchema = z.undefined({ error: 'a delete must not carry data' }).opti
 // ---------------------------------------------------------------------------------------------
 // Composite schemas.
 
+/** An Ed25519 signature as base64url: 64 bytes, 86 characters. */
+const SIGNATURE_PATTERN = /^[A-Za-z0-9_-]{86}$/;
+const signatureSchema = z.string({ error: 'expected a signature (86 base64url characters)' }).regex(SIGNATURE_PATTERN, { error: 'expected a signature (86 base64url characters)' });
+
 const changeFields = {
   model: modelNameSchema,
   id: recordIdSchema,
   owner: deviceIdSchema,
   hlc: hlcTextSchema,
+  sig: signatureSchema.optional(),
 };
 
 export const wireUpsertChangeSchema = z.object({ ...changeFields, op: z.literal('upsert'), data: dataSchema });
@@ -223,7 +228,7 @@ function isModelName(value: unknown): boolean {
   return true;
 }
 
-const CHANGE_KEYS = new Set(['model', 'id', 'owner', 'hlc', 'op', 'data']);
+const CHANGE_KEYS = new Set(['model', 'id', 'owner', 'hlc', 'op', 'data', 'sig']);
 
 /** Whether the change schema would accept `value` and output an equal object (see above). */
 export function isCleanChange(value: unknown): boolean {
@@ -233,6 +238,12 @@ export function isCleanChange(value: unknown): boolean {
   for (const key in value) {
     if (!Object.hasOwn(value, key) || !CHANGE_KEYS.has(key)) return false;
     keys++;
+  }
+  if (value['sig'] !== undefined) {
+    if (typeof value['sig'] !== 'string' || !SIGNATURE_PATTERN.test(value['sig'])) return false;
+    keys--;
+  } else if (Object.hasOwn(value, 'sig')) {
+    return false;
   }
   if (op === 'upsert') {
     if (keys !== UPSERT_KEYS || !isPlainRecord(value['data'])) return false;
@@ -264,12 +275,16 @@ const cleanChangesSchema = z.custom<WireChange[]>(Array.isArray);
 
 export const wireCursorSchema = z.object({ hlc: hlcTextSchema, id: recordIdSchema });
 
+/** A head of a stream its owner signed: how far the owner's stream is known to reach. */
+const signedHeadSchema = z.object({ hlc: hlcTextSchema, sig: signatureSchema });
+
 export const wireHeadSchema = z.object({
   owner: deviceIdSchema,
   resource: resourceSchema,
   hlc: hlcTextSchema,
   count: countSchema.optional(),
   inline: booleanSchema.optional(),
+  signed: signedHeadSchema.optional(),
 });
 
 export const wireSpanSchema = z.object({
@@ -277,6 +292,7 @@ export const wireSpanSchema = z.object({
   resource: resourceSchema,
   from: hlcTextSchema.nullable(),
   to: hlcTextSchema,
+  signed: signedHeadSchema.optional(),
 });
 
 const spansSchema = z

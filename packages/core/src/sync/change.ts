@@ -17,6 +17,8 @@ export interface Change {
   readonly hlc: Hlc;
   readonly op: 'upsert' | 'delete';
   readonly data: RecordData | null;
+  /** The owner's signature (see trust/change-signature.ts); absent from nodes without a device key. */
+  readonly sig?: string;
 }
 
 /** (HLC, id) order: the order of every stream the engine reads and applies. */
@@ -34,9 +36,9 @@ export function changesFromWire(registry: ModelRegistry, wire: readonly WireChan
     const hlc = parseHlc(w.hlc);
     if (w.op === 'delete') {
       registry.get(w.model);
-      return new DecodedChange(w.model, w.id, w.owner, hlc, null);
+      return new DecodedChange(w.model, w.id, w.owner, hlc, null, w.sig);
     }
-    return new DecodedChange(w.model, w.id, w.owner, hlc, registry.validateData(w.model, w.id, w.data));
+    return new DecodedChange(w.model, w.id, w.owner, hlc, registry.validateData(w.model, w.id, w.data), w.sig);
   });
 }
 
@@ -50,36 +52,46 @@ class DecodedChange implements Change {
     readonly owner: string,
     readonly hlc: Hlc,
     readonly data: RecordData | null,
+    readonly sig: string | undefined,
   ) {
     this.op = data === null ? 'delete' : 'upsert';
   }
 }
 
 export function changeToWire(c: Change): WireChange {
-  return c.op === 'upsert'
-    ? { model: c.model, id: c.id, owner: c.owner, hlc: formatHlc(c.hlc), op: 'upsert', data: c.data ?? {} }
-    : { model: c.model, id: c.id, owner: c.owner, hlc: formatHlc(c.hlc), op: 'delete' };
+  const wire: WireChange =
+    c.op === 'upsert'
+      ? { model: c.model, id: c.id, owner: c.owner, hlc: formatHlc(c.hlc), op: 'upsert', data: c.data ?? {} }
+      : { model: c.model, id: c.id, owner: c.owner, hlc: formatHlc(c.hlc), op: 'delete' };
+  return c.sig === undefined ? wire : { ...wire, sig: c.sig };
 }
 
 /** `changeToWire(changeFromRecord(model, r))` without the change in between. */
 export function recordToWire(model: string, r: SyncRecord): WireChange {
-  return { model, id: r.id, owner: r.ownerDeviceId, hlc: formatHlc(r.hlc), op: 'upsert', data: r.data };
+  return r.sig === undefined
+    ? { model, id: r.id, owner: r.ownerDeviceId, hlc: formatHlc(r.hlc), op: 'upsert', data: r.data }
+    : { model, id: r.id, owner: r.ownerDeviceId, hlc: formatHlc(r.hlc), op: 'upsert', data: r.data, sig: r.sig };
 }
 
 export function changeFromRecord(model: string, r: SyncRecord): Change {
-  return { model, id: r.id, owner: r.ownerDeviceId, hlc: r.hlc, op: 'upsert', data: r.data };
+  return withSig({ model, id: r.id, owner: r.ownerDeviceId, hlc: r.hlc, op: 'upsert', data: r.data }, r.sig);
 }
 
 export function changeFromTombstone(t: Tombstone): Change {
-  return { model: t.model, id: t.recordId, owner: t.ownerDeviceId, hlc: t.hlc, op: 'delete', data: null };
+  return withSig({ model: t.model, id: t.recordId, owner: t.ownerDeviceId, hlc: t.hlc, op: 'delete', data: null }, t.sig);
 }
 
 export function changeFromShared(s: SharedChange): Change {
-  return { model: s.model, id: s.recordId, owner: s.hlc.deviceId, hlc: s.hlc, op: s.op, data: s.data };
+  return withSig({ model: s.model, id: s.recordId, owner: s.hlc.deviceId, hlc: s.hlc, op: s.op, data: s.data }, s.sig);
 }
 
 export function changeToShared(c: Change): SharedChange {
-  return { hlc: c.hlc, model: c.model, recordId: c.id, op: c.op, data: c.data };
+  return withSig({ hlc: c.hlc, model: c.model, recordId: c.id, op: c.op, data: c.data }, c.sig);
+}
+
+/** `value` with `sig` when there is one (absent, not undefined, otherwise: stores and the wire tell the two apart). */
+export function withSig<T extends object>(value: T, sig: string | undefined): T & { sig?: string } {
+  return sig === undefined ? value : { ...value, sig };
 }
 
 export function cursorToWire(c: RecordCursor): WireCursor {

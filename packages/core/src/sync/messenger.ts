@@ -8,6 +8,7 @@ import type { SyncEvents } from '../events/sync-events.js';
 import type { NodeComponents } from '../wiring/components.js';
 import type { Startable } from '../wiring/lifecycle.js';
 import type { SyncMetrics } from './sync-metrics.js';
+import { SenderIdentityError } from './trust/change-signatures.js';
 
 type RequestBody = Extract<MessageBody, { requestId: string }>;
 type OneWayBody = Exclude<MessageBody, { requestId: string }> | MessageBody<Extract<SyncMessage, { type: 'error' }>>;
@@ -31,7 +32,7 @@ export class Messenger implements Startable {
   private readonly logger: Logger;
   private readonly events: SyncEvents;
 
-  constructor(private readonly components: Pick<NodeComponents, 'transport' | 'codec' | 'identity' | 'metrics' | 'logger' | 'syncEvents' | 'server' | 'latency'>) {
+  constructor(private readonly components: Pick<NodeComponents, 'transport' | 'codec' | 'identity' | 'metrics' | 'logger' | 'syncEvents' | 'server' | 'latency' | 'signatures' | 'signedHeads'>) {
     this.transport = components.transport;
     this.codec = components.codec;
     this.libraryId = components.identity.libraryId;
@@ -45,6 +46,18 @@ export class Messenger implements Startable {
   start(): void {
     const server = this.components.server;
     this.listen((message, from) => server.handle(message, from));
+  }
+
+  /**
+   * The device a peer authenticated as on the transport (its device key), when the transport
+   * derives peer ids from device keys and signed changes are on; null otherwise. A change this
+   * device owns needs no signature check when it comes from it: the channel proves its origin.
+   */
+  authenticatedDevice(peerId: string): string | null {
+    const { signatures, transport } = this.components;
+    if (!signatures.enabled || !transport.peerIdOf) return null;
+    const device = this.deviceOfPeer.get(peerId);
+    return device !== undefined && transport.peerIdOf(signatures.publicKeyOf(device) ?? '') === peerId ? device : null;
   }
 
   /** The device behind a transport peer, once it has sent a valid message. */
@@ -77,6 +90,8 @@ export class Messenger implements Startable {
     this.metrics.add('messagesReceived');
     this.metrics.add('bytesReceived', reply.byteLength);
     const message = decodeMessage(this.codec, reply, this.libraryId);
+    this.checkSender(peerId, message.deviceId);
+    this.components.signedHeads.offerMessage(message);
     this.deviceOfPeer.set(peerId, message.deviceId);
     // An exchange is small on both sides: its round trip is what ranks this peer as a source.
     if (body.type === 'watermark-exchange-request') this.components.latency.record(peerId, message.deviceId, elapsed);
@@ -100,6 +115,8 @@ export class Messenger implements Startable {
       let message: SyncMessage | undefined;
       try {
         message = decodeMessage(this.codec, inbound.payload, this.libraryId);
+        this.checkSender(inbound.from, message.deviceId);
+        this.components.signedHeads.offerMessage(message);
         this.deviceOfPeer.set(inbound.from, message.deviceId);
         const body = await handler(message, inbound.from);
         return inbound.expectsResponse && body ? this.encode(body) : undefined;
@@ -117,6 +134,21 @@ export class Messenger implements Startable {
         return undefined;
       }
     });
+  }
+
+  /**
+   * With signed changes on, a message's device must be the one its sender authenticated as: the
+   * transport's peer id of that device's key (where the transport derives peer ids from device
+   * keys). Otherwise any member could speak, and be answered, as another device.
+   */
+  private checkSender(peerId: string, deviceId: string): void {
+    const { signatures, transport } = this.components;
+    if (!signatures.enabled || !transport.peerIdOf) return;
+    const key = signatures.publicKeyOf(deviceId);
+    if (key === undefined) throw new SenderIdentityError('HW_UNKNOWN_DEVICE', `Peer ${peerId} speaks as ${JSON.stringify(deviceId)}, which is not a device of this library`);
+    if (transport.peerIdOf(key) !== peerId) {
+      throw new SenderIdentityError('HW_DEVICE_MISMATCH', `Peer ${peerId} speaks as device ${JSON.stringify(deviceId)}, whose key is another peer's`);
+    }
   }
 
   private encode(body: MessageBody): Uint8Array {

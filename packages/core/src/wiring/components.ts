@@ -27,6 +27,8 @@ import type { StreamAcker } from '../sync/gc/stream-acker.js';
 import type { GarbageCollector } from '../sync/gc/garbage-collector.js';
 import type { SyncMetrics } from '../sync/sync-metrics.js';
 import type { WatermarkCache } from '../sync/watermark-cache.js';
+import type { ChangeSignatures } from '../sync/trust/change-signatures.js';
+import type { SignedHeads } from '../sync/trust/signed-heads.js';
 import { Tokens, type NodeIdentity } from './tokens.js';
 
 /**
@@ -51,6 +53,8 @@ export interface NodeComponents {
   readonly signals: EngineSignals;
   readonly metrics: SyncMetrics;
   readonly watermarks: WatermarkCache;
+  readonly signatures: ChangeSignatures;
+  readonly signedHeads: SignedHeads;
   readonly messenger: Messenger;
   readonly latency: PeerLatency;
   readonly applier: ChangeApplier;
@@ -84,6 +88,8 @@ export const componentTokens: { readonly [K in keyof NodeComponents]: InjectionT
   signals: Tokens.Signals,
   metrics: Tokens.Metrics,
   watermarks: Tokens.Watermarks,
+  signatures: Tokens.Signatures,
+  signedHeads: Tokens.SignedHeads,
   messenger: Tokens.Messenger,
   latency: Tokens.Latency,
   applier: Tokens.Applier,

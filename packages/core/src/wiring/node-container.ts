@@ -27,6 +27,8 @@ import { StreamAcker } from '../sync/gc/stream-acker.js';
 import { GarbageCollector } from '../sync/gc/garbage-collector.js';
 import { SyncMetrics } from '../sync/sync-metrics.js';
 import { WatermarkCache } from '../sync/watermark-cache.js';
+import { ChangeSignatures, type TrustOptions } from '../sync/trust/change-signatures.js';
+import { SignedHeads } from '../sync/trust/signed-heads.js';
 import { componentsOf, type NodeComponents } from './components.js';
 import { Tokens, type NodeIdentity } from './tokens.js';
 
@@ -41,6 +43,8 @@ export interface NodeComponentsInit {
   readonly codec?: MessageCodec;
   readonly logger?: Logger;
   readonly settings?: NodeSettingsInput;
+  /** Signed changes (see TrustOptions); without it the node neither signs nor verifies. */
+  readonly trust?: TrustOptions;
 }
 
 /**
@@ -76,6 +80,9 @@ export function createNodeContainer(init: NodeComponentsInit): DependencyContain
   part(Tokens.Signals, () => new EngineSignals());
   part(Tokens.Metrics, (c) => new SyncMetrics(c));
   part(Tokens.Watermarks, (c) => new WatermarkCache(c));
+  // Trust: this device's signatures on its changes and heads, and the checks of everyone else's.
+  part(Tokens.Signatures, (c) => new ChangeSignatures(c, init.trust));
+  part(Tokens.SignedHeads, (c) => new SignedHeads(c));
 
   // The wire: decode/validate/encode, and answers to what peers ask.
   part(Tokens.Messenger, (c) => new Messenger(c));

@@ -19,7 +19,7 @@ export class NodeLifecycle {
 
   async load(): Promise<void> {
     const c = this.components;
-    for (const part of [c.metrics, c.watermarks, c.localWriter, c.applier, c.collector] as Startable[]) await part.load?.();
+    for (const part of [c.metrics, c.watermarks, c.signedHeads, c.localWriter, c.applier, c.collector] as Startable[]) await part.load?.();
   }
 
   async start(): Promise<void> {
@@ -33,6 +33,7 @@ export class NodeLifecycle {
     const c = this.components;
     for (const part of [c.announcer, c.acker, c.collector, c.outbox, c.runner] as Startable[]) await part.stop?.();
     await c.applier.idle();
+    await c.signedHeads.flush();
     await c.transport.stop();
     await c.metrics.stop();
   }

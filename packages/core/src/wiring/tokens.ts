@@ -27,6 +27,8 @@ import type { StreamAcker } from '../sync/gc/stream-acker.js';
 import type { GarbageCollector } from '../sync/gc/garbage-collector.js';
 import type { SyncMetrics } from '../sync/sync-metrics.js';
 import type { WatermarkCache } from '../sync/watermark-cache.js';
+import type { ChangeSignatures } from '../sync/trust/change-signatures.js';
+import type { SignedHeads } from '../sync/trust/signed-heads.js';
 
 /** Who a node is: the library it syncs and the device it runs on. */
 export interface NodeIdentity {
@@ -56,6 +58,8 @@ export const Tokens = {
   Signals: Symbol.for('highwater.Signals') as InjectionToken<EngineSignals>,
   Metrics: Symbol.for('highwater.Metrics') as InjectionToken<SyncMetrics>,
   Watermarks: Symbol.for('highwater.Watermarks') as InjectionToken<WatermarkCache>,
+  Signatures: Symbol.for('highwater.Signatures') as InjectionToken<ChangeSignatures>,
+  SignedHeads: Symbol.for('highwater.SignedHeads') as InjectionToken<SignedHeads>,
   Messenger: Symbol.for('highwater.Messenger') as InjectionToken<Messenger>,
   Latency: Symbol.for('highwater.Latency') as InjectionToken<PeerLatency>,
   Applier: Symbol.for('highwater.Applier') as InjectionToken<ChangeApplier>,

@@ -3,7 +3,7 @@ import type { SyncEvents } from '../../events/sync-events.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import type { RecordCursor, RecordDeletion, RecordStore } from '../../ports/record-store.js';
 import type { SyncStore, Tombstone } from '../../ports/sync-store.js';
-import { changeToShared, compareChanges, type Change, type Span } from '../change.js';
+import { changeToShared, compareChanges, withSig, type Change, type Span } from '../change.js';
 import { HighwaterError } from '../../errors.js';
 import type { NodeComponents } from '../../wiring/components.js';
 import type { Startable } from '../../wiring/lifecycle.js';
@@ -19,6 +19,8 @@ import { coversAdvances, NO_RELAY, relayOf, type Relay } from './relay.js';
 import { dropStale, groupByModel, idOf, idsOfDeletes, newestHlc, storeBatchOf, toParked, tombstonesOf } from './store-batch.js';
 import { StreamCoverage, type Settled } from './stream-coverage.js';
 import { streamKey } from '../stream-key.js';
+import type { ChangeSignatures } from '../trust/change-signatures.js';
+import type { SignedHeads } from '../trust/signed-heads.js';
 
 
 export interface ApplyOutcome {
@@ -76,14 +78,18 @@ export class ChangeApplier implements Startable {
   private readonly signals: EngineSignals;
   private readonly deviceId: string;
   private readonly resolvers: ConflictResolvers;
+  private readonly signatures: ChangeSignatures;
+  private readonly signedHeads: SignedHeads;
 
   constructor(
     components: Pick<
       NodeComponents,
-      'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'hlcClock' | 'syncEvents' | 'metrics' | 'signals' | 'identity' | 'conflictResolvers'
+      'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'hlcClock' | 'syncEvents' | 'metrics' | 'signals' | 'identity' | 'conflictResolvers' | 'signatures' | 'signedHeads'
     >,
   ) {
     this.resolvers = components.conflictResolvers;
+    this.signatures = components.signatures;
+    this.signedHeads = components.signedHeads;
     this.registry = components.modelRegistry;
     this.records = components.recordStore;
     this.syncStore = components.syncStore;
@@ -121,7 +127,7 @@ export class ChangeApplier implements Startable {
   applyLocal(model: string, ids: readonly string[], make: LocalChanges): Promise<{ changes: Change[]; outcome: ApplyOutcome }> {
     return this.queue.run(async () => {
       await this.clockPast(model, ids, this.registry.get(model).ownership === 'device');
-      const changes = make(() => this.clock.now());
+      const changes = this.signatures.sign(make(() => this.clock.now()));
       if (changes.length === 0) return { changes, outcome: { applied: 0, stale: 0, parked: 0, relay: NO_RELAY, gaps: [] } };
       // Stamped one after another inside the queue: in HLC order, and nothing of this device's
       // stream between its watermark and the first of them.
@@ -216,7 +222,7 @@ export class ChangeApplier implements Startable {
   async restoreParked(): Promise<number> {
     const stored = await this.syncStore.listParkedChanges();
     if (stored.length === 0) return 0;
-    const changes = stored.map((p): Change => ({ model: p.model, id: p.recordId, owner: p.ownerDeviceId, hlc: p.hlc, op: 'upsert', data: p.data }));
+    const changes = stored.map((p): Change => withSig({ model: p.model, id: p.recordId, owner: p.ownerDeviceId, hlc: p.hlc, op: 'upsert' as const, data: p.data }, p.sig));
     await this.queue.run(() => this.applyNow(changes, 'pull', [], { known: true, waited: changes }));
     return changes.length;
   }
@@ -236,6 +242,8 @@ export class ChangeApplier implements Startable {
     accepted: { known?: boolean; waited?: readonly Change[]; waive?: boolean } = {},
   ): Promise<ApplyOutcome> {
     if (input.length === 0 && spans.length === 0) return { applied: 0, stale: 0, parked: 0, relay: NO_RELAY, gaps: [] };
+    // A peer's claims reach no further than their owners vouched (signed heads, signed changes).
+    if (source !== 'local') spans = this.signedHeads.bound(spans, input);
     // A local write was stamped by this clock; what was accepted before is noted without a drift check.
     if (input.length > 0 && source !== 'local') {
       if (accepted.known) this.clock.observe(newestHlc(input));

@@ -2,7 +2,7 @@ import { compareHlc, maxHlc, type Hlc } from '../../clock/hlc.js';
 import type { RecordData } from '../../models/model-definition.js';
 import type { RecordBatch, SyncRecord } from '../../ports/record-store.js';
 import type { ParkedChange, Tombstone } from '../../ports/sync-store.js';
-import type { Change } from '../change.js';
+import { withSig, type Change } from '../change.js';
 import type { Waiting } from './dependencies.js';
 
 // The per-record steps of ChangeApplier, as small synchronous functions (see its applyModel).
@@ -48,7 +48,7 @@ export function storeBatchOf(ready: readonly Change[]): { batch: RecordBatch; de
   const upserts: SyncRecord[] = [];
   const deletes: Change[] = [];
   for (const c of ready) {
-    if (c.op === 'upsert') upserts.push(new RecordToStore(c.id, c.owner, c.hlc, c.data ?? {}));
+    if (c.op === 'upsert') upserts.push(new RecordToStore(c.id, c.owner, c.hlc, c.data ?? {}, c.sig));
     else deletes.push(c);
   }
   return { batch: { upserts, deletes: deletes.map((d) => ({ id: d.id, ownerDeviceId: d.owner, hlc: d.hlc })) }, deletes };
@@ -56,11 +56,11 @@ export function storeBatchOf(ready: readonly Change[]): { batch: RecordBatch; de
 
 export function toParked(w: Waiting): ParkedChange {
   const c = w.change;
-  return { model: c.model, recordId: c.id, ownerDeviceId: c.owner, hlc: c.hlc, data: c.data ?? {} };
+  return withSig({ model: c.model, recordId: c.id, ownerDeviceId: c.owner, hlc: c.hlc, data: c.data ?? {} }, c.sig);
 }
 
 export function tombstonesOf(model: string, deletes: readonly Change[]): Tombstone[] {
-  return deletes.map((d) => ({ model, recordId: d.id, ownerDeviceId: d.owner, hlc: d.hlc }));
+  return deletes.map((d) => withSig({ model, recordId: d.id, ownerDeviceId: d.owner, hlc: d.hlc }, d.sig));
 }
 
 export function groupByModel(changes: readonly Change[]): Map<string, Change[]> {
@@ -80,5 +80,7 @@ class RecordToStore implements SyncRecord {
     readonly ownerDeviceId: string,
     readonly hlc: Hlc,
     readonly data: RecordData,
+    // Always set (perhaps undefined), so every record of a batch has one shape.
+    readonly sig: string | undefined,
   ) {}
 }

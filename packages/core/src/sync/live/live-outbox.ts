@@ -1,3 +1,4 @@
+import type { SignedHeads } from '../trust/signed-heads.js';
 import type { Logger } from 'pino';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import { PROTOCOL_LIMITS, type WireChange, type WireSpan } from '../../protocol/messages.js';
@@ -46,8 +47,10 @@ export class LiveOutbox implements Startable {
   private readonly windowMs: number;
   private readonly metrics: SyncMetrics;
   private readonly logger: Logger;
+  private readonly signedHeads: SignedHeads;
 
-  constructor(components: Pick<NodeComponents, 'modelRegistry' | 'messenger' | 'transport' | 'settings' | 'metrics' | 'logger'>) {
+  constructor(components: Pick<NodeComponents, 'modelRegistry' | 'messenger' | 'transport' | 'settings' | 'metrics' | 'logger' | 'signedHeads'>) {
+    this.signedHeads = components.signedHeads;
     this.registry = components.modelRegistry;
     this.messenger = components.messenger;
     this.transport = components.transport;
@@ -64,7 +67,8 @@ export class LiveOutbox implements Startable {
     const state: Unit = { changes: [], spans: [] };
     const shared: Unit = { changes: [], spans: [] };
     for (const c of changes) (this.isShared(c.model) ? shared : state).changes.push(changeToWire(c));
-    for (const s of spans) (this.isShared(s.model) ? shared : state).spans.push(spanToWire(s));
+    // Each span with the signed head its receivers bound it by (see SignedHeads).
+    for (const s of spans) (this.isShared(s.model) ? shared : state).spans.push(this.signedHeads.withSigned(spanToWire(s)));
     for (const peer of to) {
       let queue = this.peers.get(peer);
       if (!queue) this.peers.set(peer, (queue = { state: [], shared: [], inFlight: null }));

@@ -6,6 +6,7 @@ import type { NodeSettings } from '../../node/node-settings.js';
 import type { RecordCursor } from '../../ports/record-store.js';
 import type { StateResponseMessage, WireChange } from '../../protocol/messages.js';
 import type { NodeComponents } from '../../wiring/components.js';
+import type { ChangeSignatures } from '../trust/change-signatures.js';
 import { changesFromWire, compareChanges, cursorFromWire, cursorToWire, type Change } from '../change.js';
 import type { Messenger } from '../messenger.js';
 import type { SyncMetrics } from '../sync-metrics.js';
@@ -44,8 +45,10 @@ export class PageFetcher {
   private readonly metrics: SyncMetrics;
   private readonly logger: Logger;
   private readonly settings: NodeSettings;
+  private readonly signatures: ChangeSignatures;
 
-  constructor(components: Pick<NodeComponents, 'modelRegistry' | 'messenger' | 'metrics' | 'logger' | 'settings'>) {
+  constructor(components: Pick<NodeComponents, 'modelRegistry' | 'messenger' | 'metrics' | 'logger' | 'settings' | 'signatures'>) {
+    this.signatures = components.signatures;
     this.registry = components.modelRegistry;
     this.messenger = components.messenger;
     this.metrics = components.metrics;
@@ -78,7 +81,7 @@ export class PageFetcher {
     let cursor = start.after;
     let next: Promise<StateResponseMessage> | null = fetch(cursor);
     while (next) {
-      const { changes, pageCursor, hasMore, prunedUpTo } = await this.receiveStatePage(task, next, cursor, source.head);
+      const { changes, pageCursor, hasMore, prunedUpTo } = await this.receiveStatePage(task, source.peerId, next, cursor, source.head);
       // Pipelining: ask for the next pages before handing these over.
       next = hasMore && pageCursor ? fetch(pageCursor) : null;
       next?.catch(() => undefined);
@@ -116,7 +119,7 @@ export class PageFetcher {
         yield 'pruned';
         return;
       }
-      const all = this.decodeStream(task, response.changes);
+      const all = this.decodeStream(task, source.peerId, response.changes);
       if (after && all.length > 0 && compareHlc(all[0]!.hlc, after) <= 0) throw new ProtocolError('HW_PROTOCOL_MALFORMED', 'Shared log page starts at or before its cursor');
       const changes = upToHead(all, source.head);
       const done = !response.hasMore || changes.length < all.length || changes.length === 0;
@@ -129,9 +132,9 @@ export class PageFetcher {
   }
 
   /** The changes a source sent inline with its heads: checked like a page, cut at its head. */
-  inlinePage(task: PullTask, wire: readonly WireChange[], head: Hlc): Change[] {
+  inlinePage(task: PullTask, sender: string, wire: readonly WireChange[], head: Hlc): Change[] {
     this.metrics.add('pagesFetched');
-    const changes = this.decodeStream(task, wire, head);
+    const changes = this.decodeStream(task, sender, wire, head);
     this.metrics.add('changesFetched', changes.length);
     return changes;
   }
@@ -142,6 +145,7 @@ export class PageFetcher {
    */
   private async receiveStatePage(
     task: PullTask,
+    sender: string,
     response: Promise<StateResponseMessage>,
     cursor: RecordCursor | null,
     head: Hlc,
@@ -151,7 +155,7 @@ export class PageFetcher {
     if (page.model !== task.resource || page.owner !== task.owner) {
       throw new ProtocolError('HW_PROTOCOL_MALFORMED', `Asked for ${task.resource}/${task.owner}, got ${page.model}/${page.owner}`);
     }
-    const all = this.decodeStream(task, page.changes);
+    const all = this.decodeStream(task, sender, page.changes);
     if (cursor && all.length > 0 && compareChanges(all[0]!, cursor) <= 0) throw new ProtocolError('HW_PROTOCOL_MALFORMED', 'Page starts before its cursor');
     // The pull ends at the head the source announced: what it holds beyond may have gaps.
     const changes = upToHead(all, head);
@@ -189,8 +193,9 @@ export class PageFetcher {
   }
 
   /** A page must hold only the stream asked for, in order; anything else is refused whole. */
-  private decodeStream(task: PullTask, wire: readonly WireChange[], head?: Hlc): Change[] {
+  private decodeStream(task: PullTask, sender: string, wire: readonly WireChange[], head?: Hlc): Change[] {
     const changes = changesFromWire(this.registry, wire);
+    this.signatures.verify(changes, this.messenger.authenticatedDevice(sender));
     let prev: Change | undefined;
     for (const c of changes) {
       if (c.model !== task.resource || c.owner !== task.owner) {

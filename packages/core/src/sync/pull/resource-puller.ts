@@ -1,3 +1,5 @@
+import type { SyncEvents } from '../../events/sync-events.js';
+import { ForgedChangeError } from '../trust/change-signatures.js';
 import type { Logger } from 'pino';
 import { compareHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
 import { HighwaterError } from '../../errors.js';
@@ -56,9 +58,11 @@ export class ResourcePuller {
   private readonly committer: PulledPageCommitter;
   private readonly logger: Logger;
   private readonly metrics: SyncMetrics;
+  private readonly events: SyncEvents;
   private readonly joined = new Map<string, PeerHeads>();
 
-  constructor(components: Pick<NodeComponents, 'syncStore' | 'watermarks' | 'transport' | 'fetcher' | 'committer' | 'logger' | 'metrics'>) {
+  constructor(components: Pick<NodeComponents, 'syncStore' | 'watermarks' | 'transport' | 'fetcher' | 'committer' | 'logger' | 'metrics' | 'syncEvents'>) {
+    this.events = components.syncEvents;
     this.metrics = components.metrics;
     this.syncStore = components.syncStore;
     this.watermarks = components.watermarks;
@@ -126,6 +130,11 @@ export class ResourcePuller {
         // Bad data from a peer is not a reason to stop; another source may be fine.
         if (error instanceof OwnerJoined) throw error;
         lastError = error;
+        // A forgery is news whatever another source then serves: say which peer sent it.
+        if (error instanceof ForgedChangeError) {
+          this.logger.warn({ peer: source.peerId, resource: task.resource, owner: task.owner, err: error.message }, 'refused a page with a forged change');
+          this.events.reportError(error);
+        }
         this.logger.info({ peer: source.peerId, resource: task.resource, owner: task.owner, err: (error as Error).message }, 'pull failed; trying next source');
         if (error instanceof HighwaterError && error.code === 'HW_CLOCK_DRIFT') throw error;
       }
@@ -149,7 +158,7 @@ export class ResourcePuller {
     // A catch-up whose changes came inline with the source's heads applies them as its one page:
     // they are every change after the watermark this node sent with its heads, up to the head.
     if (source.inline && !backfill && !reconcile) {
-      const changes = this.fetcher.inlinePage(task, source.inline.changes, source.head);
+      const changes = this.fetcher.inlinePage(task, source.peerId, source.inline.changes, source.head);
       await this.committer.commit(task, changes, { owner: task.owner, model: task.resource, from: source.inline.from, to: source.head }, null);
       onPage(changes.length, source);
       return;

@@ -24,6 +24,8 @@ import {
   type Span,
 } from '../change.js';
 import type { NodeComponents } from '../../wiring/components.js';
+import type { ChangeSignatures } from '../trust/change-signatures.js';
+import type { SignedHeads } from '../trust/signed-heads.js';
 import type { EngineSignals } from '../engine-signals.js';
 import type { LiveInbox } from '../live/live-inbox.js';
 import type { GarbageCollector } from '../gc/garbage-collector.js';
@@ -49,15 +51,22 @@ export class RequestServer {
   private readonly events: SyncEvents;
   private readonly metrics: SyncMetrics;
   private readonly signals: EngineSignals;
+  private readonly signatures: ChangeSignatures;
+  private readonly signedHeads: SignedHeads;
+  /** The device a peer authenticated as (read when a message comes: the messenger is built after this). */
+  private readonly sender: (peerId: string) => string | null;
 
   constructor(
     components: Pick<
       NodeComponents,
-      'identity' | 'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'inbox' | 'collector' | 'syncEvents' | 'metrics' | 'applier' | 'signals'
+      'identity' | 'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'inbox' | 'collector' | 'syncEvents' | 'metrics' | 'applier' | 'signals' | 'signatures' | 'messenger' | 'signedHeads'
     >,
   ) {
+    this.signedHeads = components.signedHeads;
+    this.sender = (peerId) => components.messenger.authenticatedDevice(peerId);
     /** This node's device: the owner of the streams it may send inline. */
     this.deviceId = components.identity.deviceId;
+    this.signatures = components.signatures;
     this.registry = components.modelRegistry;
     this.records = components.recordStore;
     this.syncStore = components.syncStore;
@@ -81,13 +90,13 @@ export class RequestServer {
       case 'shared-change-request':
         return this.sharedPage(message);
       case 'state-change':
-        await this.inbox.receive(this.liveChanges([message.change], 'device'), spansOf(message.spans), fromPeer);
+        await this.inbox.receive(this.liveChanges([message.change], 'device', fromPeer), spansOf(message.spans), fromPeer);
         return undefined;
       case 'state-batch':
-        await this.inbox.receive(this.liveChanges(message.changes, 'device'), spansOf(message.spans), fromPeer);
+        await this.inbox.receive(this.liveChanges(message.changes, 'device', fromPeer), spansOf(message.spans), fromPeer);
         return undefined;
       case 'shared-change':
-        await this.inbox.receive(this.liveChanges(message.changes, 'shared'), spansOf(message.spans), fromPeer);
+        await this.inbox.receive(this.liveChanges(message.changes, 'shared', fromPeer), spansOf(message.spans), fromPeer);
         return undefined;
       case 'heads-announce':
         await this.collector.onHeads(message.deviceId, message.heads);
@@ -118,7 +127,7 @@ export class RequestServer {
     const heads: WireHead[] = [];
     for (const w of this.watermarks.all()) {
       if (!this.registry.has(w.resource)) continue;
-      const head: WireHead = { owner: w.owner, resource: w.resource, hlc: formatHlc(w.hlc) };
+      const head: WireHead = this.signedHeads.withSigned({ owner: w.owner, resource: w.resource, hlc: formatHlc(w.hlc) });
       if (!theirs) {
         heads.push(head);
         continue;
@@ -184,8 +193,9 @@ export class RequestServer {
     });
   }
 
-  private liveChanges(wire: Parameters<typeof changesFromWire>[1], ownership: 'device' | 'shared'): Change[] {
+  private liveChanges(wire: Parameters<typeof changesFromWire>[1], ownership: 'device' | 'shared', fromPeer: string): Change[] {
     const changes = changesFromWire(this.registry, wire);
+    this.signatures.verify(changes, this.sender(fromPeer));
     for (const c of changes) {
       if (this.registry.get(c.model).ownership !== ownership) {
         throw new ProtocolError('HW_PROTOCOL_MALFORMED', `${c.model} is not a ${ownership === 'device' ? 'device-owned' : 'shared'} model`);
