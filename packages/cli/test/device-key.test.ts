@@ -201,6 +201,30 @@ describe('one device key for both transports', () => {
       }
     });
 
+    it('with `devices` listed, a device signs its writes with its device key and the other stores them signed; a list giving it another key is refused', async () => {
+      const [portA, portB] = await Promise.all([freePort(), freePort()]);
+      const [idA, idB] = [await idOf(config('signed-a', { transport: { kind: 'libp2p', port: portA } })), await idOf(config('signed-b', { transport: { kind: 'libp2p', port: portB } }))];
+      const devices = [idA, idB].map((id) => ({ deviceId: id.deviceId, publicKey: id.publicKey }));
+      const running: RunningDevice[] = [];
+      for (const [name, port, other, otherPort] of [['signed-a', portA, idB, portB], ['signed-b', portB, idA, portA]] as const) {
+        const transport = { kind: 'libp2p', port, redialMs: 300, peers: [{ deviceId: other.deviceId, publicKey: other.publicKey, addresses: [`/ip4/127.0.0.1/tcp/${otherPort}`] }] };
+        const device = await openDevice(loadDeviceConfig(config(name, { transport, devices })));
+        stops.push(() => device.stop());
+        running.push(device);
+      }
+      const [a, b] = running as [RunningDevice, RunningDevice];
+      await Promise.all([a.node.start(), b.node.start()]);
+      const written = await a.node.write('location', [{ id: 'signed-1', data: { name: 'photos', path: '/photos' } }]);
+      await until('B to hold the signed record', async () => ((await b.node.get('location', ['signed-1'])).length === 1 ? true : undefined));
+      const [stored] = await b.storage.recordStore.getMany('location', ['signed-1']);
+      expect(stored?.sig).toMatch(/^[A-Za-z0-9_-]{86}$/);
+      expect(stored?.hlc).toEqual(written[0]!.hlc);
+      for (const stop of stops.splice(0).reverse()) await stop();
+
+      const wrongKey = config('signed-wrong', { transport: { kind: 'libp2p' }, devices: [{ deviceId: 'signed-wrong', publicKey: DeviceKey.generate().publicKey }] });
+      await expect(openDevice(loadDeviceConfig(wrongKey))).rejects.toThrow(/another public key than trust\.deviceKey/);
+    });
+
     it('refuses a peer whose peerId is not its public key’s, or whose publicKey is not a key, as a config error', async () => {
       const other = DeviceKey.generate();
       const mismatch = config('mismatch', {
