@@ -100,6 +100,8 @@ export class HttpTransport extends TransportAdapter implements Transport {
   /** Sends to one peer go out one after another, so they arrive in order. */
   private readonly sends = new OrderedSends();
   private server: InboundServer | undefined;
+  /** Peer ids of the last `setMembers` list; `undefined` until it is first called (any valid peer may be added). */
+  private allowed: ReadonlySet<string> | undefined;
   private client: OutboundClient | undefined;
   private bound: AddressInfo | undefined;
 
@@ -165,9 +167,18 @@ export class HttpTransport extends TransportAdapter implements Transport {
     return this.isRunning ? this.reachability.connected() : [];
   }
 
-  /** Adds (or updates) a member; heartbeats to it start at once when running. Throws on an invalid peer. */
+  /**
+   * Adds (or updates) a member; heartbeats to it start at once when running. Throws on an
+   * invalid peer, and, once `setMembers` was called, on a peer whose key its last list lacks
+   * (HttpTransportConfigError), so a revoked device is not let back in by accident.
+   */
   addPeer(peer: HttpPeer): void {
     const candidate = PeerDirectory.validate(peer, this.localPeerId);
+    if (this.allowed && !this.allowed.has(candidate.peerId)) {
+      throw new HttpTransportConfigError(
+        `Peer ${candidate.peerId} is not among the devices of the last setMembers call; list its key there before adding it`,
+      );
+    }
     const existing = this.members.get(candidate.peerId);
     if (existing && sameMember(existing, candidate)) return;
     this.members.add(peer);
@@ -183,6 +194,33 @@ export class HttpTransport extends TransportAdapter implements Transport {
     this.reachability.untrack(peerId);
     this.client?.cancelPeer(peerId, new HttpTransportError('HW_PEER_UNREACHABLE', `Peer ${peerId} was removed`));
     return true;
+  }
+
+  /**
+   * Makes the devices with these Ed25519 public keys (raw base64url as `DeviceKey.publicKey`
+   * gives it, base64 or SPKI PEM) the only ones that may exchange messages with this node, from
+   * now on. Configured peers whose key is not listed are removed, as by `removePeer`: their
+   * heartbeats stop, `peers$` reports them disconnected, calls to them fail (HW_UNAUTHORIZED,
+   * also those in flight), their calls waiting for this node's handler are answered 401 at once,
+   * and their further calls are refused (401). A listed device this node has no
+   * url for stays absent until `addPeer` gives it one; `addPeer` of a device the last list
+   * lacks is refused (HttpTransportConfigError) until a later call lists it again.
+   *
+   * @throws HttpTransportConfigError when a key is not an Ed25519 public key; nothing changes then.
+   */
+  setMembers(publicKeys: readonly string[]): void {
+    if (!Array.isArray(publicKeys)) throw new HttpTransportConfigError('setMembers needs an array of device public keys');
+    const allowed = new Set(publicKeys.map((key) => httpPeerIdOf(key)));
+    this.allowed = allowed;
+    for (const peerId of this.members.ids()) {
+      if (allowed.has(peerId)) continue;
+      // Calls in flight fail first, with the reason (untracking would fail them as merely unreachable).
+      this.client?.cancelPeer(peerId, new HttpTransportError('HW_UNAUTHORIZED', `Peer ${peerId} is no longer a member of this library`));
+      this.members.remove(peerId);
+      this.reachability.untrack(peerId);
+      // Its own calls still waiting for our handler are refused now rather than answered later.
+      this.server?.refusePeer(peerId, 'no longer a member of this library');
+    }
   }
 
   /** The configured members. */
@@ -265,6 +303,9 @@ export class HttpTransport extends TransportAdapter implements Transport {
       throw new HttpTransportError('HW_FRAME_TOO_LARGE', `Payload of ${payload.byteLength} bytes exceeds ${this.maxBodyBytes}`);
     }
     const member = this.members.get(peerId);
+    if (!member && this.allowed && !this.allowed.has(peerId)) {
+      throw new HttpTransportError('HW_UNAUTHORIZED', `Peer ${peerId} is not a member of this library (not in the last setMembers list)`);
+    }
     if (!member) throw new HttpTransportError('HW_PEER_UNREACHABLE', `Peer ${peerId} is not a configured member; addPeer() it first`);
     if (!this.reachability.isConnected(peerId)) {
       const why = this.reachability.lastError(peerId);

@@ -65,8 +65,22 @@ const HW_CODE_PATTERN = /^HW_[A-Z0-9_]{1,60}$/;
  */
 export class InboundServer {
   private server: Server | undefined;
+  /** Requests whose handler is still working, by caller: so a revoked caller can be cut off at once. */
+  private readonly answering = new Map<string, Set<ServerResponse>>();
 
   constructor(private readonly options: InboundServerOptions) {}
+
+  /**
+   * Refuses (401) every request of `peerId` still waiting for its handler, instead of answering
+   * it later: the peer is no longer a member. Its further calls are refused by the membership
+   * check as long as it is not in the directory.
+   */
+  refusePeer(peerId: string, reason: string): void {
+    const waiting = this.answering.get(peerId);
+    if (!waiting) return;
+    this.answering.delete(peerId);
+    for (const res of waiting) this.unauthorized(res, reason, false);
+  }
 
   /** Starts listening; resolves with the bound address. */
   async listen(): Promise<AddressInfo> {
@@ -188,16 +202,23 @@ export class InboundServer {
     }
     if (!delivery) return this.refuse(res, 503, 'HW_NO_HANDLER', `peer ${local} has no inbound handler`, false);
     let response: Uint8Array | undefined;
+    let waiting = this.answering.get(headers.peer);
+    if (!waiting) this.answering.set(headers.peer, (waiting = new Set()));
+    waiting.add(res);
     try {
       response = await delivery;
     } catch (error) {
-      if (res.destroyed) return;
+      if (res.destroyed || res.headersSent) return;
       const code = (error as { code?: unknown })?.code;
       const causeCode = typeof code === 'string' && HW_CODE_PATTERN.test(code) ? code : undefined;
       const text = error instanceof Error ? error.message : String(error);
       return this.refuse(res, 500, 'HW_HANDLER_FAILED', `the handler of peer ${local} failed: ${text.slice(0, MAX_ERROR_MESSAGE_CHARS)}`, false, causeCode);
+    } finally {
+      waiting.delete(res);
+      if (waiting.size === 0 && this.answering.get(headers.peer) === waiting) this.answering.delete(headers.peer);
     }
-    if (res.destroyed) return; // the caller gave up, or the transport stopped
+    // The caller gave up, the transport stopped, or the caller was refused meanwhile (no longer a member).
+    if (res.destroyed || res.headersSent) return;
     if (response === undefined) {
       return this.refuse(res, 500, 'HW_NO_RESPONSE', `the handler of peer ${local} returned no response`, false);
     }

@@ -130,9 +130,33 @@ export class Libp2pTransport extends TransportAdapter implements Transport {
   }
 
   /**
+   * Makes the devices with these Ed25519 public keys (raw base64url as `DeviceKey.publicKey`
+   * gives it, base64 or SPKI PEM) the only members, from now on: this replaces the `members`
+   * list or callback the transport was created with, and restricts an `allowAnyPeer` transport
+   * too. Connected peers no longer listed are hung up at once: their requests and messages in
+   * flight fail (HW_UNAUTHORIZED), `peers$` reports them disconnected, their connections are
+   * aborted, and the gater refuses them when they dial again. A listed device can connect (or
+   * be dialed) again. Works stopped or running; the last list also holds after a restart.
+   *
+   * @throws Libp2pTransportConfigError (HW_TRANSPORT_CONFIG) when a key is not an Ed25519
+   *   public key; nothing changes then.
+   */
+  setMembers(publicKeys: readonly string[]): void {
+    if (!Array.isArray(publicKeys)) throw new Libp2pTransportConfigError('HW_TRANSPORT_CONFIG', 'setMembers needs an array of device public keys');
+    const peerIds = publicKeys.map((key) => libp2pPeerIdOf(key));
+    this.membership.restrict(peerIds);
+    this.log('members set to %d device(s)', peerIds.length);
+    this.hangUpNonMembers();
+  }
+
+  /**
    * Connects to a peer at `address` (a multiaddr, ideally ending in /p2p/<peer id>) and
    * resolves with its peer id. Non-members are refused (HW_UNAUTHORIZED when the address names
-   * the peer, otherwise by the gater after the handshake: HW_PEER_UNREACHABLE).
+   * the peer, otherwise by the gater after the handshake: HW_PEER_UNREACHABLE). A peer that
+   * does not count this node as a member hangs up right after the handshake: the dial may
+   * resolve for that instant. When a connection to the peer was open already, the dial makes a
+   * fresh round trip on it first, and fails (HW_PEER_UNREACHABLE) if the peer hung up on it
+   * meanwhile (it revoked this node) even though this side has not noticed yet.
    */
   async dial(address: string): Promise<string> {
     const node = this.runningNode();
@@ -147,7 +171,10 @@ export class Libp2pTransport extends TransportAdapter implements Transport {
     if (peer !== undefined && !this.membership.isMember(peer)) {
       throw new TransportError('HW_UNAUTHORIZED', `Peer ${peer} is not a member of this library; add it to members before dialing`);
     }
-    return this.dialAddress(node, target, this.stopController.signal);
+    const before = new Set(node.getConnections().map((c) => c.id));
+    const connection = await this.dialConnection(node, target, this.stopController.signal);
+    if (before.has(connection.id)) await this.confirmAccepted(connection, address);
+    return connection.remotePeer.toString();
   }
 
   /** Closes every connection to `peerId` (both sides then report 'disconnected'). */
@@ -254,16 +281,47 @@ export class Libp2pTransport extends TransportAdapter implements Transport {
   }
 
   private async dialAddress(node: Libp2p<TransportServices>, address: Multiaddr, signal: AbortSignal): Promise<string> {
+    return (await this.dialConnection(node, address, signal)).remotePeer.toString();
+  }
+
+  private async dialConnection(node: Libp2p<TransportServices>, address: Multiaddr, signal: AbortSignal): Promise<Connection> {
     const deadline = new Deadline(this.config.requestTimeoutMs, signal, this.stopController.signal);
     try {
-      const connection = await node.dial(address, { signal: deadline.signal });
-      return connection.remotePeer.toString();
+      return await node.dial(address, { signal: deadline.signal });
     } catch (error) {
       if (deadline.reason === 'stopped' || !this.isRunning) throw this.stoppedError();
       if (deadline.reason === 'timeout') {
         throw new TransportError('HW_PEER_UNREACHABLE', `Dialing ${address.toString()} timed out after ${this.config.requestTimeoutMs} ms`, { cause: error });
       }
       throw new TransportError('HW_PEER_UNREACHABLE', `Cannot dial ${address.toString()}: ${errorMessage(error)}`, { cause: error });
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /**
+   * A fresh round trip on a connection that was open before a dial: the peer may have hung up
+   * on it (a revocation) before this side noticed. A new connection is not checked this way:
+   * the dial would then resolve only after the `connected` events, which callers that dial and
+   * then wait for the event would miss.
+   */
+  private async confirmAccepted(connection: Connection, address: string): Promise<void> {
+    const deadline = new Deadline(this.config.requestTimeoutMs, undefined, this.stopController.signal);
+    try {
+      await this.client.probe(connection, deadline);
+    } catch (error) {
+      if (deadline.reason === 'stopped' || !this.isRunning) throw this.stoppedError();
+      const peerId = connection.remotePeer.toString();
+      if (deadline.reason === 'timeout') {
+        throw new TransportError('HW_PEER_UNREACHABLE', `Peer ${peerId} at ${address} did not answer within ${this.config.requestTimeoutMs} ms of connecting`, {
+          cause: error,
+        });
+      }
+      throw new TransportError(
+        'HW_PEER_UNREACHABLE',
+        `Peer ${peerId} at ${address} hung up (is this node still among its members?): ${errorMessage(error)}`,
+        { cause: error },
+      );
     } finally {
       deadline.clear();
     }
@@ -314,6 +372,28 @@ export class Libp2pTransport extends TransportAdapter implements Transport {
 
   private isConnected(peerId: string): boolean {
     return this.node?.getConnections().some((c) => c.status === 'open' && c.remotePeer.toString() === peerId) ?? false;
+  }
+
+  /** Hangs up, at once, every connection of a peer that is no longer a member (see {@link setMembers}). */
+  private hangUpNonMembers(): void {
+    const node = this.node;
+    if (!node) return;
+    const revoked = new Set<string>();
+    for (const connection of node.getConnections()) {
+      const peerId = connection.remotePeer.toString();
+      if (this.membership.isMember(peerId)) continue;
+      revoked.add(peerId);
+      const reason = new TransportError('HW_UNAUTHORIZED', `Peer ${peerId} is no longer a member of this library`);
+      // Calls in flight fail with the typed reason rather than with the reset underneath them.
+      this.client.closeConnection(connection, reason);
+      // Aborted, not closed: a graceful close would wait for the peer's streams to end.
+      try {
+        connection.abort(reason);
+      } catch (error) {
+        this.log.error('cannot hang up on %s: %s', peerId, errorMessage(error));
+      }
+    }
+    for (const peerId of revoked) this.tracker.drop(peerId);
   }
 
   private dropConnection(connection: Connection): void {

@@ -6,20 +6,32 @@ import type { MembersOption } from './init.js';
  * connection gater right after the Noise handshake (so a non-member never gets a multiplexed
  * connection), and by the sync protocol handler for every stream (so a peer removed from a
  * dynamic members list loses access on its already-open connection too).
+ *
+ * {@link restrict} (the transport's `setMembers`) replaces whatever the transport was created
+ * with, `allowAnyPeer` included: from then on exactly the given peer ids are members.
  */
 export class Membership {
-  private readonly fixed: ReadonlySet<string> | undefined;
+  private members: MembersOption | undefined;
+  private fixed: ReadonlySet<string> | undefined;
 
   /** `members` undefined admits every peer (the explicit `allowAnyPeer` mode). */
   constructor(
-    private readonly members: MembersOption | undefined,
+    members: MembersOption | undefined,
     private readonly onError: (error: unknown) => void = () => undefined,
   ) {
+    this.members = members;
     this.fixed = Array.isArray(members) ? new Set(members) : undefined;
   }
 
   get admitsAnyPeer(): boolean {
     return this.members === undefined;
+  }
+
+  /** From now on only these peer ids are members (the list or callback given at creation no longer counts). */
+  restrict(peerIds: Iterable<string>): void {
+    const fixed = new Set(peerIds);
+    this.members = [...fixed];
+    this.fixed = fixed;
   }
 
   isMember(peerId: string): boolean {

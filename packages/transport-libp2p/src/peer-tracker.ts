@@ -50,6 +50,14 @@ export class PeerTracker {
     return this.reported.get(peerId);
   }
 
+  /**
+   * Reports `peerId` disconnected now if it was reported connected (its connections are being
+   * hung up: subscribers learn it at once rather than when libp2p's event comes).
+   */
+  drop(peerId: string): void {
+    this.disconnected(peerId);
+  }
+
   /** Reports every peer still connected as disconnected (the node stopped). */
   disconnectAll(): void {
     for (const peer of [...this.reported.keys()]) this.disconnected(peer);

@@ -75,6 +75,11 @@ export class SyncSession {
     }
   }
 
+  /** Resolves once the peer answered the hello (it accepted this node); rejects if the session failed first. */
+  ready(): Promise<void> {
+    return this.helloReceived.promise;
+  }
+
   /** False once the stream failed or closed; a new session is needed then. */
   get alive(): boolean {
     return this.failure === undefined && this.stream.status === 'open';

@@ -35,9 +35,32 @@ export class SyncStreamClient {
     await session.send(payload, deadline);
   }
 
+  /**
+   * A fresh round trip on `connection`: opens a short-lived session, waits for the peer's hello
+   * and ends it. For a connection that was open already, whose session's hello may be old: the
+   * peer may have hung up since (it stopped counting this node as a member) without this side
+   * having noticed yet.
+   */
+  async probe(connection: Connection, deadline: Deadline): Promise<void> {
+    const session = await SyncSession.open(connection, this.init, deadline.signal, () => undefined);
+    try {
+      await untilAborted(session.ready(), deadline.signal);
+    } finally {
+      session.close(new Error('probe done'));
+    }
+  }
+
   /** Opens the session to a peer that just connected, so its first request does not wait for it. */
   warm(connection: Connection): void {
     this.sessionOf(connection).catch(() => undefined);
+  }
+
+  /** Ends the session on `connection`, if any: calls waiting on it fail with `reason`. */
+  closeConnection(connection: Connection, reason: Error): void {
+    const session = this.sessions.get(connection.id);
+    if (!session) return;
+    this.sessions.delete(connection.id);
+    void session.then((s) => s.close(reason), () => undefined);
   }
 
   /** Ends every session (the transport is stopping). */
