@@ -102,6 +102,19 @@ describe('signed changes: forged, altered and unsigned changes are refused where
     expect(stored[0]?.sig).toBe(good.sig);
   });
 
+  it('a revoked device: its changes stamped after the revocation are refused, those stamped before still go in', async () => {
+    const revokedAt = Date.now() - 1000;
+    c.node.setDevices(devices.map((d) => (d.deviceId === 'device-a' ? { ...d, revokedAt } : d)));
+    const before = signed(upsert('device-a', id('loc', 1), 1, -5000), 'device-a');
+    const after = signed(upsert('device-a', id('loc', 2), 2, 0), 'device-a');
+    await raw.send('device-c', { type: 'state-batch', changes: [after] });
+    await eventually(() => errors.length === 1, 'a refusal');
+    expect((errors[0] as HighwaterError & { reason?: string }).reason).toBe('revoked');
+    await raw.send('device-c', { type: 'state-batch', changes: [before] });
+    await eventually(async () => (await locationsOf('device-a')) === 1, 'the earlier change stored');
+    expect(() => c.node.setDevices(devices.map((d) => (d.deviceId === 'device-a' ? { ...d, publicKey: keys['device-d'].publicKey } : d)))).toThrow(/another public key/);
+  });
+
   it('live: a change naming a device the library does not have is refused', async () => {
     const stranger = DeviceKey.generate();
     const change = upsert('device-z', id('loc', 1), 1);

@@ -105,7 +105,7 @@ export const deviceConfigSchema = z
      * signature, whoever relayed it (see @highwater/core, Trust). This device must be listed
      * with its own key.
      */
-    devices: z.array(z.object({ deviceId: z.string().min(1), publicKey }).strict()).min(1).optional(),
+    devices: z.array(z.object({ deviceId: z.string().min(1), publicKey, /** Revoked at (ms since the epoch): see TrustedDevice. */ revokedAt: z.number().int().nonnegative().optional() }).strict()).min(1).optional(),
     node: nodeOptions.default({}),
   })
   .strict();

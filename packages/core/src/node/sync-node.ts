@@ -12,7 +12,7 @@ import type { WallClock } from '../ports/wall-clock.js';
 import type { MessageCodec } from '../protocol/codec.js';
 import type { RecordInput } from '../sync/local/local-writer.js';
 import type { SyncMetricsSnapshot } from '../sync/sync-metrics.js';
-import type { TrustOptions } from '../sync/trust/change-signatures.js';
+import type { TrustOptions, TrustedDevice } from '../sync/trust/change-signatures.js';
 import { componentsOf, type NodeComponents } from '../wiring/components.js';
 import { createNodeContainer } from '../wiring/node-container.js';
 import { NodeLifecycle } from '../wiring/node-lifecycle.js';
@@ -151,7 +151,7 @@ export class SyncNode {
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.trust ? { trust: options.trust } : {}),
       settings: {
-        ...(options.members ? { members: options.members } : options.trust ? { members: options.trust.devices.map((d) => d.deviceId) } : {}),
+        ...(options.members ? { members: options.members } : {}),
         ...(options.pageSize !== undefined ? { pageSize: options.pageSize } : {}),
         ...(options.pagesPerRequest !== undefined ? { pagesPerRequest: options.pagesPerRequest } : {}),
         ...(options.liveBatchWindowMs !== undefined ? { liveBatchWindowMs: options.liveBatchWindowMs } : {}),
@@ -182,10 +182,23 @@ export class SyncNode {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    // With trust, the transport admits the listed devices not revoked, and no one else.
+    if (this.components.signatures.enabled) this.components.transport.setMembers?.(this.components.signatures.activeDevices().map((d) => d.publicKey));
     await this.lifecycle.start();
   }
 
   /** Runs a catch-up pass now (also what a peer connecting does); resolves when it settles. */
+  /**
+   * Replaces the device list of `trust` (see TrustedDevice), for instance to revoke a device:
+   * from then on its changes stamped after `revokedAt` and its messages are refused, the
+   * transport disconnects it and refuses it (`Transport.setMembers`), and garbage collection
+   * stops waiting for it (when `members` was not given). A listed device keeps its key.
+   */
+  setDevices(devices: readonly TrustedDevice[]): void {
+    this.components.signatures.setDevices(devices);
+    this.components.transport.setMembers?.(this.components.signatures.activeDevices().map((d) => d.publicKey));
+  }
+
   syncNow(): Promise<void> {
     return this.components.runner.trigger();
   }

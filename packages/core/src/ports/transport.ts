@@ -29,6 +29,14 @@ export interface Transport {
    * so a node can check that a message's device is the one its sender authenticated as.
    */
   peerIdOf?(publicKey: string): string;
+  /**
+   * Makes the devices with these Ed25519 public keys (raw, base64url) the only ones that may
+   * exchange messages with this node, from now on: a connected peer not listed is disconnected
+   * at once and refused when it comes back. Listing a device lets it in where the transport
+   * knows how to reach or admit it (HTTP still needs `addPeer` with its url). A node with
+   * `trust` calls it on start and whenever its device list changes (a revocation).
+   */
+  setMembers?(publicKeys: readonly string[]): void;
 }
 
 export interface PeerEvent {

@@ -24,6 +24,8 @@ export type MessageHandler = (message: SyncMessage, fromPeer: string) => Promise
  */
 export class Messenger implements Startable {
   private readonly deviceOfPeer = new Map<string, string>();
+  /** Transport peer ids of device keys (deriving one parses the key). */
+  private readonly peerOfKey = new Map<string, string>();
   private readonly transport: Transport;
   private readonly codec: MessageCodec;
   private readonly libraryId: string;
@@ -54,10 +56,19 @@ export class Messenger implements Startable {
    * device owns needs no signature check when it comes from it: the channel proves its origin.
    */
   authenticatedDevice(peerId: string): string | null {
+    const device = this.deviceOfPeer.get(peerId);
+    return device !== undefined && this.transportPeerOf(device) === peerId ? device : null;
+  }
+
+  /** The transport's peer id of a device's key, with signed changes on and a transport that derives them; else null. */
+  private transportPeerOf(deviceId: string): string | null {
     const { signatures, transport } = this.components;
     if (!signatures.enabled || !transport.peerIdOf) return null;
-    const device = this.deviceOfPeer.get(peerId);
-    return device !== undefined && transport.peerIdOf(signatures.publicKeyOf(device) ?? '') === peerId ? device : null;
+    const key = signatures.publicKeyOf(deviceId);
+    if (key === undefined) return null;
+    let peer = this.peerOfKey.get(key);
+    if (peer === undefined) this.peerOfKey.set(key, (peer = transport.peerIdOf(key)));
+    return peer;
   }
 
   /** The device behind a transport peer, once it has sent a valid message. */
@@ -144,9 +155,9 @@ export class Messenger implements Startable {
   private checkSender(peerId: string, deviceId: string): void {
     const { signatures, transport } = this.components;
     if (!signatures.enabled || !transport.peerIdOf) return;
-    const key = signatures.publicKeyOf(deviceId);
-    if (key === undefined) throw new SenderIdentityError('HW_UNKNOWN_DEVICE', `Peer ${peerId} speaks as ${JSON.stringify(deviceId)}, which is not a device of this library`);
-    if (transport.peerIdOf(key) !== peerId) {
+    if (signatures.publicKeyOf(deviceId) === undefined) throw new SenderIdentityError('HW_UNKNOWN_DEVICE', `Peer ${peerId} speaks as ${JSON.stringify(deviceId)}, which is not a device of this library`);
+    if (signatures.isRevoked(deviceId)) throw new SenderIdentityError('HW_DEVICE_REVOKED', `Peer ${peerId} speaks as ${JSON.stringify(deviceId)}, a device revoked from this library`);
+    if (this.transportPeerOf(deviceId) !== peerId) {
       throw new SenderIdentityError('HW_DEVICE_MISMATCH', `Peer ${peerId} speaks as device ${JSON.stringify(deviceId)}, whose key is another peer's`);
     }
   }

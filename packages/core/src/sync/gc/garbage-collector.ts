@@ -59,7 +59,7 @@ export class GarbageCollector implements Startable {
   constructor(
     private readonly components: Pick<
       NodeComponents,
-      'modelRegistry' | 'syncStore' | 'watermarks' | 'settings' | 'identity' | 'wallClock' | 'metrics' | 'logger' | 'applier' | 'syncEvents'
+      'modelRegistry' | 'syncStore' | 'watermarks' | 'settings' | 'identity' | 'wallClock' | 'metrics' | 'logger' | 'applier' | 'syncEvents' | 'signatures'
     >,
   ) {
     this.registry = components.modelRegistry;
@@ -130,9 +130,15 @@ export class GarbageCollector implements Startable {
     return point !== null && (after === null || compareHlc(after, point) < 0);
   }
 
+  /** The `members` option, or else, with signed changes, the devices not revoked (they follow `SyncNode.setDevices`). */
+  private members(): readonly string[] {
+    if (this.settings.members.length > 0 || !this.components.signatures.enabled) return this.settings.members;
+    return this.components.signatures.activeDevices().map((d) => d.deviceId);
+  }
+
   /** What `deviceId` said it holds (its heads): its acks. Only members' acks count. */
   async onHeads(deviceId: string, heads: readonly WireHead[]): Promise<void> {
-    if (deviceId === this.selfDeviceId || !this.settings.members.includes(deviceId)) return;
+    if (deviceId === this.selfDeviceId || !this.members().includes(deviceId)) return;
     const now = this.wallClock.now();
     const member = this.acks.get(deviceId) ?? { heads: new Map<string, Hlc>(), writtenAt: 0 };
     const moved: StreamAck[] = [];
@@ -191,7 +197,7 @@ export class GarbageCollector implements Startable {
   }
 
   private async collectNow(): Promise<number> {
-    const others = this.settings.members.filter((m) => m !== this.selfDeviceId);
+    const others = this.members().filter((m) => m !== this.selfDeviceId);
     if (others.length === 0) return 0;
     const counted = this.withinHorizon(others);
     const tombstonePoints = new Map(this.prunedUpTo);

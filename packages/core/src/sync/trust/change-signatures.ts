@@ -11,6 +11,12 @@ import type { Change } from '../change.js';
 export interface TrustedDevice {
   readonly deviceId: string;
   readonly publicKey: string;
+  /**
+   * When the device was revoked (wall ms): its changes stamped later are refused, its messages
+   * too, and its transport connection is closed; what it wrote before still verifies, so peers
+   * keep serving it.
+   */
+  readonly revokedAt?: number;
 }
 
 /**
@@ -24,28 +30,32 @@ export interface TrustOptions {
   readonly devices: readonly TrustedDevice[];
 }
 
+export type ForgedReason = 'unsigned' | 'bad-signature' | 'unknown-device' | 'revoked';
+
 /** A change without a valid signature of its owner: refused with the whole message it came in, so nothing of it moves. */
 export class ForgedChangeError extends HighwaterError {
   constructor(
     readonly change: { readonly model: string; readonly id: string; readonly owner: string },
-    reason: 'unsigned' | 'bad-signature' | 'unknown-device',
+    reason: ForgedReason,
   ) {
     const why =
       reason === 'unsigned'
         ? 'carries no signature'
         : reason === 'unknown-device'
           ? `names owner ${JSON.stringify(change.owner)}, which is not a device of this library`
-          : `is not signed by its owner ${JSON.stringify(change.owner)}'s key (forged or altered)`;
+          : reason === 'revoked'
+            ? `was stamped by ${JSON.stringify(change.owner)} after that device was revoked`
+            : `is not signed by its owner ${JSON.stringify(change.owner)}'s key (forged or altered)`;
     super('HW_FORGED_CHANGE', `Refused change ${change.model}/${change.id}: it ${why}`);
     this.reason = reason;
   }
 
-  readonly reason: 'unsigned' | 'bad-signature' | 'unknown-device';
+  readonly reason: ForgedReason;
 }
 
 /** A message whose device is not a device of the library, or not the one its sender authenticated as: refused. */
 export class SenderIdentityError extends HighwaterError {
-  constructor(code: 'HW_UNKNOWN_DEVICE' | 'HW_DEVICE_MISMATCH', message: string) {
+  constructor(code: 'HW_UNKNOWN_DEVICE' | 'HW_DEVICE_MISMATCH' | 'HW_DEVICE_REVOKED', message: string) {
     super(code, message);
   }
 }
@@ -90,6 +100,9 @@ function sortedKeys(value: unknown): unknown {
  */
 export class ChangeSignatures {
   private readonly keys = new Map<string, KeyObject>();
+  /** The same keys as raw base64url text. */
+  private readonly publicKeys = new Map<string, string>();
+  private readonly revokedAt = new Map<string, number>();
   private readonly deviceKey: DeviceKey | null;
   private readonly registry: ModelRegistry;
   private readonly deviceId: string;
@@ -98,13 +111,46 @@ export class ChangeSignatures {
     this.registry = components.modelRegistry;
     this.deviceId = components.identity.deviceId;
     this.deviceKey = trust?.deviceKey ?? null;
-    if (!trust) return;
-    for (const d of trust.devices) this.keys.set(d.deviceId, parsePublicKey(d.publicKey));
-    const own = this.keys.get(this.deviceId);
-    if (own && rawPublicKey(own).toString('base64url') !== trust.deviceKey.publicKey) {
+    if (trust) this.setDevices(trust.devices);
+  }
+
+  /**
+   * Replaces the device list (see TrustedDevice): keys, revocations. A device's key never
+   * changes once listed (HW_INVALID_OPTION otherwise): a new key is a new device.
+   */
+  setDevices(devices: readonly TrustedDevice[]): void {
+    if (!this.deviceKey) throw new HighwaterError('HW_INVALID_OPTION', 'a device list needs trust.deviceKey');
+    const keys = new Map<string, KeyObject>();
+    for (const d of devices) keys.set(d.deviceId, parsePublicKey(d.publicKey));
+    const own = keys.get(this.deviceId);
+    if (own && rawPublicKey(own).toString('base64url') !== this.deviceKey.publicKey) {
       throw new HighwaterError('HW_INVALID_OPTION', `trust.devices lists ${this.deviceId} with another public key than trust.deviceKey's`);
     }
-    this.keys.set(this.deviceId, trust.deviceKey.publicKeyObject);
+    keys.set(this.deviceId, this.deviceKey.publicKeyObject);
+    for (const [id, key] of keys) {
+      const before = this.keys.get(id);
+      if (before && !before.equals(key)) throw new HighwaterError('HW_INVALID_OPTION', `device ${id} is listed with another public key than before`);
+    }
+    this.keys.clear();
+    this.publicKeys.clear();
+    for (const [id, key] of keys) {
+      this.keys.set(id, key);
+      this.publicKeys.set(id, rawPublicKey(key).toString('base64url'));
+    }
+    this.revokedAt.clear();
+    for (const d of devices) if (d.revokedAt !== undefined && d.deviceId !== this.deviceId) this.revokedAt.set(d.deviceId, d.revokedAt);
+  }
+
+  /** The devices not revoked, this one included: those the transport admits and garbage collection waits for. */
+  activeDevices(): { deviceId: string; publicKey: string }[] {
+    const out: { deviceId: string; publicKey: string }[] = [];
+    for (const [deviceId, publicKey] of this.publicKeys) if (!this.revokedAt.has(deviceId)) out.push({ deviceId, publicKey });
+    return out;
+  }
+
+  /** Whether `deviceId` was revoked. */
+  isRevoked(deviceId: string): boolean {
+    return this.revokedAt.has(deviceId);
   }
 
   /** Whether this node signs its changes and requires signatures of everyone else's. */
@@ -114,8 +160,7 @@ export class ChangeSignatures {
 
   /** The public key of `deviceId` (raw, base64url), if it is a device of the library. */
   publicKeyOf(deviceId: string): string | undefined {
-    const key = this.keys.get(deviceId);
-    return key ? rawPublicKey(key).toString('base64url') : undefined;
+    return this.publicKeys.get(deviceId);
   }
 
   /** This device's signature of `bytes`, base64url (signed changes must be on). */
@@ -145,10 +190,12 @@ export class ChangeSignatures {
   verify(changes: readonly Change[], sender: string | null = null): void {
     if (!this.deviceKey) return;
     for (const c of changes) {
-      if (c.owner === sender && c.sig !== undefined) continue;
+      if (c.owner === sender && c.sig !== undefined && !this.revokedAt.has(sender)) continue;
       if (c.sig === undefined) throw new ForgedChangeError(c, 'unsigned');
       const key = this.keys.get(c.owner);
       if (!key) throw new ForgedChangeError(c, 'unknown-device');
+      const revoked = this.revokedAt.get(c.owner);
+      if (revoked !== undefined && c.hlc.time > revoked) throw new ForgedChangeError(c, 'revoked');
       if (!verifySignature(key, changeSigningBytes(this.registry, c), Buffer.from(c.sig, 'base64url'))) throw new ForgedChangeError(c, 'bad-signature');
     }
   }
