@@ -1,42 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { DeviceKey, TransportError, type PeerEvent } from '@highwater/core';
+import { DeviceKey, TransportError } from '@highwater/core';
+import { answerOrHang as serve, disconnectedFrom, recordPeerEvents as record, within } from '@highwater/core/testing';
 import { createLibp2pTransport, Libp2pTransportConfigError, type Libp2pTransport } from '../src/index.js';
 import { bytes, TestNetwork, text, waitFor } from './support.js';
 
 /** How soon a revoked peer must be gone, on both sides (a bound on loopback, not a benchmark). */
 const SHORT_MS = 3_000;
 
-/**
- * Answers `<own id> got <payload> from <sender>`; a request whose payload is 'hang' reaches
- * the handler (`arrived` resolves) and is never answered.
- */
-function serve(transport: Libp2pTransport): { arrived: Promise<string> } {
-  let arrive!: (from: string) => void;
-  const arrived = new Promise<string>((resolve) => (arrive = resolve));
-  transport.handle(async (message) => {
-    if (text(message.payload) === 'hang') {
-      arrive(message.from);
-      return new Promise<Uint8Array>(() => undefined);
-    }
-    return bytes(`${transport.localPeerId} got ${text(message.payload)} from ${message.from}`);
-  });
-  return { arrived };
-}
-
-/** `promise`, or a failure naming `what` if it has not settled within `ms` (a bound, so a regression fails instead of hanging). */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)));
-  return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
-}
-
-function record(transport: Libp2pTransport): PeerEvent[] {
-  const events: PeerEvent[] = [];
-  transport.peers$.subscribe((event) => events.push(event));
-  return events;
-}
-
-const disconnectedFrom = (events: PeerEvent[], peerId: string): boolean => events.some((e) => e.type === 'disconnected' && e.peerId === peerId);
 const hasOpenConnection = (from: Libp2pTransport, to: Libp2pTransport): boolean => from.connectedPeers().includes(to.localPeerId);
 
 describe('setMembers (revoking a device)', () => {

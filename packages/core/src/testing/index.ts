@@ -22,3 +22,4 @@ export { runParkedChangeStoreConformance } from './parked-change-store-conforman
 export { runMetricsSnapshotStoreConformance } from './metrics-snapshot-store-conformance.js';
 export type { WithClose } from './harness.js';
 export { expectSameWithSigs, sigOf, NO_SIG } from './signatures.js';
+export { answerOrHang, disconnectedFrom, recordPeerEvents, within } from './transport-helpers.js';
