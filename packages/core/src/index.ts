@@ -21,6 +21,7 @@ import 'reflect-metadata';
 export * from './errors.js';
 export * from './clock/hlc.js';
 export * from './identity/device-key.js';
+export { deviceRosterModel, DEVICE_ROSTER, type RosterDevice } from './sync/trust/device-roster.js';
 export { ChangeSignatures, ForgedChangeError, SenderIdentityError, type ForgedReason, changeSigningBytes, type TrustOptions, type TrustedDevice } from './sync/trust/change-signatures.js';
 export * from './ports/wall-clock.js';
 export * from './models/model-definition.js';

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Observable } from 'rxjs';
 import type { DependencyContainer } from 'tsyringe';
 import type { Hlc } from '../clock/hlc.js';
-import type { HighwaterError } from '../errors.js';
+import { HighwaterError } from '../errors.js';
 import type { AppliedChanges, PeerStatus, SyncProgress, SyncState } from '../events/sync-events.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import type { RecordDeletion, RecordStore, SyncRecord } from '../ports/record-store.js';
@@ -13,6 +13,8 @@ import type { MessageCodec } from '../protocol/codec.js';
 import type { RecordInput } from '../sync/local/local-writer.js';
 import type { SyncMetricsSnapshot } from '../sync/sync-metrics.js';
 import type { TrustOptions, TrustedDevice } from '../sync/trust/change-signatures.js';
+import { DEVICE_ROSTER, type RosterDevice } from '../sync/trust/device-roster.js';
+import { canonicalPublicKey } from '../identity/device-key.js';
 import { componentsOf, type NodeComponents } from '../wiring/components.js';
 import { createNodeContainer } from '../wiring/node-container.js';
 import { NodeLifecycle } from '../wiring/node-lifecycle.js';
@@ -197,6 +199,41 @@ export class SyncNode {
   setDevices(devices: readonly TrustedDevice[]): void {
     this.components.signatures.setDevices(devices);
     this.components.transport.setMembers?.(this.components.signatures.activeDevices().map((d) => d.publicKey));
+  }
+
+  /**
+   * Adds a device to the library's roster (needs `trust` and `deviceRosterModel` in the
+   * registry): a signed roster record that syncs to every device, each of which then accepts
+   * the new device's changes and lets it connect. Its key never changes afterwards.
+   */
+  async addDevice(device: { deviceId: string; publicKey: string; name?: string }): Promise<void> {
+    this.requireRoster();
+    const publicKey = canonicalPublicKey(device.publicKey);
+    await this.write(DEVICE_ROSTER, [{ id: device.deviceId, data: { publicKey, name: device.name ?? null, addedBy: this.deviceId, revokedAt: null } }]);
+  }
+
+  /**
+   * Revokes a device through the roster: every device that takes the change up disconnects it,
+   * refuses it when it comes back, and refuses its changes stamped from now on, whoever relays
+   * them. What it wrote before stays valid.
+   */
+  async revokeDevice(deviceId: string): Promise<void> {
+    this.requireRoster();
+    const device = (await this.components.roster.devices()).find((d) => d.deviceId === deviceId);
+    if (!device) throw new HighwaterError('HW_UNKNOWN_DEVICE', `${deviceId} is not a device of this library`);
+    const data = { publicKey: device.publicKey, name: device.name ?? null, addedBy: device.addedBy ?? this.deviceId, revokedAt: this.components.wallClock.now() };
+    await this.write(DEVICE_ROSTER, [{ id: deviceId, data }]);
+  }
+
+  /** The library's devices: `trust.devices` and the roster together, revoked ones included (with `revokedAt`). */
+  devices(): Promise<RosterDevice[]> {
+    return this.components.roster.devices();
+  }
+
+  private requireRoster(): void {
+    if (!this.components.roster.enabled) {
+      throw new HighwaterError('HW_INVALID_OPTION', 'A device roster needs the trust option and deviceRosterModel in the model registry');
+    }
   }
 
   syncNow(): Promise<void> {

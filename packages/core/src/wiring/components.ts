@@ -29,6 +29,7 @@ import type { SyncMetrics } from '../sync/sync-metrics.js';
 import type { WatermarkCache } from '../sync/watermark-cache.js';
 import type { ChangeSignatures } from '../sync/trust/change-signatures.js';
 import type { SignedHeads } from '../sync/trust/signed-heads.js';
+import type { DeviceRoster } from '../sync/trust/device-roster.js';
 import { Tokens, type NodeIdentity } from './tokens.js';
 
 /**
@@ -55,6 +56,7 @@ export interface NodeComponents {
   readonly watermarks: WatermarkCache;
   readonly signatures: ChangeSignatures;
   readonly signedHeads: SignedHeads;
+  readonly roster: DeviceRoster;
   readonly messenger: Messenger;
   readonly latency: PeerLatency;
   readonly applier: ChangeApplier;
@@ -90,6 +92,7 @@ export const componentTokens: { readonly [K in keyof NodeComponents]: InjectionT
   watermarks: Tokens.Watermarks,
   signatures: Tokens.Signatures,
   signedHeads: Tokens.SignedHeads,
+  roster: Tokens.Roster,
   messenger: Tokens.Messenger,
   latency: Tokens.Latency,
   applier: Tokens.Applier,

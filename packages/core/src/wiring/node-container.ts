@@ -29,6 +29,7 @@ import { SyncMetrics } from '../sync/sync-metrics.js';
 import { WatermarkCache } from '../sync/watermark-cache.js';
 import { ChangeSignatures, type TrustOptions } from '../sync/trust/change-signatures.js';
 import { SignedHeads } from '../sync/trust/signed-heads.js';
+import { DeviceRoster } from '../sync/trust/device-roster.js';
 import { componentsOf, type NodeComponents } from './components.js';
 import { Tokens, type NodeIdentity } from './tokens.js';
 
@@ -83,6 +84,7 @@ export function createNodeContainer(init: NodeComponentsInit): DependencyContain
   // Trust: this device's signatures on its changes and heads, and the checks of everyone else's.
   part(Tokens.Signatures, (c) => new ChangeSignatures(c, init.trust));
   part(Tokens.SignedHeads, (c) => new SignedHeads(c));
+  part(Tokens.Roster, (c) => new DeviceRoster(c, init.trust));
 
   // The wire: decode/validate/encode, and answers to what peers ask.
   part(Tokens.Messenger, (c) => new Messenger(c));

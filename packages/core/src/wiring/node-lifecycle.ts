@@ -19,19 +19,19 @@ export class NodeLifecycle {
 
   async load(): Promise<void> {
     const c = this.components;
-    for (const part of [c.metrics, c.watermarks, c.signedHeads, c.localWriter, c.applier, c.collector] as Startable[]) await part.load?.();
+    for (const part of [c.metrics, c.watermarks, c.roster, c.signedHeads, c.localWriter, c.applier, c.collector] as Startable[]) await part.load?.();
   }
 
   async start(): Promise<void> {
     const c = this.components;
-    const parts: Startable[] = [c.messenger, c.outbox, c.runner, c.transport, c.metrics, c.announcer, c.acker, c.collector];
+    const parts: Startable[] = [c.roster, c.messenger, c.outbox, c.runner, c.transport, c.metrics, c.announcer, c.acker, c.collector];
     for (const part of parts) await part.start?.();
     for (const part of parts) part.afterStart?.();
   }
 
   async stop(): Promise<void> {
     const c = this.components;
-    for (const part of [c.announcer, c.acker, c.collector, c.outbox, c.runner] as Startable[]) await part.stop?.();
+    for (const part of [c.announcer, c.acker, c.collector, c.outbox, c.runner, c.roster] as Startable[]) await part.stop?.();
     await c.applier.idle();
     await c.signedHeads.flush();
     await c.transport.stop();

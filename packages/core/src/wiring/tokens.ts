@@ -29,6 +29,7 @@ import type { SyncMetrics } from '../sync/sync-metrics.js';
 import type { WatermarkCache } from '../sync/watermark-cache.js';
 import type { ChangeSignatures } from '../sync/trust/change-signatures.js';
 import type { SignedHeads } from '../sync/trust/signed-heads.js';
+import type { DeviceRoster } from '../sync/trust/device-roster.js';
 
 /** Who a node is: the library it syncs and the device it runs on. */
 export interface NodeIdentity {
@@ -60,6 +61,7 @@ export const Tokens = {
   Watermarks: Symbol.for('highwater.Watermarks') as InjectionToken<WatermarkCache>,
   Signatures: Symbol.for('highwater.Signatures') as InjectionToken<ChangeSignatures>,
   SignedHeads: Symbol.for('highwater.SignedHeads') as InjectionToken<SignedHeads>,
+  Roster: Symbol.for('highwater.Roster') as InjectionToken<DeviceRoster>,
   Messenger: Symbol.for('highwater.Messenger') as InjectionToken<Messenger>,
   Latency: Symbol.for('highwater.Latency') as InjectionToken<PeerLatency>,
   Applier: Symbol.for('highwater.Applier') as InjectionToken<ChangeApplier>,

@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { formatHlc } from '../../clock/hlc.js';
 import { HighwaterError } from '../../errors.js';
-import { DeviceKey, parsePublicKey, rawPublicKey, verifySignature } from '../../identity/device-key.js';
+import { canonicalPublicKey, DeviceKey, parsePublicKey, rawPublicKey, verifySignature } from '../../identity/device-key.js';
+import { DEVICE_ROSTER } from './device-roster.js';
 import type { FieldType } from '../../models/model-definition.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import type { NodeComponents } from '../../wiring/components.js';
@@ -30,7 +31,7 @@ export interface TrustOptions {
   readonly devices: readonly TrustedDevice[];
 }
 
-export type ForgedReason = 'unsigned' | 'bad-signature' | 'unknown-device' | 'revoked';
+export type ForgedReason = 'unsigned' | 'bad-signature' | 'unknown-device' | 'revoked' | 'roster';
 
 /** A change without a valid signature of its owner: refused with the whole message it came in, so nothing of it moves. */
 export class ForgedChangeError extends HighwaterError {
@@ -45,7 +46,9 @@ export class ForgedChangeError extends HighwaterError {
           ? `names owner ${JSON.stringify(change.owner)}, which is not a device of this library`
           : reason === 'revoked'
             ? `was stamped by ${JSON.stringify(change.owner)} after that device was revoked`
-            : `is not signed by its owner ${JSON.stringify(change.owner)}'s key (forged or altered)`;
+            : reason === 'roster'
+              ? 'would delete a device from the roster, or give a listed device another key'
+              : `is not signed by its owner ${JSON.stringify(change.owner)}'s key (forged or altered)`;
     super('HW_FORGED_CHANGE', `Refused change ${change.model}/${change.id}: it ${why}`);
     this.reason = reason;
   }
@@ -179,6 +182,8 @@ export class ChangeSignatures {
   sign(changes: Change[]): Change[] {
     const key = this.deviceKey;
     if (!key) return changes;
+    // What every receiver would refuse is refused here first.
+    for (const c of changes) if (c.model === DEVICE_ROSTER) this.checkRosterChange(c);
     return changes.map((c) => ({ ...c, sig: key.sign(changeSigningBytes(this.registry, c)).toString('base64url') }));
   }
 
@@ -190,13 +195,27 @@ export class ChangeSignatures {
   verify(changes: readonly Change[], sender: string | null = null): void {
     if (!this.deviceKey) return;
     for (const c of changes) {
-      if (c.owner === sender && c.sig !== undefined && !this.revokedAt.has(sender)) continue;
+      if (c.owner === sender && c.sig !== undefined && !this.revokedAt.has(sender) && c.model !== DEVICE_ROSTER) continue;
       if (c.sig === undefined) throw new ForgedChangeError(c, 'unsigned');
       const key = this.keys.get(c.owner);
       if (!key) throw new ForgedChangeError(c, 'unknown-device');
       const revoked = this.revokedAt.get(c.owner);
       if (revoked !== undefined && c.hlc.time > revoked) throw new ForgedChangeError(c, 'revoked');
       if (!verifySignature(key, changeSigningBytes(this.registry, c), Buffer.from(c.sig, 'base64url'))) throw new ForgedChangeError(c, 'bad-signature');
+      if (c.model === DEVICE_ROSTER) this.checkRosterChange(c);
     }
+  }
+
+  /** A roster record is never deleted (a device is revoked instead), and a device id keeps its first key. */
+  private checkRosterChange(c: Change): void {
+    if (c.op === 'delete') throw new ForgedChangeError(c, 'roster');
+    let key: string;
+    try {
+      key = canonicalPublicKey(String(c.data?.['publicKey']));
+    } catch {
+      throw new ForgedChangeError(c, 'roster');
+    }
+    const bound = this.publicKeys.get(c.id);
+    if (bound !== undefined && bound !== key) throw new ForgedChangeError(c, 'roster');
   }
 }
