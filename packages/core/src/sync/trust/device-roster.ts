@@ -1,5 +1,6 @@
 import type { Subscription } from 'rxjs';
 import type { ModelDefinition } from '../../models/model-definition.js';
+import type { RecordCursor } from '../../ports/record-store.js';
 import type { NodeComponents } from '../../wiring/components.js';
 import type { Startable } from '../../wiring/lifecycle.js';
 import { SerialQueue } from '../serial-queue.js';
@@ -79,7 +80,7 @@ export class DeviceRoster implements Startable {
     const byId = new Map<string, RosterDevice>();
     for (const d of this.trust?.devices ?? []) byId.set(d.deviceId, d);
     if (!this.enabled) return [...byId.values()];
-    for (let after = null as { hlc: import('../../clock/hlc.js').Hlc; id: string } | null; ; ) {
+    for (let after: RecordCursor | null = null; ; ) {
       const page = await this.components.recordStore.page(DEVICE_ROSTER, { after, limit: 1000 });
       for (const r of page) {
         const founder = byId.get(r.id);

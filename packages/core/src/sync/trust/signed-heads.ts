@@ -110,11 +110,6 @@ export class SignedHeads {
     return out;
   }
 
-  /** The newest head of a stream its owner vouched for (null if none is known). */
-  limitOf(owner: string, model: string): Hlc | null {
-    return this.best.get(streamKey(owner, model))?.hlc ?? null;
-  }
-
   /** Writes the signed heads, one write at a time, the last state winning. */
   private save(): void {
     this.dirty = true;
