@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Observable } from 'rxjs';
 import type { DependencyContainer } from 'tsyringe';
 import type { Hlc } from '../clock/hlc.js';
-import { HighwaterError } from '../errors.js';
+import type { HighwaterError } from '../errors.js';
 import type { AppliedChanges, PeerStatus, SyncProgress, SyncState } from '../events/sync-events.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import type { RecordDeletion, RecordStore, SyncRecord } from '../ports/record-store.js';
@@ -13,8 +13,8 @@ import type { MessageCodec } from '../protocol/codec.js';
 import type { RecordInput } from '../sync/local/local-writer.js';
 import type { SyncMetricsSnapshot } from '../sync/sync-metrics.js';
 import type { TrustOptions, TrustedDevice } from '../sync/trust/change-signatures.js';
-import { DEVICE_ROSTER, type RosterDevice } from '../sync/trust/device-roster.js';
-import { canonicalPublicKey } from '../identity/device-key.js';
+import type { RosterDevice } from '../sync/trust/device-roster.js';
+import type { CreateInviteOptions, IssuedInvite, PairedLibrary } from '../sync/trust/pairing.js';
 import { componentsOf, type NodeComponents } from '../wiring/components.js';
 import { createNodeContainer } from '../wiring/node-container.js';
 import { NodeLifecycle } from '../wiring/node-lifecycle.js';
@@ -189,7 +189,6 @@ export class SyncNode {
     await this.lifecycle.start();
   }
 
-  /** Runs a catch-up pass now (also what a peer connecting does); resolves when it settles. */
   /**
    * Replaces the device list of `trust` (see TrustedDevice), for instance to revoke a device:
    * from then on its changes stamped after `revokedAt` and its messages are refused, the
@@ -207,9 +206,7 @@ export class SyncNode {
    * the new device's changes and lets it connect. Its key never changes afterwards.
    */
   async addDevice(device: { deviceId: string; publicKey: string; name?: string }): Promise<void> {
-    this.requireRoster();
-    const publicKey = canonicalPublicKey(device.publicKey);
-    await this.write(DEVICE_ROSTER, [{ id: device.deviceId, data: { publicKey, name: device.name ?? null, addedBy: this.deviceId, revokedAt: null } }]);
+    await this.components.roster.add(device);
   }
 
   /**
@@ -218,11 +215,32 @@ export class SyncNode {
    * them. What it wrote before stays valid.
    */
   async revokeDevice(deviceId: string): Promise<void> {
-    this.requireRoster();
-    const device = (await this.components.roster.devices()).find((d) => d.deviceId === deviceId);
-    if (!device) throw new HighwaterError('HW_UNKNOWN_DEVICE', `${deviceId} is not a device of this library`);
-    const data = { publicKey: device.publicKey, name: device.name ?? null, addedBy: device.addedBy ?? this.deviceId, revokedAt: this.components.wallClock.now() };
-    await this.write(DEVICE_ROSTER, [{ id: deviceId, data }]);
+    await this.components.roster.revoke(deviceId);
+  }
+
+  /**
+   * Issues an invite for a new device (needs `trust`, `deviceRosterModel` and a transport with
+   * pairing): a code (`HW1-…`) carrying this node's addresses and key and a one-time secret.
+   * While an invite is open, the transport lets devices that are not members make a pairing
+   * request, and nothing else; the first valid one is added to the roster and gets the device
+   * list back. The invite closes when used, after `ttlMs` (default 10 minutes), after five wrong
+   * proofs of its secret, or when the node stops. Start the node first (its addresses go in).
+   */
+  createInvite(options?: CreateInviteOptions): IssuedInvite {
+    return this.components.pairing.createInvite(options);
+  }
+
+  /**
+   * Joins the library of an invite: this device (`trust.deviceKey`, this node's device id)
+   * redeems `code` with the inviter over the node's transport, takes up the device list it
+   * receives (kept in sync state, so it still counts after a restart), and connects to the
+   * inviter; the backfill follows. The node must be started and be of the invite's library.
+   * Throws PairingError (HW_INVITE_EXPIRED, HW_INVITE_INVALID, HW_PAIRING_REFUSED,
+   * HW_PAIRING_FORGED, HW_PAIRING_UNSUPPORTED), InviteCodeError (HW_INVITE_CODE), or the
+   * transport's error when the inviter cannot be reached.
+   */
+  joinLibrary(code: string, options?: { name?: string; requestTimeoutMs?: number }): Promise<PairedLibrary> {
+    return this.components.pairing.join(code, options);
   }
 
   /** The library's devices: `trust.devices` and the roster together, revoked ones included (with `revokedAt`). */
@@ -230,12 +248,7 @@ export class SyncNode {
     return this.components.roster.devices();
   }
 
-  private requireRoster(): void {
-    if (!this.components.roster.enabled) {
-      throw new HighwaterError('HW_INVALID_OPTION', 'A device roster needs the trust option and deviceRosterModel in the model registry');
-    }
-  }
-
+  /** Runs a catch-up pass now (also what a peer connecting does); resolves when it settles. */
   syncNow(): Promise<void> {
     return this.components.runner.trigger();
   }

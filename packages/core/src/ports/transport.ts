@@ -37,7 +37,37 @@ export interface Transport {
    * `trust` calls it on start and whenever its device list changes (a revocation).
    */
   setMembers?(publicKeys: readonly string[]): void;
+  /**
+   * Pairing, the inviter's side: while a handler is set, a device that is not a member may make
+   * one kind of exchange — a pairing request of at most {@link PAIRING_MAX_BYTES}, answered by
+   * `handler` — and nothing else (it stays out of `peers$` and cannot send sync messages).
+   * `null` closes the door again: non-members still connected for a pairing are hung up.
+   * The payloads authenticate themselves (see the core's `pairing`); the transport only admits.
+   */
+  acceptPairing?(handler: PairingHandler | null): void;
+  /**
+   * Pairing, the joiner's side: makes one pairing exchange with the device at `address` (a
+   * libp2p multiaddr, an HTTP base url) whose Ed25519 public key is `publicKey` (raw,
+   * base64url), which need not count this node as a member yet; resolves with its answer.
+   * Rejects with HW_PEER_UNREACHABLE when it cannot reach that device (or another key answers
+   * where the transport can tell), HW_REQUEST_TIMEOUT, HW_FRAME_TOO_LARGE.
+   */
+  pair?(address: string, publicKey: string, payload: Uint8Array, options?: RequestOptions): Promise<Uint8Array>;
+  /** Where other devices can reach this node (libp2p multiaddrs, an HTTP base url): what an invite carries. Empty when stopped. */
+  listenAddresses?(): string[];
+  /**
+   * Remembers that the member with this public key is at `addresses` and connects to it when
+   * the transport connects at all (libp2p dials; HTTP adds the peer). Called on both sides
+   * after a pairing, so neither needs the other configured by hand.
+   */
+  reach?(publicKey: string, addresses: readonly string[]): Promise<void>;
 }
+
+/** Largest pairing request or answer, in bytes: both are a few hundred bytes; a door open to strangers stays small. */
+export const PAIRING_MAX_BYTES = 64 * 1024;
+
+/** Answers one pairing request (its bytes) with the bytes to send back. Never throws for bad input: the answer says why. */
+export type PairingHandler = (payload: Uint8Array) => Promise<Uint8Array>;
 
 export interface PeerEvent {
   readonly type: 'connected' | 'disconnected';

@@ -1,6 +1,6 @@
 import { Subject, type Observable } from 'rxjs';
 import { TransportError } from '../errors.js';
-import type { InboundHandler, PeerEvent, RequestOptions, Transport } from '../ports/transport.js';
+import { PAIRING_MAX_BYTES, type InboundHandler, type PairingHandler, type PeerEvent, type RequestOptions, type Transport } from '../ports/transport.js';
 import { MAX_TIMER_MS } from './timers.js';
 
 /**
@@ -306,6 +306,12 @@ export class InProcessNetwork {
     return true;
   }
 
+  /** @internal The running transport of `peerId`, if any (a pairing's target). */
+  running(peerId: string): InProcessTransport | undefined {
+    const transport = this.transports.get(peerId);
+    return transport?.isRunning ? transport : undefined;
+  }
+
   private runningTransport(peerId: string): InProcessTransport {
     const transport = this.transports.get(peerId);
     if (!transport) throw new Error(`Unknown peer ${JSON.stringify(peerId)}: create it with network.transport()`);
@@ -324,6 +330,7 @@ export class InProcessTransport implements Transport {
   private readonly pending = new Map<number, PendingRequest>();
   private readonly rtts = new Map<string, number>();
   private handler: InboundHandler | undefined;
+  private pairingHandler: PairingHandler | null = null;
   private running = false;
 
   /** Use {@link InProcessNetwork.transport} to create one. */
@@ -366,6 +373,31 @@ export class InProcessTransport implements Transport {
 
   handle(handler: InboundHandler): void {
     this.handler = handler;
+  }
+
+  /** Pairing requests are answered while a handler is set (no membership to open here: any peer may link). */
+  acceptPairing(handler: PairingHandler | null): void {
+    this.pairingHandler = handler;
+  }
+
+  /** One pairing exchange with the peer whose id is `address` (no link needed; the key is not checked in process). */
+  async pair(address: string, _publicKey: string, payload: Uint8Array): Promise<Uint8Array> {
+    if (!this.running) throw this.stoppedError();
+    if (payload.byteLength > PAIRING_MAX_BYTES) throw new TransportError('HW_FRAME_TOO_LARGE', `Pairing request of ${payload.byteLength} bytes exceeds ${PAIRING_MAX_BYTES}`);
+    const handler = this.network.running(address)?.pairingHandler;
+    if (!handler) throw new TransportError('HW_PEER_UNREACHABLE', `Peer ${address} is not accepting pairings`);
+    return copyBytes(await handler(copyBytes(payload)));
+  }
+
+  /** This peer's id: what another peer links or pairs to. */
+  listenAddresses(): string[] {
+    return this.running ? [this.localPeerId] : [];
+  }
+
+  /** Links to the first of `addresses` (peer ids) that is running. */
+  async reach(_publicKey: string, addresses: readonly string[]): Promise<void> {
+    const target = addresses.find((a) => a !== this.localPeerId && this.network.running(a));
+    if (this.running && target) this.network.connect(this.localPeerId, target);
   }
 
   request(peerId: string, payload: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {

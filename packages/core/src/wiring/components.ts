@@ -30,6 +30,7 @@ import type { WatermarkCache } from '../sync/watermark-cache.js';
 import type { ChangeSignatures } from '../sync/trust/change-signatures.js';
 import type { SignedHeads } from '../sync/trust/signed-heads.js';
 import type { DeviceRoster } from '../sync/trust/device-roster.js';
+import type { PairingDesk } from '../sync/trust/pairing.js';
 import { Tokens, type NodeIdentity } from './tokens.js';
 
 /**
@@ -57,6 +58,7 @@ export interface NodeComponents {
   readonly signatures: ChangeSignatures;
   readonly signedHeads: SignedHeads;
   readonly roster: DeviceRoster;
+  readonly pairing: PairingDesk;
   readonly messenger: Messenger;
   readonly latency: PeerLatency;
   readonly applier: ChangeApplier;
@@ -93,6 +95,7 @@ export const componentTokens: { readonly [K in keyof NodeComponents]: InjectionT
   signatures: Tokens.Signatures,
   signedHeads: Tokens.SignedHeads,
   roster: Tokens.Roster,
+  pairing: Tokens.Pairing,
   messenger: Tokens.Messenger,
   latency: Tokens.Latency,
   applier: Tokens.Applier,

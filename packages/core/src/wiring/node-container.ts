@@ -30,6 +30,7 @@ import { WatermarkCache } from '../sync/watermark-cache.js';
 import { ChangeSignatures, type TrustOptions } from '../sync/trust/change-signatures.js';
 import { SignedHeads } from '../sync/trust/signed-heads.js';
 import { DeviceRoster } from '../sync/trust/device-roster.js';
+import { PairingDesk } from '../sync/trust/pairing.js';
 import { componentsOf, type NodeComponents } from './components.js';
 import { Tokens, type NodeIdentity } from './tokens.js';
 
@@ -85,6 +86,7 @@ export function createNodeContainer(init: NodeComponentsInit): DependencyContain
   part(Tokens.Signatures, (c) => new ChangeSignatures(c, init.trust));
   part(Tokens.SignedHeads, (c) => new SignedHeads(c));
   part(Tokens.Roster, (c) => new DeviceRoster(c, init.trust));
+  part(Tokens.Pairing, (c) => new PairingDesk(c, init.trust?.deviceKey));
 
   // The wire: decode/validate/encode, and answers to what peers ask.
   part(Tokens.Messenger, (c) => new Messenger(c));

@@ -31,7 +31,7 @@ export class NodeLifecycle {
 
   async stop(): Promise<void> {
     const c = this.components;
-    for (const part of [c.announcer, c.acker, c.collector, c.outbox, c.runner, c.roster] as Startable[]) await part.stop?.();
+    for (const part of [c.pairing, c.announcer, c.acker, c.collector, c.outbox, c.runner, c.roster] as Startable[]) await part.stop?.();
     await c.applier.idle();
     await c.signedHeads.flush();
     await c.transport.stop();

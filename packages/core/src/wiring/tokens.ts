@@ -30,6 +30,7 @@ import type { WatermarkCache } from '../sync/watermark-cache.js';
 import type { ChangeSignatures } from '../sync/trust/change-signatures.js';
 import type { SignedHeads } from '../sync/trust/signed-heads.js';
 import type { DeviceRoster } from '../sync/trust/device-roster.js';
+import type { PairingDesk } from '../sync/trust/pairing.js';
 
 /** Who a node is: the library it syncs and the device it runs on. */
 export interface NodeIdentity {
@@ -62,6 +63,7 @@ export const Tokens = {
   Signatures: Symbol.for('highwater.Signatures') as InjectionToken<ChangeSignatures>,
   SignedHeads: Symbol.for('highwater.SignedHeads') as InjectionToken<SignedHeads>,
   Roster: Symbol.for('highwater.Roster') as InjectionToken<DeviceRoster>,
+  Pairing: Symbol.for('highwater.Pairing') as InjectionToken<PairingDesk>,
   Messenger: Symbol.for('highwater.Messenger') as InjectionToken<Messenger>,
   Latency: Symbol.for('highwater.Latency') as InjectionToken<PeerLatency>,
   Applier: Symbol.for('highwater.Applier') as InjectionToken<ChangeApplier>,

@@ -1,4 +1,6 @@
 import type { Subscription } from 'rxjs';
+import { HighwaterError } from '../../errors.js';
+import { canonicalPublicKey } from '../../identity/device-key.js';
 import type { ModelDefinition } from '../../models/model-definition.js';
 import type { RecordCursor } from '../../ports/record-store.js';
 import type { NodeComponents } from '../../wiring/components.js';
@@ -8,6 +10,9 @@ import type { TrustedDevice, TrustOptions } from './change-signatures.js';
 
 /** The roster's model name. */
 export const DEVICE_ROSTER = 'hw_device';
+
+/** Sync-state key of the devices a pairing handed this node (see {@link DeviceRoster.adopt}). */
+export const PAIRED_DEVICES_KEY = 'paired-devices';
 
 /**
  * The device roster as library data: one shared record per device (key: the device id), synced
@@ -44,9 +49,15 @@ export interface RosterDevice extends TrustedDevice {
 export class DeviceRoster implements Startable {
   private readonly queue = new SerialQueue();
   private subscription: Subscription | null = null;
+  /** What a pairing handed this node: the inviter's devices, founders included, which the roster records do not list. */
+  private paired: RosterDevice[] = [];
+  private running = false;
 
   constructor(
-    private readonly components: Pick<NodeComponents, 'modelRegistry' | 'recordStore' | 'signatures' | 'transport' | 'syncEvents' | 'logger'>,
+    private readonly components: Pick<
+      NodeComponents,
+      'modelRegistry' | 'recordStore' | 'syncStore' | 'signatures' | 'transport' | 'syncEvents' | 'logger' | 'localWriter' | 'identity' | 'wallClock'
+    >,
     private readonly trust: TrustOptions | undefined,
   ) {}
 
@@ -56,11 +67,15 @@ export class DeviceRoster implements Startable {
   }
 
   async load(): Promise<void> {
-    if (this.enabled) await this.refresh();
+    if (!this.enabled) return;
+    const saved = await this.components.syncStore.getSyncState(PAIRED_DEVICES_KEY);
+    this.paired = saved ? (JSON.parse(saved) as RosterDevice[]) : [];
+    await this.refresh();
   }
 
   start(): void {
     if (!this.enabled) return;
+    this.running = true;
     this.subscription = this.components.syncEvents.applied$.subscribe((applied) => {
       if (applied.model !== DEVICE_ROSTER) return;
       this.queue
@@ -70,15 +85,60 @@ export class DeviceRoster implements Startable {
   }
 
   stop(): Promise<void> {
+    this.running = false;
     this.subscription?.unsubscribe();
     this.subscription = null;
     return this.queue.idle();
   }
 
-  /** Every device: the roster's, and `trust.devices` for those it does not hold. */
+  /**
+   * Adds a device (a signed roster record that syncs to every device) and takes the roster up
+   * at once. Its key never changes afterwards.
+   */
+  async add(device: { deviceId: string; publicKey: string; name?: string | undefined }): Promise<void> {
+    this.require();
+    const publicKey = canonicalPublicKey(device.publicKey);
+    const data = { publicKey, name: device.name ?? null, addedBy: this.components.identity.deviceId, revokedAt: null };
+    await this.components.localWriter.write(DEVICE_ROSTER, [{ id: device.deviceId, data }]);
+    await this.refreshNow();
+  }
+
+  /** Revokes a device: its roster record gets `revokedAt` (now), and the roster is taken up at once. */
+  async revoke(deviceId: string): Promise<void> {
+    this.require();
+    const device = (await this.devices()).find((d) => d.deviceId === deviceId);
+    if (!device) throw new HighwaterError('HW_UNKNOWN_DEVICE', `${deviceId} is not a device of this library`);
+    const { identity, wallClock } = this.components;
+    const data = { publicKey: device.publicKey, name: device.name ?? null, addedBy: device.addedBy ?? identity.deviceId, revokedAt: wallClock.now() };
+    await this.components.localWriter.write(DEVICE_ROSTER, [{ id: deviceId, data }]);
+    await this.refreshNow();
+  }
+
+  /**
+   * Keeps the devices a pairing handed this node (the inviter's list, founders included) in
+   * sync state, so they still count after a restart though no roster record lists founders,
+   * and takes them up at once.
+   */
+  async adopt(devices: readonly RosterDevice[]): Promise<void> {
+    this.require();
+    const own = this.components.identity.deviceId;
+    this.paired = devices.filter((d) => d.deviceId !== own).map((d) => ({ ...d }));
+    await this.components.syncStore.setSyncState(PAIRED_DEVICES_KEY, JSON.stringify(this.paired));
+    await this.refreshNow();
+  }
+
+  /** Takes the roster up now (queued behind any refresh under way). */
+  refreshNow(): Promise<void> {
+    return this.queue.run(() => this.refresh(this.running));
+  }
+
+  /** Every device, this one included: the roster's, and `trust.devices` and those a pairing handed over for those it does not hold. */
   async devices(): Promise<RosterDevice[]> {
     const byId = new Map<string, RosterDevice>();
     for (const d of this.trust?.devices ?? []) byId.set(d.deviceId, d);
+    for (const d of this.paired) if (!byId.has(d.deviceId)) byId.set(d.deviceId, d);
+    const own = this.components.identity.deviceId;
+    if (this.trust && !byId.has(own)) byId.set(own, { deviceId: own, publicKey: this.trust.deviceKey.publicKey });
     if (!this.enabled) return [...byId.values()];
     for (let after: RecordCursor | null = null; ; ) {
       const page = await this.components.recordStore.page(DEVICE_ROSTER, { after, limit: 1000 });
@@ -97,6 +157,10 @@ export class DeviceRoster implements Startable {
       after = { hlc: page.at(-1)!.hlc, id: page.at(-1)!.id };
     }
     return [...byId.values()];
+  }
+
+  private require(): void {
+    if (!this.enabled) throw new HighwaterError('HW_INVALID_OPTION', 'A device roster needs the trust option and deviceRosterModel in the model registry');
   }
 
   /** Takes the roster up: the signatures' device list, and (running) the transport's members. */
