@@ -7,6 +7,12 @@ export { DEFAULT_REQUEST_TIMEOUT_MS, MAX_TIMER_MS } from '@highwater/core';
 export const MESSAGE_PATH = '/highwater/v1/message';
 /** Endpoint for heartbeats (GET or POST, empty body). */
 export const PING_PATH = '/highwater/v1/ping';
+/**
+ * Endpoint for pairing (POST, the raw pairing request as body, the answer as body): the only
+ * one a non-member may call, and only while `acceptPairing` has a handler set. Unsigned: the
+ * payloads carry their own proof (see the core's `pairing`).
+ */
+export const PAIR_PATH = '/highwater/v1/pair';
 
 /** First line of every signed canonical string: a signature made for this scheme is useless anywhere else. */
 export const SIGNATURE_DOMAIN = 'highwater-http-v2';
@@ -61,6 +67,14 @@ export const MAX_REMEMBERED_NONCES = 200_000;
 
 /** Request bodies larger than this are sent with `Expect: 100-continue`, so a peer can refuse them before they cross the wire. */
 export const EXPECT_CONTINUE_THRESHOLD_BYTES = 64 * 1024;
+
+/**
+ * Pairing exchanges served at once (from admission until the answer is out). Anyone may call
+ * the pairing endpoint while a door is open, so a stranger must not be able to pile up
+ * buffered bodies and running handlers; beyond this the node answers 503 HW_PAIRING_BUSY.
+ * A real invite is redeemed by one device, so 8 leaves room for retries.
+ */
+export const MAX_CONCURRENT_PAIRINGS = 8;
 
 /** Largest error body (JSON `{ code, message }`) read from a peer; the rest is discarded. */
 export const MAX_ERROR_BODY_BYTES = 4 * 1024;

@@ -1,6 +1,16 @@
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { Subject, type Observable } from 'rxjs';
-import { DeviceKey, OrderedSends, TransportAdapter, type PeerEvent, type RequestOptions, type Transport } from '@highwater/core';
+import {
+  DeviceKey,
+  OrderedSends,
+  PAIRING_MAX_BYTES,
+  TransportAdapter,
+  type PairingHandler,
+  type PeerEvent,
+  type RequestOptions,
+  type Transport,
+} from '@highwater/core';
 import {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_LISTEN_HOST,
@@ -104,6 +114,8 @@ export class HttpTransport extends TransportAdapter implements Transport {
   private allowed: ReadonlySet<string> | undefined;
   private client: OutboundClient | undefined;
   private bound: AddressInfo | undefined;
+  /** Set by `acceptPairing`: while set, anyone may make one pairing exchange (PAIR_PATH); it outlives a restart. */
+  private pairingHandler: PairingHandler | undefined;
 
   constructor(init: HttpTransportInit) {
     super();
@@ -252,6 +264,119 @@ export class HttpTransport extends TransportAdapter implements Transport {
     return httpPeerIdOf(publicKey);
   }
 
+  /**
+   * Opens (a handler) or closes (`null`) the pairing door: while open, anyone may POST one
+   * pairing request of at most PAIRING_MAX_BYTES to `/highwater/v1/pair` and gets `handler`'s
+   * answer. Such a caller stays a stranger: it is not added to the members, not reported in
+   * `peers$`, and its signed calls are still refused (401). Closing refuses the pairing requests
+   * whose body is still arriving (404, connection closed); an exchange the handler already has
+   * is answered by it. While closed the endpoint answers 404 `HW_NOT_FOUND`, like an unknown path.
+   * Set before `start()`, or across a restart, the door stays as last set.
+   *
+   * @throws HttpTransportConfigError when `handler` is neither a function nor `null`.
+   */
+  acceptPairing(handler: PairingHandler | null): void {
+    if (handler !== null && typeof handler !== 'function') {
+      throw new HttpTransportConfigError('acceptPairing needs a pairing handler (a function) or null');
+    }
+    this.pairingHandler = handler ?? undefined;
+    if (handler === null) this.server?.closePairing();
+  }
+
+  /**
+   * The joiner's side of pairing: POSTs `payload` to `<address>/highwater/v1/pair` (`address` is
+   * the inviter's base url from the invite, `http:` or `https:`, a path prefix kept as for
+   * `peers[].url`) and resolves with the inviter's answer. The inviter need not count this node
+   * as a member. Over https the transport's `tls.ca` is trusted, as for calls to members.
+   *
+   * HTTP does **not** prove here that the answer comes from the device with `publicKey`: the
+   * call is unsigned (the joiner is no member the inviter could check) and plain http has no
+   * server authentication at all, so `publicKey` only names the inviter in errors and is
+   * checked to be an Ed25519 key. That is enough because the core authenticates the answer
+   * itself, by the invite's one-time secret, and the inviter the request, by the same secret
+   * and the joiner's signature; a stranger answering at that url learns nothing it could use.
+   *
+   * Rejects with HttpTransportConfigError for an invalid url or key; with HttpTransportError
+   * `HW_TRANSPORT_STOPPED` when not running (or stopped meanwhile), `HW_FRAME_TOO_LARGE` for a
+   * payload over PAIRING_MAX_BYTES (nothing is sent), an answer over it, or a 413,
+   * `HW_REQUEST_TIMEOUT` after `options.timeoutMs` (default `requestTimeoutMs`), and
+   * `HW_PEER_UNREACHABLE` for everything else: no connection, an untrusted certificate, or a
+   * refusal (`status` and `remoteCode` tell which: 404 `HW_NOT_FOUND` when no invite is open
+   * there, 503 `HW_PAIRING_BUSY`, 500 `HW_HANDLER_FAILED`). An aborted `signal` rejects with its reason.
+   */
+  async pair(address: string, publicKey: string, payload: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
+    if (!this.isRunning) throw new HttpTransportError('HW_TRANSPORT_STOPPED', `Transport ${this.localPeerId} is stopped; call start() first`);
+    if (typeof address !== 'string') throw new HttpTransportConfigError('pair needs the inviter\'s base url as a string');
+    // Validated like a member's url and key, though it does not become a member.
+    const inviter = PeerDirectory.validate({ url: address, publicKey }, this.localPeerId);
+    if (!(payload instanceof Uint8Array)) throw new HttpTransportConfigError('pair needs the pairing payload as a Uint8Array');
+    if (payload.byteLength > PAIRING_MAX_BYTES) {
+      throw new HttpTransportError('HW_FRAME_TOO_LARGE', `Pairing payload of ${payload.byteLength} bytes exceeds ${PAIRING_MAX_BYTES}`);
+    }
+    if (options.signal?.aborted) throw options.signal.reason;
+    const client = this.client;
+    if (!client) throw new HttpTransportError('HW_TRANSPORT_STOPPED', `Transport ${this.localPeerId} is stopped`);
+    try {
+      return await client.pair({ inviter, body: payload, timeoutMs: options.timeoutMs ?? this.requestTimeoutMs, signal: options.signal });
+    } catch (error) {
+      // The port promises HW_PEER_UNREACHABLE when the device cannot be reached as itself: an
+      // untrusted certificate (or a 401 no inviter sends) is that, not a refusal of this node.
+      if (error instanceof HttpTransportError && error.code === 'HW_UNAUTHORIZED') {
+        throw new HttpTransportError('HW_PEER_UNREACHABLE', error.message, {
+          ...(error.status === undefined ? {} : { status: error.status }),
+          ...(error.remoteCode === undefined ? {} : { remoteCode: error.remoteCode }),
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Where other devices can reach this node, for an invite: the base url while running, `[]`
+   * when stopped. A node listening on a wildcard host (`0.0.0.0`, `::`) is reachable at its
+   * interfaces' addresses, not at the wildcard: those are listed instead, external ones first,
+   * loopback last (IPv6 link-local addresses are left out, they need a zone to be dialled).
+   * Behind a reverse proxy or NAT the public url is not knowable here: configure peers by hand.
+   */
+  listenAddresses(): string[] {
+    const bound = this.bound;
+    if (!bound || !this.isRunning) return [];
+    const scheme = this.tls ? 'https' : 'http';
+    const urlOf = (address: string, family: string): string => `${scheme}://${family === 'IPv6' ? `[${address}]` : address}:${bound.port}`;
+    if (bound.address !== '0.0.0.0' && bound.address !== '::') return [urlOf(bound.address, bound.family)];
+    const external: string[] = [];
+    const loopback: string[] = [];
+    for (const info of Object.values(networkInterfaces()).flat()) {
+      if (!info) continue;
+      // '0.0.0.0' listens on IPv4 only; '::' on both (dual stack, Node's default).
+      if (info.family === 'IPv6' && (bound.address === '0.0.0.0' || /^fe[89ab]/i.test(info.address))) continue;
+      (info.internal ? loopback : external).push(urlOf(info.address, info.family));
+    }
+    return [...external, ...loopback];
+  }
+
+  /**
+   * Makes the member with this public key a peer at the first of `addresses` that is an
+   * `http:`/`https:` url (the others may be another transport's), as `addPeer({ url, publicKey })`
+   * does: heartbeats to it start, so it shows up in `peers$` once it answers. Nothing changes
+   * when it is already configured with that url and key; another url replaces the old one.
+   * Resolves once added, without waiting for it to answer. No address: nothing to do.
+   *
+   * @throws HttpTransportConfigError when none of `addresses` is an http(s) url, for an invalid
+   *   key, or — once `setMembers` was called — for a key its last list lacks (list the device
+   *   among the members first), as `addPeer`.
+   */
+  async reach(publicKey: string, addresses: readonly string[]): Promise<void> {
+    if (!Array.isArray(addresses)) throw new HttpTransportConfigError('reach needs an array of addresses');
+    if (addresses.length === 0) return;
+    const url = addresses.find((address) => typeof address === 'string' && /^https?:\/\//i.test(address));
+    if (url === undefined) {
+      throw new HttpTransportConfigError(`None of the addresses of ${publicKey} is an http(s) url: ${JSON.stringify(addresses).slice(0, 300)}`);
+    }
+    this.addPeer({ url, publicKey });
+  }
+
   /** Listens (HW_HTTP_CONFIG when it cannot) and opens the client. */
   protected override async open(): Promise<void> {
     const server = new InboundServer({
@@ -267,6 +392,7 @@ export class HttpTransport extends TransportAdapter implements Transport {
       requestTimeoutMs: this.requestTimeoutMs,
       deliver: this.deliver,
       onAuthenticated: (peerId) => this.reachability.heard(peerId),
+      pairing: () => this.pairingHandler,
     });
     try {
       this.bound = await server.listen();

@@ -1,11 +1,13 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { InboundDelivery } from '@highwater/core';
+import { PAIRING_MAX_BYTES, type InboundDelivery, type PairingHandler } from '@highwater/core';
 import { BodyTooLargeError, declaredLength, readBoundedBody } from './bounded-body.js';
 import {
   HEADER_SESSION,
+  MAX_CONCURRENT_PAIRINGS,
   MESSAGE_PATH,
+  PAIR_PATH,
   PING_PATH,
   SERVER_HEADERS_TIMEOUT_MS,
   SERVER_KEEP_ALIVE_TIMEOUT_MS,
@@ -42,6 +44,14 @@ export interface InboundServerOptions {
   readonly deliver: InboundDelivery;
   /** A member proved itself (valid signature, fresh nonce): evidence that it is up. */
   readonly onAuthenticated: (peerId: string) => void;
+  /** The pairing handler set by `acceptPairing`, looked up per request; `undefined` while the door is closed. */
+  readonly pairing: () => PairingHandler | undefined;
+}
+
+/** A pairing exchange being served; `reading` until its body is in and the handler takes over. */
+interface PairingExchange {
+  readonly res: ServerResponse;
+  reading: boolean;
 }
 
 interface Route {
@@ -57,6 +67,12 @@ const MAX_ERROR_MESSAGE_CHARS = 200;
 
 const HW_CODE_PATTERN = /^HW_[A-Z0-9_]{1,60}$/;
 
+/** The refusal while no pairing handler is set: the same 404 code as an unknown path, with a message a joiner can act on. */
+const NOT_PAIRING = 'this node is not accepting pairings now (no invite is open)';
+
+/** Pairing answers end the connection: a non-member gets its one exchange and no socket to keep. */
+const CLOSE: Record<string, string> = { connection: 'close' };
+
 /**
  * The listening side: authenticates every call before reading its body, enforces the body
  * limit while streaming, hands authenticated messages to the inbound handler and signs what
@@ -67,6 +83,8 @@ export class InboundServer {
   private server: Server | undefined;
   /** Requests whose handler is still working, by caller: so a revoked caller can be cut off at once. */
   private readonly answering = new Map<string, Set<ServerResponse>>();
+  /** Pairing exchanges being served: bounded by MAX_CONCURRENT_PAIRINGS, and hung up when the door closes. */
+  private readonly pairings = new Set<PairingExchange>();
 
   constructor(private readonly options: InboundServerOptions) {}
 
@@ -80,6 +98,20 @@ export class InboundServer {
     if (!waiting) return;
     this.answering.delete(peerId);
     for (const res of waiting) this.unauthorized(res, reason, false);
+  }
+
+  /**
+   * The door closed (`acceptPairing(null)`): pairing requests still sending their body are
+   * refused (404) and their connection closed. Those already handed to the handler get its
+   * answer: the handler has decided them, and a handler that closes the door itself once an
+   * invite is redeemed must not lose the answer that redeems it.
+   */
+  closePairing(): void {
+    for (const exchange of this.pairings) {
+      if (!exchange.reading) continue;
+      this.pairings.delete(exchange);
+      this.refuse(exchange.res, 404, 'HW_NOT_FOUND', NOT_PAIRING, true);
+    }
   }
 
   /** Starts listening; resolves with the bound address. */
@@ -130,6 +162,8 @@ export class InboundServer {
   }
 
   private async serveChecked(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+    // The one unauthenticated endpoint: handled apart, so nothing below is ever reached without a signature.
+    if (req.url === PAIR_PATH) return this.servePairing(req, res, expectsContinue);
     const route = req.url === MESSAGE_PATH ? MESSAGE_ROUTE : req.url === PING_PATH ? PING_ROUTE : undefined;
     if (!route) return this.refuse(res, 404, 'HW_NOT_FOUND', 'no such endpoint', true);
     const method = req.method ?? '';
@@ -229,6 +263,74 @@ export class InboundServer {
       return this.refuse(res, 500, 'HW_RESPONSE_TOO_LARGE', `response of ${response.byteLength} bytes exceeds ${this.options.maxBodyBytes}`, false);
     }
     return this.answer(res, 200, response, headers, method, route);
+  }
+
+  /**
+   * A pairing request from anyone (a joiner is not a member yet). Nothing about the caller is
+   * checked or remembered here — no signature, no nonce, no member lookup, no reachability, no
+   * inbound handler: the payload proves itself to the pairing handler (an HMAC keyed by the
+   * invite's secret and the joiner's signature, checked in core). What this guards is cost:
+   * the door must be open, at most MAX_CONCURRENT_PAIRINGS exchanges run at once, and a body
+   * is at most PAIRING_MAX_BYTES, refused by its Content-Length before a byte is read. Every
+   * answer closes the connection: a stranger gets one exchange, not a socket to keep.
+   */
+  private async servePairing(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+    const method = req.method ?? '';
+    if (method !== 'POST') return this.refuse(res, 405, 'HW_METHOD_NOT_ALLOWED', `${method} is not allowed here`, true, undefined, CLOSE);
+    if (!this.options.pairing()) return this.refuse(res, 404, 'HW_NOT_FOUND', NOT_PAIRING, true, undefined, CLOSE);
+    if (this.pairings.size >= MAX_CONCURRENT_PAIRINGS) {
+      return this.refuse(res, 503, 'HW_PAIRING_BUSY', 'too many pairing requests at once; retry later', true, undefined, CLOSE);
+    }
+    const declared = declaredLength(req);
+    if (declared !== undefined && declared > PAIRING_MAX_BYTES) return this.pairingTooLarge(res);
+
+    const exchange: PairingExchange = { res, reading: true };
+    this.pairings.add(exchange);
+    try {
+      if (expectsContinue) res.writeContinue();
+      let body: Uint8Array;
+      try {
+        body = await readBoundedBody(req, PAIRING_MAX_BYTES);
+      } catch (error) {
+        if (error instanceof BodyTooLargeError) return this.pairingTooLarge(res);
+        req.destroy();
+        return;
+      }
+      exchange.reading = false;
+      // The door may have closed while the body arrived (closePairing answered it then), or the transport stopped.
+      const handler = this.options.pairing();
+      if (res.destroyed || res.headersSent) return;
+      if (!handler) return this.refuse(res, 404, 'HW_NOT_FOUND', NOT_PAIRING, false, undefined, CLOSE);
+      let answer: Uint8Array;
+      try {
+        answer = await handler(body);
+      } catch (error) {
+        // The handler answers bad input itself, so a throw is a bug: its message is not a stranger's business.
+        const code = (error as { code?: unknown })?.code;
+        const causeCode = typeof code === 'string' && HW_CODE_PATTERN.test(code) ? code : undefined;
+        return this.refuse(res, 500, 'HW_HANDLER_FAILED', 'the pairing handler of this node failed', false, causeCode, CLOSE);
+      }
+      if (res.destroyed || res.headersSent) return;
+      if (!(answer instanceof Uint8Array)) {
+        return this.refuse(res, 500, 'HW_HANDLER_FAILED', 'the pairing handler of this node returned something other than a Uint8Array', false, undefined, CLOSE);
+      }
+      if (answer.byteLength > PAIRING_MAX_BYTES) {
+        return this.refuse(res, 500, 'HW_RESPONSE_TOO_LARGE', `pairing answer of ${answer.byteLength} bytes exceeds ${PAIRING_MAX_BYTES}`, false, undefined, CLOSE);
+      }
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(answer.byteLength),
+        'cache-control': 'no-store',
+        ...CLOSE,
+      });
+      res.end(answer);
+    } finally {
+      this.pairings.delete(exchange);
+    }
+  }
+
+  private pairingTooLarge(res: ServerResponse): void {
+    this.refuse(res, 413, 'HW_FRAME_TOO_LARGE', `pairing body exceeds ${PAIRING_MAX_BYTES} bytes`, true, undefined, CLOSE);
   }
 
   /** A signed success answer, bound to the request by its nonce. */

@@ -3,7 +3,8 @@
  *
  * Every call is one HTTP exchange signed with the caller's Ed25519 key and answered with a
  * response signed by the callee, so both directions are authenticated even over plain HTTP
- * (TLS adds confidentiality). Only the configured members of the library may call a node.
+ * (TLS adds confidentiality). Only the configured members of the library may call a node, but
+ * for one unsigned pairing exchange while `acceptPairing` has a handler set (the payloads prove themselves).
  * Reachability comes from signed heartbeats.
  *
  * ```ts
@@ -32,6 +33,8 @@ export { HttpTransportError, HttpTransportConfigError, type HttpTransportErrorDe
 export {
   MESSAGE_PATH,
   PING_PATH,
+  PAIR_PATH,
+  MAX_CONCURRENT_PAIRINGS,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_REPLAY_WINDOW_MS,

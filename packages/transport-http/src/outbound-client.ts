@@ -1,8 +1,15 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { TransportErrorCode } from '@highwater/core';
+import { PAIRING_MAX_BYTES, type TransportErrorCode } from '@highwater/core';
 import { BodyTooLargeError, readBoundedBody } from './bounded-body.js';
-import { CLIENT_FREE_SOCKET_TIMEOUT_MS, EXPECT_CONTINUE_THRESHOLD_BYTES, HEADER_SESSION, MAX_ERROR_BODY_BYTES, MAX_TIMER_MS } from './constants.js';
+import {
+  CLIENT_FREE_SOCKET_TIMEOUT_MS,
+  EXPECT_CONTINUE_THRESHOLD_BYTES,
+  HEADER_SESSION,
+  MAX_ERROR_BODY_BYTES,
+  MAX_TIMER_MS,
+  PAIR_PATH,
+} from './constants.js';
 import { HttpTransportError } from './errors.js';
 import type { LocalIdentity } from './identity.js';
 import { endpointUrl, type Member } from './peer-directory.js';
@@ -14,6 +21,15 @@ export interface OutboundCall {
   readonly kind: Exclude<SignedKind, 'response'>;
   readonly method: 'GET' | 'POST';
   readonly path: string;
+  readonly body: Uint8Array;
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** One pairing exchange with a device that need not count this node as a member. */
+export interface PairingCall {
+  /** The inviter as validated from the invite's address and key; its key is not checked by HTTP (see `pair`). */
+  readonly inviter: Member;
   readonly body: Uint8Array;
   readonly timeoutMs: number;
   readonly signal?: AbortSignal | undefined;
@@ -65,6 +81,8 @@ export class OutboundClient {
   private readonly httpAgent = new HttpAgent({ keepAlive: true, timeout: CLIENT_FREE_SOCKET_TIMEOUT_MS });
   private readonly httpsAgent: HttpsAgent;
   private readonly inflight = new Map<string, Set<AbortController>>();
+  /** Pairing exchanges in flight: not calls to a member, so `cancelPeer` leaves them alone; `close` does not. */
+  private readonly pairings = new Set<AbortController>();
   /** Each peer's current session as last learnt (from a signed answer, or a stale-session refusal). */
   private readonly sessions = new Map<string, string>();
   private closed = false;
@@ -84,42 +102,79 @@ export class OutboundClient {
     if (call.body.byteLength > this.options.maxBodyBytes) {
       throw new HttpTransportError('HW_FRAME_TOO_LARGE', `Payload of ${call.body.byteLength} bytes exceeds ${this.options.maxBodyBytes}`);
     }
-    const controller = new AbortController();
-    const onUserAbort = (): void => controller.abort(call.signal!.reason);
-    call.signal?.addEventListener('abort', onUserAbort, { once: true });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    if (Number.isFinite(call.timeoutMs) && call.timeoutMs <= MAX_TIMER_MS) {
-      timer = setTimeout(
-        () => controller.abort(new HttpTransportError('HW_REQUEST_TIMEOUT', `${call.kind} to peer ${peerId} timed out after ${call.timeoutMs} ms`)),
-        Math.max(0, call.timeoutMs),
-      );
-    }
     let calls = this.inflight.get(peerId);
     if (!calls) this.inflight.set(peerId, (calls = new Set()));
-    calls.add(controller);
     try {
-      // Once each: a keep-alive socket the server had closed, and a session the peer no longer
-      // runs (it restarted, or this is the first call): the refusal named the new one.
-      let socketRetry = true;
-      let sessionRetry = true;
-      for (;;) {
-        try {
-          return await this.attempt(call, controller.signal);
-        } catch (error) {
-          if (controller.signal.aborted) throw error;
-          if (error instanceof StaleSocketError && socketRetry) socketRetry = false;
-          else if (error instanceof HttpTransportError && error.remoteCode === 'HW_STALE_SESSION' && sessionRetry) sessionRetry = false;
-          else throw error;
+      return await this.guarded(calls, `${call.kind} to peer ${peerId}`, call.timeoutMs, call.signal, async (signal) => {
+        // Once each: a keep-alive socket the server had closed, and a session the peer no longer
+        // runs (it restarted, or this is the first call): the refusal named the new one.
+        let socketRetry = true;
+        let sessionRetry = true;
+        for (;;) {
+          try {
+            return await this.attempt(call, signal);
+          } catch (error) {
+            if (signal.aborted) throw error;
+            if (error instanceof StaleSocketError && socketRetry) socketRetry = false;
+            else if (error instanceof HttpTransportError && error.remoteCode === 'HW_STALE_SESSION' && sessionRetry) sessionRetry = false;
+            else throw error;
+          }
         }
-      }
+      });
     } catch (error) {
       if (error instanceof StaleSocketError) throw unreachable(peerId, error.cause);
       throw error;
     } finally {
-      if (timer !== undefined) clearTimeout(timer);
-      call.signal?.removeEventListener('abort', onUserAbort);
-      calls.delete(controller);
       if (calls.size === 0 && this.inflight.get(peerId) === calls) this.inflight.delete(peerId);
+    }
+  }
+
+  /**
+   * One unsigned pairing exchange: POSTs the payload to the inviter's pairing endpoint and
+   * resolves with its answer (at most PAIRING_MAX_BYTES). On a fresh connection, not the
+   * members' keep-alive agents: the inviter closes it after the answer anyway, and a stranger's
+   * exchange has nothing to share with the signed calls. Over https the transport's `ca` applies.
+   */
+  async pair(call: PairingCall): Promise<Uint8Array> {
+    if (this.closed) throw new HttpTransportError('HW_TRANSPORT_STOPPED', 'The transport is stopped; call start() first');
+    if (call.signal?.aborted) throw call.signal.reason;
+    if (call.body.byteLength > PAIRING_MAX_BYTES) {
+      throw new HttpTransportError('HW_FRAME_TOO_LARGE', `Pairing payload of ${call.body.byteLength} bytes exceeds ${PAIRING_MAX_BYTES}`);
+    }
+    return this.guarded(this.pairings, `pairing with peer ${call.inviter.peerId}`, call.timeoutMs, call.signal, (signal) =>
+      this.pairAttempt(call, signal),
+    );
+  }
+
+  /**
+   * Runs `run` under its own controller, aborted by the caller's signal (with its reason), by
+   * the timeout (HW_REQUEST_TIMEOUT), or through `calls` (cancelPeer, close), which holds the
+   * controller while it runs.
+   */
+  private async guarded<T>(
+    calls: Set<AbortController>,
+    what: string,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    run: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const controller = new AbortController();
+    const onUserAbort = (): void => controller.abort(signal!.reason);
+    signal?.addEventListener('abort', onUserAbort, { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (Number.isFinite(timeoutMs) && timeoutMs <= MAX_TIMER_MS) {
+      timer = setTimeout(
+        () => controller.abort(new HttpTransportError('HW_REQUEST_TIMEOUT', `${what} timed out after ${timeoutMs} ms`)),
+        Math.max(0, timeoutMs),
+      );
+    }
+    calls.add(controller);
+    try {
+      return await run(controller.signal);
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onUserAbort);
+      calls.delete(controller);
     }
   }
 
@@ -134,6 +189,8 @@ export class OutboundClient {
     const stopped = new HttpTransportError('HW_TRANSPORT_STOPPED', 'The transport stopped');
     for (const calls of this.inflight.values()) for (const controller of calls) controller.abort(stopped);
     this.inflight.clear();
+    for (const controller of this.pairings) controller.abort(stopped);
+    this.pairings.clear();
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
@@ -221,6 +278,55 @@ export class OutboundClient {
     });
   }
 
+  private pairAttempt(call: PairingCall, signal: AbortSignal): Promise<Uint8Array> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const peerId = call.inviter.peerId;
+    const url = endpointUrl(call.inviter, PAIR_PATH);
+    const headers = { 'content-type': 'application/octet-stream', 'content-length': String(call.body.byteLength) };
+    const { ca } = this.options;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      let settled = false;
+      let responded = false;
+      const settle = (finish: () => void): void => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        finish();
+      };
+      const req: ClientRequest =
+        url.protocol === 'https:'
+          ? httpsRequest(url, {
+              method: 'POST',
+              agent: false,
+              headers,
+              ...(ca === undefined ? {} : { ca: ca as string | Buffer | Array<string | Buffer> }),
+            })
+          : httpRequest(url, { method: 'POST', agent: false, headers });
+      const onAbort = (): void => {
+        settle(() => reject(signal.reason));
+        req.destroy();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        // Once an answer arrived, reading it settles the call (the inviter closes the connection after it).
+        if (responded) return;
+        settle(() => reject(networkError(peerId, error)));
+      });
+      req.on('response', (res: IncomingMessage) => {
+        responded = true;
+        res.on('error', () => undefined);
+        readPairingAnswer(res, peerId).then(
+          (body) => settle(() => resolve(body)),
+          (error: unknown) => {
+            settle(() => reject(error));
+            res.destroy();
+          },
+        );
+      });
+      req.end(call.body);
+    });
+  }
+
   private async readResponse(res: IncomingMessage, call: OutboundCall, requestNonce: string): Promise<Uint8Array> {
     const status = res.statusCode ?? 0;
     const peerId = call.member.peerId;
@@ -268,6 +374,20 @@ export class OutboundClient {
       throw new HttpTransportError('HW_PEER_UNREACHABLE', `Peer ${peerId} answered a ${call.kind} with status ${status}`, { status });
     }
     return body;
+  }
+}
+
+/** The body of a 200 pairing answer, at most PAIRING_MAX_BYTES; anything else is a typed refusal. */
+async function readPairingAnswer(res: IncomingMessage, peerId: string): Promise<Uint8Array> {
+  const status = res.statusCode ?? 0;
+  if (status !== 200) throw await refusal(res, peerId, status);
+  try {
+    return await readBoundedBody(res, PAIRING_MAX_BYTES);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) {
+      throw new HttpTransportError('HW_FRAME_TOO_LARGE', `Pairing answer from peer ${peerId} exceeds ${PAIRING_MAX_BYTES} bytes`, { status });
+    }
+    throw unreachable(peerId, error);
   }
 }
 
