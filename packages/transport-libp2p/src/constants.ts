@@ -4,14 +4,35 @@
  * cleanly instead of misreading each other's frames.
  */
 
-/** The request timeout and the timer limit every Highwater transport shares. */
-export { DEFAULT_REQUEST_TIMEOUT_MS, MAX_TIMER_MS } from '@highwater/core';
+/** The request timeout, the timer limit and the pairing frame limit every Highwater transport shares. */
+export { DEFAULT_REQUEST_TIMEOUT_MS, MAX_TIMER_MS, PAIRING_MAX_BYTES } from '@highwater/core';
 
 /**
  * libp2p protocol id of Highwater sync streams: a stream carries one exchange, or, after a
  * session hello, any number of them (see README, "Wire format").
  */
 export const SYNC_PROTOCOL = '/highwater/sync/2.0.0';
+
+/**
+ * libp2p protocol id of pairing exchanges (`pair` / `acceptPairing`): one request frame and one
+ * response frame per stream, each at most PAIRING_MAX_BYTES of payload (see README, "Pairing").
+ * A separate protocol, not a frame kind of the sync protocol: its handler is the only one a
+ * non-member admitted through an open door can reach, and it answers nothing else.
+ */
+export const PAIR_PROTOCOL = '/highwater/pair/1.0.0';
+
+/**
+ * Pairing streams open at once per connection and direction. A joiner makes one exchange at a
+ * time; two leave room for a retry while the previous stream is still closing.
+ */
+export const PAIR_STREAMS_PER_CONNECTION = 2;
+
+/**
+ * Pairing exchanges one node serves at once, over all connections: a door open to strangers
+ * must not let them queue unbounded work (each holds a buffer of up to one frame) on the handler.
+ * Further requests are reset; a genuine joiner retries.
+ */
+export const MAX_CONCURRENT_PAIRINGS = 8;
 
 /** libp2p's ping protocol (answered by @libp2p/ping; used for RTT probes and by the connection monitor). */
 export const PING_PROTOCOL = '/ipfs/ping/1.0.0';

@@ -48,6 +48,7 @@ export { libp2pPeerIdOf, loadOrCreateDeviceKey, loadOrCreatePeerId, loadOrCreate
 export { Libp2pTransportConfigError, type Libp2pTransportConfigErrorCode } from './errors.js';
 export {
   SYNC_PROTOCOL,
+  PAIR_PROTOCOL,
   FrameKind,
   ResponseStatus,
   DEFAULT_MAX_MESSAGE_BYTES,

@@ -5,8 +5,9 @@ import { errorMessage } from './stream-utils.js';
 
 export interface OutboundErrorContext {
   readonly peerId: string;
-  readonly what: 'Request' | 'Message';
+  readonly what: 'Request' | 'Message' | 'Pairing request';
   readonly deadline: Deadline;
+  /** The frame limit that applied (`maxMessageBytes`, or PAIRING_MAX_BYTES for a pairing). */
   readonly maxMessageBytes: number;
   /** The error to give when the transport stopped meanwhile. */
   readonly stopped: TransportError | undefined;

@@ -1,5 +1,5 @@
 import type { PeerEvent } from '@highwater/core';
-import type { Libp2p, PeerId } from '@libp2p/interface';
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface';
 import { Subject, type Observable } from 'rxjs';
 import type { Membership } from './membership.js';
 
@@ -9,6 +9,10 @@ import type { Membership } from './membership.js';
  * connections to one peer (both sides dialing at once, a redial) make one event each way.
  * Only members are reported connected; a peer reported connected is always reported
  * disconnected later, even if it stopped being a member in between.
+ *
+ * A peer may also become a member while connected: it connected for a pairing exchange, as a
+ * non-member, and was listed since. libp2p says nothing then, so such peers are reported by
+ * {@link reportMembers} (called when members change) or when another connection of theirs opens.
  */
 export class PeerTracker {
   readonly peers$: Observable<PeerEvent>;
@@ -27,12 +31,35 @@ export class PeerTracker {
   attach(node: Libp2p): () => void {
     const onConnect = (event: CustomEvent<PeerId>): void => this.connected(event.detail);
     const onDisconnect = (event: CustomEvent<PeerId>): void => this.disconnected(event.detail.toString());
+    // peer:connect fires for a peer's first connection only: a member whose first connection
+    // was a pairing one (made before it was listed) is reported when its next one opens.
+    const onOpen = (event: CustomEvent<Connection>): void => {
+      if (event.detail.status === 'open') this.connected(event.detail.remotePeer);
+    };
     node.addEventListener('peer:connect', onConnect);
     node.addEventListener('peer:disconnect', onDisconnect);
+    node.addEventListener('connection:open', onOpen);
     return () => {
       node.removeEventListener('peer:connect', onConnect);
       node.removeEventListener('peer:disconnect', onDisconnect);
+      node.removeEventListener('connection:open', onOpen);
     };
+  }
+
+  /**
+   * Reports every member with an open connection that was not reported yet: a peer that
+   * connected for a pairing and has been listed since (see the class comment).
+   */
+  reportMembers(node: Libp2p | undefined): void {
+    if (!node) return;
+    for (const connection of node.getConnections()) {
+      if (connection.status === 'open') this.connected(connection.remotePeer);
+    }
+  }
+
+  /** Whether `peerId` was reported connected (and not disconnected since). */
+  isReported(peerId: string): boolean {
+    return this.reported.has(peerId);
   }
 
   /** Members with an open connection that were reported connected. */

@@ -6,7 +6,10 @@ export function asError(error: unknown): Error {
 }
 
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  if (error instanceof Error) return error.message;
+  // A stream reset surfaces as a DOM Event (e.g. 'close'), whose String() says nothing.
+  if (typeof Event !== 'undefined' && error instanceof Event) return `stream ${error.type === 'close' ? 'closed' : error.type} by the peer`;
+  return String(error);
 }
 
 /**

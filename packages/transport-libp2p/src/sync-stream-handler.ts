@@ -26,7 +26,10 @@ export interface SyncStreamHandlerInit {
   readonly maxConcurrentRequests: number;
   /** The transport's inbound handler, looked up per message. */
   readonly deliver: InboundDelivery;
-  /** A stream from a peer that is no longer a member: close its connections. */
+  /**
+   * A stream from a peer that is not a member (any more): close its connection, unless the
+   * transport admits it for a pairing exchange (its streams are refused all the same).
+   */
   readonly onNonMember: (connection: Connection) => void;
   readonly log: Logger;
 }
@@ -53,7 +56,8 @@ export class SyncStreamHandler {
     const from = connection.remotePeer.toString();
     try {
       // The gater refused non-members when they connected; this catches peers removed from a
-      // dynamic members list since then, and any connection a future libp2p lets past the gater.
+      // dynamic members list since then, strangers the gater admitted for pairing (they may use
+      // the pairing protocol only), and any connection a future libp2p lets past the gater.
       if (!this.init.membership.isMember(from)) {
         this.init.log('refused a sync stream from non-member %s', from);
         stream.abort(new Error('not a member of this library'));
