@@ -39,6 +39,8 @@ export class PairingError extends HighwaterError {
 
 /** How long an invite is open by default: long enough to type a code, short enough to not linger. */
 export const DEFAULT_INVITE_TTL_MS = 10 * 60_000;
+/** How long the door stays open after an answer with no invite left: the answer must leave before non-members are hung up. */
+const ANSWER_GRACE_MS = 2_000;
 /** Wrong proofs an invite survives; then it is closed, so its secret cannot be searched for. */
 const MAX_BAD_PROOFS = 5;
 const REQUEST_DOMAIN = 'highwater-pair-request-v1';
@@ -243,6 +245,7 @@ interface OpenInvite {
 export class PairingDesk implements Startable {
   private readonly open = new Map<string, OpenInvite>();
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private graceTimer: ReturnType<typeof setTimeout> | null = null;
   private doorOpen = false;
 
   constructor(
@@ -276,9 +279,11 @@ export class PairingDesk implements Startable {
     return this.open.size;
   }
 
-  /** Closes every open invite. */
+  /** Closes every open invite (and the door at once). */
   cancelInvites(): void {
     this.open.clear();
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = null;
     this.updateDoor();
   }
 
@@ -319,7 +324,7 @@ export class PairingDesk implements Startable {
     if (!invite) throw new PairingError('HW_INVITE_INVALID', 'no open invite matches (used, expired or never issued)');
     const bytes = requestBytes(request);
     if (!sameProof(request.proof, hmac(invite.secret, bytes))) {
-      if (++invite.badProofs >= MAX_BAD_PROOFS) this.close(request.invite);
+      if (++invite.badProofs >= MAX_BAD_PROOFS) this.closeInvite(request.invite);
       throw new PairingError('HW_INVITE_INVALID', 'the proof of the invite secret is wrong');
     }
     let publicKey: string;
@@ -332,7 +337,7 @@ export class PairingDesk implements Startable {
       throw new PairingError('HW_PAIRING_REFUSED', 'the request is not signed by the key it names');
     }
     // One redemption: the invite closes before anything is awaited, so a second request with the same code finds it gone.
-    this.close(request.invite);
+    this.closeInvite(request.invite);
 
     const { roster, transport, identity } = this.components;
     const existing = (await roster.devices()).find((d) => d.deviceId === request.deviceId);
@@ -356,9 +361,18 @@ export class PairingDesk implements Startable {
     return { type: 'hw-pair-answer', v: 1, ok: true, ...fields, proof: hmac(invite.secret, answerBytes(request.invite, publicKey, fields)) };
   }
 
-  private close(id: string): void {
+  /**
+   * Closes an invite at once; the door follows a little later: closing it hangs up non-members,
+   * and the joiner still is one until its answer — success or refusal — has left.
+   */
+  private closeInvite(id: string): void {
     this.open.delete(id);
-    this.updateDoor();
+    if (this.graceTimer) return;
+    this.graceTimer = setTimeout(() => {
+      this.graceTimer = null;
+      this.updateDoor();
+    }, ANSWER_GRACE_MS);
+    this.graceTimer.unref?.();
   }
 
   private dropExpired(): void {
