@@ -34,6 +34,10 @@ A device is described by a JSON config file (see the @highwater/cli README):
 Examples:
   highwater demo                              three devices, a crash, live writes and deletes, verified
   highwater id laptop.json                    this device's public key and peer ids, to put in the others' configs
+  highwater invite laptop.json                a one-time code for a new device (laptop's serve must run)
+  highwater join tablet.json HW1-…            pair tablet: writes the library's devices and laptop into tablet.json
+  highwater devices laptop.json               the library's devices: members and revoked ones
+  highwater revoke laptop.json tablet         revoke tablet: disconnected and refused wherever the change arrives
   highwater serve laptop.json                 run the device until Ctrl-C
   highwater status laptop.json                state, peers with round-trip times, watermarks, sync.db size
   highwater verify laptop.json desktop.json   same library? exit 1 and the differing streams if not
@@ -98,6 +102,60 @@ program
     const identity = await deviceIdentity(await loadDeviceConfig(path));
     if (opts.json) printJson(identity);
     else console.log(Object.entries(identity).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(' ') : String(v)}`).join('\n'));
+  });
+
+program
+  .command('invite')
+  .description('a one-time invite code for a new device, from this device\'s running serve (signed mode: its config lists devices)')
+  .argument('<config>', 'the config of a device of the library, whose serve is running')
+  .option('--ttl <minutes>', 'how long the invite is open', (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('a positive number of minutes');
+    return n;
+  })
+  .option('--json', 'machine-readable output')
+  .action(async (path: string, opts: { ttl?: number; json?: boolean }) => {
+    const { createInvite } = await import('./pairing.js');
+    const invite = await createInvite(await loadDeviceConfig(path), opts.ttl);
+    if (opts.json) printJson(invite);
+    else console.log(`${invite.code}\n\nOn the new device: highwater join <its config> ${invite.code}\nOpen until ${new Date(invite.expiresAt).toISOString()}; it pairs one device.`);
+  });
+
+program
+  .command('join')
+  .description('pair this device with a library: redeem an invite code, then write the library\'s devices and the inviter into this config')
+  .argument('<config>', 'this (new) device\'s config file; its library must be the invite\'s')
+  .argument('<code>', 'the invite code (HW1-…), from `highwater invite` on a device of the library')
+  .option('--name <name>', 'the name the other devices see for this one')
+  .option('--json', 'machine-readable output')
+  .action(async (path: string, code: string, opts: { name?: string; json?: boolean }) => {
+    const { joinLibrary } = await import('./pairing.js');
+    const { paired, path: written } = await joinLibrary(await loadDeviceConfig(path), code, opts.name);
+    if (opts.json) printJson(paired);
+    else console.log(`joined ${paired.libraryId} through ${paired.inviter.deviceId}: ${paired.devices.length} devices (${paired.devices.map((d) => d.deviceId).join(', ')})\nwrote ${written}; now run: highwater serve ${path}`);
+  });
+
+program
+  .command('devices')
+  .description('the library\'s devices as this device\'s running serve knows them: id, name, member or revoked, added by, public key')
+  .argument('<config>', 'the config of a device of the library, whose serve is running')
+  .option('--json', 'machine-readable output')
+  .action(async (path: string, opts: { json?: boolean }) => {
+    const { listDevices, renderDevices } = await import('./pairing.js');
+    const devices = await listDevices(await loadDeviceConfig(path));
+    console.log(opts.json ? JSON.stringify(devices, null, 2) : renderDevices(devices));
+  });
+
+program
+  .command('revoke')
+  .description('revoke a device through the roster: every device that receives the change disconnects it and refuses its later changes')
+  .argument('<config>', 'the config of a device of the library, whose serve is running')
+  .argument('<device>', 'the device id to revoke')
+  .option('--json', 'machine-readable output')
+  .action(async (path: string, deviceId: string, opts: { json?: boolean }) => {
+    const { revokeDevice, renderDevices } = await import('./pairing.js');
+    const devices = await revokeDevice(await loadDeviceConfig(path), deviceId);
+    console.log(opts.json ? JSON.stringify(devices, null, 2) : renderDevices(devices));
   });
 
 program

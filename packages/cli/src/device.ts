@@ -4,7 +4,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ModelRegistry, SyncNode, type DeviceKey, type RecordStore, type SyncStore, type Transport } from '@highwater/core';
+import { deviceRosterModel, DEVICE_ROSTER, ModelRegistry, SyncNode, type DeviceKey, type RecordStore, type SyncStore, type Transport } from '@highwater/core';
 import { createPostgresStorage, SYNC_TABLES } from '@highwater/storage-postgres';
 import pg from 'pg';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
@@ -21,9 +21,17 @@ export interface DeviceStorage {
   close(): Promise<void>;
 }
 
-/** Opens a device's storage as its config says (creating it if missing). */
-export async function openDeviceStorage(config: DeviceConfig): Promise<DeviceStorage> {
-  const registry = new ModelRegistry(await loadModels(config));
+/** Whether the device runs signed: its config lists `devices`, or it is joining a library (which then lists them). */
+const isSigned = (config: DeviceConfig, options: { signed?: boolean }): boolean => options.signed === true || config.devices !== undefined;
+
+/**
+ * Opens a device's storage as its config says (creating it if missing). A signed device's
+ * library has the device roster too (`hw_device`), unless its models define it already.
+ */
+export async function openDeviceStorage(config: DeviceConfig, options: { signed?: boolean } = {}): Promise<DeviceStorage> {
+  const models = await loadModels(config);
+  const withRoster = isSigned(config, options) && !models.some((m) => m.name === DEVICE_ROSTER);
+  const registry = new ModelRegistry(withRoster ? [...models, deviceRosterModel] : models);
   if (config.storage.kind === 'sqlite') {
     const storage = createSqliteStorage({ directory: config.dir, registry });
     const fileBytes = (name: string): number => {
@@ -158,13 +166,16 @@ export interface RunningDevice {
   stop(): Promise<void>;
 }
 
-/** Opens storage and transport and creates the node (not yet started). */
-export async function openDevice(config: DeviceConfig, logger?: import('pino').Logger): Promise<RunningDevice> {
+/**
+ * Opens storage and transport and creates the node (not yet started). `signed` runs it signed
+ * even though its config lists no devices yet (`join`: the pairing hands them over).
+ */
+export async function openDevice(config: DeviceConfig, logger?: import('pino').Logger, options: { signed?: boolean } = {}): Promise<RunningDevice> {
   const t = config.transport;
   // Before opening anything: a peer whose peerId and publicKey disagree is a config error.
   const peerIds = configuredPeerIds(config);
   const deviceKey = await loadDeviceKey(config);
-  const storage = await openDeviceStorage(config);
+  const storage = await openDeviceStorage(config, options);
   const deviceOfPeer = new Map<string, string>();
   for (const [i, peer] of t.peers.entries()) if (peer.deviceId) deviceOfPeer.set(peerIds[i]!, peer.deviceId);
   let transport: Transport;
@@ -196,7 +207,7 @@ export async function openDevice(config: DeviceConfig, logger?: import('pino').L
     storage,
     transport,
     ...(config.members ? { members: config.members } : {}),
-    ...(config.devices ? { trust: { deviceKey, devices: config.devices } } : {}),
+    ...(isSigned(config, options) ? { trust: { deviceKey, devices: config.devices ?? [] } } : {}),
     ...config.node,
     ...(logger ? { logger } : {}),
   });

@@ -109,6 +109,12 @@ export async function serve(config: DeviceConfig, options: ServeOptions = {}): P
     write: async (args) => (await node.write(String(args['model']), args['records'] as RecordInput[])).length,
     delete: async (args) => (await node.delete(String(args['model']), args['ids'] as string[])).length,
     settle: () => node.settle(),
+    invite: async (args) => node.createInvite(typeof args['ttlMs'] === 'number' ? { ttlMs: args['ttlMs'] } : {}),
+    devices: () => node.devices(),
+    revoke: async (args) => {
+      await node.revokeDevice(String(args['deviceId']));
+      return node.devices();
+    },
     stop: async () => {
       setImmediate(() => void stop());
     },
