@@ -5,7 +5,9 @@
 //   floor read    — the floor's plain read of a page (keyset, raw rows) from the store just written
 //   decode        — decodeMessage of a real state-response page as rows (UTF-8, JSON, protocol checks)
 //   data checks   — the model's validation of each record's data
-//   signatures    — verifying each change's owner signature (nodes with `trust`), one page
+//   signatures    — verifying the owner's signatures of a relayed page (nodes with `trust`): written
+//                   in writes of 1000 (one check per batch of SIGNATURE_BATCH_MAX), and written one
+//                   change per write (one check per change)
 //   transport     — receiving a response of the page's size from another process, CPU per response
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -111,13 +113,17 @@ function verifySignatures() {
   const devices = [{ deviceId: 'device-a', publicKey: owner.publicKey }];
   const signer = new ChangeSignatures({ modelRegistry: registry, identity: { libraryId: 'bench', deviceId: 'device-a' } }, { deviceKey: owner, devices });
   const receiver = new ChangeSignatures({ modelRegistry: registry, identity: { libraryId: 'bench', deviceId: 'device-b' } }, { deviceKey: DeviceKey.generate(), devices });
-  const signed = Array.from({ length: 6 }, (_, p) =>
-    signer.sign(records(p).map((r) => ({ model: 'entry', id: r.id, owner: r.ownerDeviceId, hlc: r.hlc, op: 'upsert', data: r.data }))),
-  );
-  receiver.verify(signed[0]); // warm-up
-  const started = performance.now();
-  for (let p = 1; p < signed.length; p++) receiver.verify(signed[p]);
-  return (performance.now() - started) / (signed.length - 1);
+  const changesOf = (p) => records(p).map((r) => ({ model: 'entry', id: r.id, owner: r.ownerDeviceId, hlc: r.hlc, op: 'upsert', data: r.data }));
+  // A page of one write of 1000, and a page of 1000 writes of one.
+  const batched = Array.from({ length: 6 }, (_, p) => signer.sign(changesOf(p)));
+  const single = Array.from({ length: 6 }, (_, p) => changesOf(p).map((c) => signer.sign([c])[0]));
+  const perPage = (pages) => {
+    receiver.verify(pages[0]); // warm-up
+    const started = performance.now();
+    for (let p = 1; p < pages.length; p++) receiver.verify(pages[p]);
+    return (performance.now() - started) / (pages.length - 1);
+  };
+  return { batched: perPage(batched), single: perPage(single) };
 }
 
 /** CPU of this process per response of `bytes` received from a child process over `transport`. */
@@ -153,10 +159,10 @@ async function oneRound() {
   const { store, floorRead } = await storeWriteAndFloorRead();
   const floor = await floorWrite();
   const { decode, checks, bytes } = decodeAndCheck();
-  const signatures = verifySignatures();
+  const { batched: signatures, single: signaturesSingle } = verifySignatures();
   const libp2p = await transportReceive('libp2p', bytes);
   const http = await transportReceive('http', bytes);
-  return { store, floor, floorRead, decode, checks, signatures, bytes, libp2p, http };
+  return { store, floor, floorRead, decode, checks, signatures, signaturesSingle, bytes, libp2p, http };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -178,6 +184,7 @@ export async function measureStages({ rounds = 3 } = {}) {
     decode: m('decode'),
     checks: m('checks'),
     signatures: m('signatures'),
+    signaturesSingle: m('signaturesSingle'),
     bytes: all[0].bytes,
     transport: { libp2p: m('libp2p'), http: m('http') },
   };

@@ -159,12 +159,22 @@ const noDataSchema = z.undefined({ error: 'a delete must not carry data' }).opti
 const SIGNATURE_PATTERN = /^[A-Za-z0-9_-]{86}$/;
 const signatureSchema = z.string({ error: 'expected a signature (86 base64url characters)' }).regex(SIGNATURE_PATTERN, { error: 'expected a signature (86 base64url characters)' });
 
+/**
+ * A change's signature: its own, and when it was signed in a batch its place there,
+ * `.<index>.<size>`, the batch's first change also carrying the batch's signature
+ * (`.0.<size>.<batch signature>`; see SIGNATURE_BATCH_MAX).
+ */
+const CHANGE_SIGNATURE_PATTERN = /^[A-Za-z0-9_-]{86}(?:\.0\.\d{1,3}\.[A-Za-z0-9_-]{86}|\.[1-9]\d{0,2}\.\d{1,3})?$/;
+const changeSignatureSchema = z
+  .string({ error: 'expected a change signature (86 base64url characters, then its batch place)' })
+  .regex(CHANGE_SIGNATURE_PATTERN, { error: 'expected a change signature (86 base64url characters, then its batch place)' });
+
 const changeFields = {
   model: modelNameSchema,
   id: recordIdSchema,
   owner: deviceIdSchema,
   hlc: hlcTextSchema,
-  sig: signatureSchema.optional(),
+  sig: changeSignatureSchema.optional(),
 };
 
 export const wireUpsertChangeSchema = z.object({ ...changeFields, op: z.literal('upsert'), data: dataSchema });
@@ -240,7 +250,7 @@ export function isCleanChange(value: unknown): boolean {
     keys++;
   }
   if (value['sig'] !== undefined) {
-    if (typeof value['sig'] !== 'string' || !SIGNATURE_PATTERN.test(value['sig'])) return false;
+    if (typeof value['sig'] !== 'string' || !CHANGE_SIGNATURE_PATTERN.test(value['sig'])) return false;
     keys--;
   } else if (Object.hasOwn(value, 'sig')) {
     return false;

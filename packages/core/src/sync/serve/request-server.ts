@@ -1,3 +1,4 @@
+import { batchRemainder } from '../trust/change-signatures.js';
 import { formatHlc, parseHlc } from '../../clock/hlc.js';
 import type { SyncEvents } from '../../events/sync-events.js';
 import { HighwaterError, ProtocolError } from '../../errors.js';
@@ -225,13 +226,22 @@ export class RequestServer {
     if (this.collector.isLogPrunedPast(req.origin, req.model, after)) {
       return { type: 'shared-change-response', requestId: req.requestId, changes: [], hasMore: false, complete: false };
     }
-    const changes = await this.syncStore.sharedChangesSince({ after, limit: req.limit, originDeviceId: req.origin, model: req.model });
+    const query = { originDeviceId: req.origin, model: req.model };
+    let changes = await this.syncStore.sharedChangesSince({ ...query, after, limit: req.limit });
+    let hasMore = changes.length === req.limit;
+    // A page that would end inside a batch of signed changes goes on to its end (see StatePageReader).
+    const remainder = hasMore ? batchRemainder(changes.at(-1)!.sig) : 0;
+    if (remainder > 0) {
+      const rest = await this.syncStore.sharedChangesSince({ ...query, after: changes.at(-1)!.hlc, limit: remainder });
+      changes = changes.concat(rest);
+      hasMore = rest.length === remainder;
+    }
     this.metrics.add('pagesServed');
     return {
       type: 'shared-change-response',
       requestId: req.requestId,
       changes: changes.map((c) => changeToWire(changeFromShared(c))),
-      hasMore: changes.length === req.limit,
+      hasMore,
       complete: true,
     };
   }

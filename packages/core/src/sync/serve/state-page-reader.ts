@@ -4,6 +4,7 @@ import { formatHlc, type Hlc } from '../../clock/hlc.js';
 import { changeFromRecord, changeFromTombstone, changeToWire, compareChanges, cursorFromWire, cursorToWire, recordToWire } from '../change.js';
 import type { WireChange, WireCursor } from '../../protocol/messages.js';
 import type { DependencyParking } from '../apply/dependency-parking.js';
+import { batchRemainder } from '../trust/change-signatures.js';
 
 /** One page of an (owner, model) stream as it goes on the wire: its records, tombstones and parked changes. */
 export interface StatePage {
@@ -49,7 +50,8 @@ export class StatePageReader {
     const key = this.keyOf(query);
     const cached = key ? this.ahead.get(key) : undefined;
     if (key) this.ahead.delete(key);
-    const page = cached && Date.now() - cached.at < PREFETCH_TTL_MS ? await this.fitted(await cached.page, cached.limit, query) : await this.readNow(query);
+    const read = cached && Date.now() - cached.at < PREFETCH_TTL_MS ? await this.fitted(await cached.page, cached.limit, query) : await this.readNow(query);
+    const page = await this.toBatchEnd(read, query);
     if (page.hasMore && page.next) this.readAhead({ model: query.model, owner: query.owner, limit: query.limit, after: cursorFromWire(page.next) });
     return page;
   }
@@ -64,6 +66,19 @@ export class StatePageReader {
   /** One page, without reading the next one ahead (for a page no follow-up request will continue). */
   readOnce(query: PageQuery): Promise<StatePage> {
     return this.readNow(query);
+  }
+
+  /**
+   * A page that would end inside a batch of signed changes goes on to the batch's end (at most
+   * SIGNATURE_BATCH_MAX - 1 more): its receiver then checks the batch with one signature
+   * instead of each change on its own (bench stage "signatures").
+   */
+  private async toBatchEnd(page: StatePage, query: PageQuery): Promise<StatePage> {
+    if (!page.hasMore || !page.next) return page;
+    const remainder = batchRemainder(page.changes.at(-1)?.sig);
+    if (remainder === 0) return page;
+    const rest = await this.readNow({ model: query.model, owner: query.owner, limit: remainder, after: cursorFromWire(page.next) });
+    return { changes: page.changes.concat(rest.changes), next: rest.next ?? page.next, hasMore: rest.hasMore };
   }
 
   /** A page read ahead with `readLimit`, as the answer to `query` (same cursor, any limit). */
