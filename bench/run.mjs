@@ -8,11 +8,12 @@ import { postgresFloor, sqliteFloor } from './floors.mjs';
 import { measureStages } from './stages.mjs';
 import { medianRunOf, parallelBackfill, parallelRatio, syncDbSize } from './multi-peer.mjs';
 import { BenchPeer } from './processes.mjs';
+import { relayedBackfill } from './relayed.mjs';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, only: { type: 'string' } } });
 // `--only parallel,syncdb` runs those stages alone. Such a run writes no file unless `--out`
 // names one: its report lacks the other stages, and BENCHMARKS.md is a full run's.
-const STAGES = ['backfill', 'in-process', 'postgres', 'stages', 'parallel', 'syncdb'];
+const STAGES = ['backfill', 'in-process', 'postgres', 'stages', 'relayed', 'parallel', 'syncdb'];
 const only = args.only ? args.only.split(',').map((x) => x.trim()) : null;
 const unknown = (only ?? []).filter((x) => !STAGES.includes(x));
 if (unknown.length > 0) {
@@ -39,6 +40,7 @@ const plan = args.quick
       catchUpRounds: 3,
       freshPairs: 1,
       parallel: { total: 20_000, rounds: 1 },
+      relayed: { n: 20_000, rounds: 1 },
       syncDb: { entries: 20_000, deletes: 2_000, updates: 2_000 },
     }
   : {
@@ -49,6 +51,7 @@ const plan = args.quick
       catchUpRounds: 5,
       freshPairs: 3,
       parallel: { total: 100_000, rounds: 3 },
+      relayed: { n: 50_000, rounds: 3 },
       syncDb: { entries: 100_000, deletes: 10_000, updates: 10_000 },
     };
 
@@ -286,6 +289,7 @@ if (runs('parallel')) {
   // Sources that serve one read at a time, 100 ms each (a phone's disk, a slow uplink): what several sources are for.
   parallel.push(await parallelBackfill({ transport: 'libp2p', ...plan.parallel, peerArgs, sourceArgs: ['--read-delay-ms', '100'], log }));
 }
+const relayed = runs('relayed') ? await relayedBackfill({ ...plan.relayed, log }) : null;
 const syncDb = runs('syncdb') ? await syncDbSize({ ...plan.syncDb, peerArgs, log }) : null;
 const fmt = (x) => (x === undefined ? '' : Math.round(x).toLocaleString('en-US'));
 const kB = (bytes) => `${Math.round(bytes / 1000).toLocaleString('en-US')} kB`;
@@ -394,6 +398,20 @@ ${rows.join('\n')}
 `;
 }
 
+function relayedSection() {
+  const { n, rounds, unsigned, signed } = relayed;
+  const more = (signed.cpuPer1000 / unsigned.cpuPer1000 - 1) * 100;
+  return `A relayed backfill (issue #19): A writes ${fmt(n)} entries in writes of 1000, B backfills them from A, then a fresh C backfills them from B alone, so with \`trust\` C checks the owner's signatures of every page (one process, in-process transport, durable SQLite; median of ${rounds} alternating run${rounds > 1 ? 's' : ''} each):
+
+| C's backfill from B | records/s | CPU per 1000 records (B serving and C receiving) |
+| --- | ---: | ---: |
+| unsigned | ${fmt(unsigned.rate)} | ${unsigned.cpuPer1000.toFixed(1)} ms |
+| signed (batches of 128 checked) | ${fmt(signed.rate)} | ${signed.cpuPer1000.toFixed(1)} ms |
+
+Signatures cost ${more.toFixed(0)} % more CPU on this relayed backfill (target: ≤ 15 %).
+`;
+}
+
 // RSS growth between sizes, per transport.
 const rssNotes = plan.transports
   .map((t) => {
@@ -437,6 +455,7 @@ same pages.
   results.length ? `${lines.join('\n')}\n` : null,
   rssNotes.length ? `Memory: ${rssNotes.join('; ')}.\n` : null,
   stages ? stageSection() : null,
+  relayed ? relayedSection() : null,
   parallel.length ? parallelSection() : null,
   syncDb ? syncDbSection() : null,
   `Targets (issue #6, this 2-core machine): backfill 100k over libp2p into SQLite ≥ 80 000/s and

@@ -1,0 +1,86 @@
+// A relayed backfill with and without signed changes (issue #19): device A writes N entries in
+// writes of 1000, B backfills them from A, then a fresh C backfills them from B alone — every
+// page relayed, so with `trust` C checks the owner's signatures (A's transport key vouches for
+// nothing B sends). One process, the in-process transport, durable SQLite: the difference
+// between the two is the CPU the checks cost, end to end. Rounds alternate unsigned and signed.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInProcessNetwork, DeviceKey, ModelRegistry, SyncNode } from '@highwater/core';
+import { createSqliteStorage } from '@highwater/storage-sqlite';
+import { benchModels, entryData, entryKey } from './bench-models.mjs';
+
+const registry = new ModelRegistry(benchModels);
+const WRITE = 1000;
+
+async function oneRun(n, signed) {
+  const network = createInProcessNetwork();
+  const keys = { 'device-a': DeviceKey.generate(), 'device-b': DeviceKey.generate(), 'device-c': DeviceKey.generate() };
+  const devices = Object.entries(keys).map(([deviceId, key]) => ({ deviceId, publicKey: key.publicKey }));
+  const opened = [];
+  const open = async (deviceId) => {
+    const dir = mkdtempSync(join(tmpdir(), `hw-relayed-${deviceId}-`));
+    const storage = createSqliteStorage({ directory: dir, registry, synchronous: 'full' });
+    const node = await SyncNode.create({
+      libraryId: 'bench',
+      deviceId,
+      registry,
+      storage,
+      transport: network.transport(deviceId),
+      metricsIntervalMs: 0,
+      antiEntropyMs: 0,
+      ...(signed ? { trust: { deviceKey: keys[deviceId], devices } } : {}),
+    });
+    await node.start();
+    opened.push({ node, storage, dir });
+    return node;
+  };
+  const held = (node) =>
+    new Promise((resolve) => {
+      const check = async () => ((await node.count('entry')) === n ? resolve() : setTimeout(check, 5));
+      void check();
+    });
+  try {
+    const a = await open('device-a');
+    for (let from = 0; from < n; from += WRITE) {
+      await a.write('entry', Array.from({ length: Math.min(WRITE, n - from) }, (_, i) => ({ id: entryKey(from + i), data: entryData(from + i) })));
+    }
+    const b = await open('device-b');
+    network.connect('device-a', 'device-b');
+    await held(b);
+    network.disconnect('device-a', 'device-b');
+    const c = await open('device-c');
+    const forged = [];
+    c.errors$.subscribe((e) => forged.push(e.code));
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    network.connect('device-b', 'device-c');
+    await held(c);
+    const ms = performance.now() - started;
+    const used = process.cpuUsage(cpu);
+    if (forged.length > 0) throw new Error(`relayed backfill refused changes: ${forged.join(', ')}`);
+    return { ms, cpuMs: (used.user + used.system) / 1000 };
+  } finally {
+    for (const { node, storage, dir } of opened) {
+      await node.stop();
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+
+/** Median over `rounds` alternating pairs of runs: records/s and CPU per 1000 records of C's relayed backfill, unsigned and signed. */
+export async function relayedBackfill({ n, rounds, log = () => undefined }) {
+  const runs = { unsigned: [], signed: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const signed of r % 2 === 0 ? [false, true] : [true, false]) {
+      const run = await oneRun(n, signed);
+      runs[signed ? 'signed' : 'unsigned'].push(run);
+      log(`relayed backfill ${n}, ${signed ? 'signed' : 'unsigned'}: ${Math.round(run.ms)} ms, CPU ${Math.round(run.cpuMs)} ms`);
+    }
+  }
+  const summary = (list) => ({ rate: (n / median(list.map((x) => x.ms))) * 1000, cpuPer1000: (median(list.map((x) => x.cpuMs)) / n) * 1000, runs: list });
+  return { n, rounds, unsigned: summary(runs.unsigned), signed: summary(runs.signed) };
+}
