@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { entryRecords, locationRecords } from '../src/demo-library.js';
 import { loadDeviceConfig } from '../src/config.js';
@@ -12,29 +10,8 @@ import type { DeviceStatus } from '../src/status.js';
 import type { VerifyReport } from '../src/verify.js';
 import { PG_URL, requirePostgres } from '../../storage-postgres/test/pg-test-helper.js';
 import { freePort, until } from '../src/wait.js';
+import { bin, highwater, json } from './run-command.js';
 
-// The built command, as an integrator runs it (npm test builds first).
-const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function highwater(...args: string[]): Promise<Run> {
-  if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` first (npm test does)`);
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { timeout: 60_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-const json = <T>(run: Run): T => {
-  if (run.code !== 0) throw new Error(`exit ${run.code}: ${run.stderr}${run.stdout}`);
-  return JSON.parse(run.stdout) as T;
-};
 
 describe('highwater (the command)', () => {
   const root = mkdtempSync(join(tmpdir(), 'hw-cli-'));

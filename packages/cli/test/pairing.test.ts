@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import type { IssuedInvite, PairedLibrary } from '@highwater/core';
 import { locationRecords } from '../src/demo-library.js';
@@ -11,32 +9,12 @@ import { controlRequest, controlSocketPath } from '../src/control.js';
 import { ServeProcess } from '../src/serve-process.js';
 import type { DeviceStatus } from '../src/status.js';
 import { freePort, until } from '../src/wait.js';
+import { bin, highwater, json } from './run-command.js';
 
 // Issue #19: pairing with the command. `highwater invite` asks a running device for a code;
 // `highwater join` redeems it from a new device's config and writes the library's devices and
 // the inviter into that config; `serve` then runs the new device signed and connected.
 
-const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function highwater(...args: string[]): Promise<Run> {
-  if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` first (npm test does)`);
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { timeout: 60_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-const json = <T>(run: Run): T => {
-  if (run.code !== 0) throw new Error(`exit ${run.code}: ${run.stderr}${run.stdout}`);
-  return JSON.parse(run.stdout) as T;
-};
 
 describe.each(['libp2p', 'http'] as const)('highwater invite / join over %s', (kind) => {
   const root = mkdtempSync(join(tmpdir(), `hw-cli-pair-${kind}-`));
