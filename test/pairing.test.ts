@@ -108,7 +108,11 @@ describe('pairing (in process)', () => {
 
     const invite = a.node.createInvite();
     expect(invite.code).toMatch(/^HW1-/);
+    const pairedByA: unknown[] = [];
+    a.node.paired$.subscribe((d) => pairedByA.push(d));
     const paired = await c.node.joinLibrary(invite.code, { name: 'tablet' });
+    // The inviter tells the application whom it paired and where that device listens.
+    expect(pairedByA).toEqual([{ deviceId: 'device-c', publicKey: keyOf('device-c').publicKey, name: 'tablet', addresses: ['device-c'] }]);
     expect(paired.libraryId).toBe(LIBRARY_ID);
     expect(paired.inviter).toMatchObject({ deviceId: 'device-a', publicKey: keyOf('device-a').publicKey });
     expect(paired.devices.map((d) => d.deviceId).sort()).toEqual(['device-a', 'device-c']);

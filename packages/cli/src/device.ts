@@ -4,13 +4,14 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { deviceRosterModel, DEVICE_ROSTER, ModelRegistry, SyncNode, type DeviceKey, type RecordStore, type SyncStore, type Transport } from '@highwater/core';
+import { deviceRosterModel, DEVICE_ROSTER, ModelRegistry, SyncNode, type DeviceKey, type PairedDevice, type RecordStore, type SyncStore, type Transport } from '@highwater/core';
 import { createPostgresStorage, SYNC_TABLES } from '@highwater/storage-postgres';
 import pg from 'pg';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
 import { createHttpTransport, httpPeerIdOf, type HttpTransport } from '@highwater/transport-http';
 import { createLibp2pTransport, libp2pPeerIdOf, loadOrCreateDeviceKey, type Libp2pTransport } from '@highwater/transport-libp2p';
 import { ConfigError, loadModels, type DeviceConfig } from './config.js';
+import { pairedPeers } from './paired-peers.js';
 
 export interface DeviceStorage {
   readonly registry: ModelRegistry;
@@ -156,6 +157,23 @@ export function configuredPeerIds(config: DeviceConfig): string[] {
   });
 }
 
+/** The configured transport with the paired devices added as peers (a configured one wins). */
+function withPairedPeers(transport: DeviceConfig['transport'], paired: readonly PairedDevice[]): DeviceConfig['transport'] {
+  const configured = new Set(transport.peers.map((p) => p.publicKey).filter((k) => k !== undefined));
+  const fresh = paired.filter((p) => !configured.has(p.publicKey));
+  if (transport.kind === 'libp2p') {
+    const peers = fresh
+      .map((p) => ({ deviceId: p.deviceId, publicKey: p.publicKey, addresses: p.addresses.filter((a) => a.startsWith('/')) }))
+      .filter((p) => p.addresses.length > 0);
+    return { ...transport, peers: [...transport.peers, ...peers] };
+  }
+  const peers = fresh.flatMap((p) => {
+    const url = p.addresses.find((a) => /^https?:\/\//.test(a));
+    return url ? [{ deviceId: p.deviceId, publicKey: p.publicKey, url }] : [];
+  });
+  return { ...transport, peers: [...transport.peers, ...peers] };
+}
+
 export interface RunningDevice {
   readonly node: SyncNode;
   readonly storage: DeviceStorage;
@@ -171,9 +189,10 @@ export interface RunningDevice {
  * even though its config lists no devices yet (`join`: the pairing hands them over).
  */
 export async function openDevice(config: DeviceConfig, logger?: import('pino').Logger, options: { signed?: boolean } = {}): Promise<RunningDevice> {
-  const t = config.transport;
+  // The devices this one paired join the configured peers (see PAIRED_PEERS_FILE).
+  const t = withPairedPeers(config.transport, pairedPeers(config.dir));
   // Before opening anything: a peer whose peerId and publicKey disagree is a config error.
-  const peerIds = configuredPeerIds(config);
+  const peerIds = configuredPeerIds({ ...config, transport: t });
   const deviceKey = await loadDeviceKey(config);
   const storage = await openDeviceStorage(config, options);
   const deviceOfPeer = new Map<string, string>();

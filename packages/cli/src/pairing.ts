@@ -5,11 +5,12 @@
  * — the library's devices and how to reach the inviter — into that config, so `serve` runs it
  * signed and connected from then on.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { IssuedInvite, PairedLibrary, RosterDevice } from '@highwater/core';
 import type { DeviceConfig } from './config.js';
 import { controlRequest, controlSocketPath, NotRunningError } from './control.js';
 import { openDevice } from './device.js';
+import { writeAtomically } from './paired-peers.js';
 
 /** One request to the device's running `serve`, saying how to start it when none runs. */
 async function ask<T>(config: DeviceConfig, cmd: string, args: Record<string, unknown> = {}): Promise<T> {
@@ -81,7 +82,5 @@ function writeJoinedConfig(config: DeviceConfig, paired: PairedLibrary): void {
     if (url) peers.push({ deviceId: inviter.deviceId, publicKey: inviter.publicKey, url });
   }
   raw.transport.peers = peers;
-  const temp = `${config.path}.${process.pid}.tmp`;
-  writeFileSync(temp, JSON.stringify(raw, null, 2) + '\n');
-  renameSync(temp, config.path);
+  writeAtomically(config.path, JSON.stringify(raw, null, 2) + '\n');
 }

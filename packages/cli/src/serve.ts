@@ -10,6 +10,7 @@ import type { RecordInput, SyncProgress } from '@highwater/core';
 import type { DeviceConfig } from './config.js';
 import { controlSocketPath, listenForControl } from './control.js';
 import { openDevice } from './device.js';
+import { rememberPairedPeer } from './paired-peers.js';
 import { storedStatus, type DeviceStatus, type PeerStatusLine, type StreamStatus } from './status.js';
 
 export interface ServeOptions {
@@ -76,6 +77,11 @@ export async function serve(config: DeviceConfig, options: ServeOptions = {}): P
     if (before?.connected !== p.connected) emit('peer', { peerId: p.peerId, deviceId, connected: p.connected }, `${p.connected ? 'connected to' : 'lost'} ${deviceId ?? p.peerId}`);
   });
   node.errors$.subscribe((e) => emit('error', { code: e.code, message: e.message }, `error ${e.code}: ${e.message}`));
+  node.paired$.subscribe((d) => {
+    // Kept beside the device's data: its transport reaches the new device again after a restart.
+    rememberPairedPeer(config.dir, d);
+    emit('paired', { ...d }, `paired ${d.deviceId}${d.name ? ` (${d.name})` : ''}${d.addresses.length ? ` at ${d.addresses.join(', ')}` : ''}`);
+  });
 
   const status = async (): Promise<DeviceStatus> => ({
     library: config.library,

@@ -36,7 +36,7 @@ describe.each(['libp2p', 'http'] as const)('highwater invite / join over %s', (k
     const pathA = config('dev-a', { transport: { kind, port: portA } });
     const idA = json<{ publicKey: string }>(await highwater('id', pathA, '--json'));
     config('dev-a', { transport: { kind, port: portA }, devices: [{ deviceId: 'dev-a', publicKey: idA.publicKey }] });
-    const a = new ServeProcess(loadDeviceConfig(pathA), bin);
+    let a = new ServeProcess(loadDeviceConfig(pathA), bin);
     serves.push(a);
     await a.start();
     await controlRequest(controlSocketPath(join(root, 'dev-a')), 'write', { model: 'location', records: locationRecords(3) });
@@ -74,6 +74,16 @@ describe.each(['libp2p', 'http'] as const)('highwater invite / join over %s', (k
       return s.streams.find((x) => x.owner === 'dev-c' && x.resource === 'location')?.records === 1 ? true : undefined;
     });
     expect(a.events.filter((e) => e['event'] === 'error')).toEqual([]);
+    expect(a.events.find((e) => e['event'] === 'paired')).toMatchObject({ deviceId: 'dev-c', name: 'tablet' });
+
+    // A kept where C listens (paired-peers.json): restarted, A reaches C by itself.
+    const kept = JSON.parse(readFileSync(join(root, 'dev-a', 'paired-peers.json'), 'utf8')) as { deviceId: string; addresses: string[] }[];
+    expect(kept).toEqual([expect.objectContaining({ deviceId: 'dev-c', addresses: [expect.stringContaining(String(portC))] })]);
+    await a.stop();
+    a = new ServeProcess(loadDeviceConfig(pathA), bin);
+    serves.push(a);
+    await a.start();
+    await until('restarted A to be connected to C', async () => ((await statusOf('dev-a')).peers.some((p) => p.deviceId === 'dev-c' && p.connected) ? true : undefined));
 
     // The code is spent: a third device cannot use it.
     const pathD = config('dev-d', { transport: { kind, port: 0 } });

@@ -14,7 +14,7 @@ import type { RecordInput } from '../sync/local/local-writer.js';
 import type { SyncMetricsSnapshot } from '../sync/sync-metrics.js';
 import type { TrustOptions, TrustedDevice } from '../sync/trust/change-signatures.js';
 import type { RosterDevice } from '../sync/trust/device-roster.js';
-import type { CreateInviteOptions, IssuedInvite, PairedLibrary } from '../sync/trust/pairing.js';
+import type { CreateInviteOptions, IssuedInvite, PairedDevice, PairedLibrary } from '../sync/trust/pairing.js';
 import { componentsOf, type NodeComponents } from '../wiring/components.js';
 import { createNodeContainer } from '../wiring/node-container.js';
 import { NodeLifecycle } from '../wiring/node-lifecycle.js';
@@ -119,6 +119,8 @@ export class SyncNode {
   readonly peers$: Observable<PeerStatus>;
   readonly errors$: Observable<HighwaterError>;
   readonly metrics$: Observable<SyncMetricsSnapshot>;
+  /** Each device this node paired through an invite, with the addresses it gave (keep them to reach it after a restart). */
+  readonly paired$: Observable<PairedDevice>;
 
   private readonly components: NodeComponents;
   private readonly lifecycle: NodeLifecycle;
@@ -135,6 +137,7 @@ export class SyncNode {
     this.peers$ = events.peers$;
     this.errors$ = events.errors$;
     this.metrics$ = this.components.metrics.metrics$;
+    this.paired$ = this.components.pairing.paired$;
   }
 
   /**

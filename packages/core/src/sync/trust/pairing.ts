@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { Subject, type Observable } from 'rxjs';
 import * as z from 'zod';
 import { HighwaterError, InvalidDeviceIdError } from '../../errors.js';
 import { canonicalPublicKey, parsePublicKey, verifySignature, type DeviceKey } from '../../identity/device-key.js';
@@ -88,13 +89,13 @@ const pairAnswerSchema = z.discriminatedUnion('ok', [
   }),
 ]);
 type PairAnswer = z.infer<typeof pairAnswerSchema>;
-type PairedDevice = z.infer<typeof pairedDeviceSchema>;
+type WireDevice = z.infer<typeof pairedDeviceSchema>;
 
 function requestBytes(r: Pick<PairRequest, 'invite' | 'deviceId' | 'publicKey' | 'name' | 'addresses'>): Buffer {
   return Buffer.from(JSON.stringify([REQUEST_DOMAIN, r.invite, r.deviceId, r.publicKey, r.name, r.addresses]));
 }
 
-function answerBytes(invite: string, joinerKey: string, a: { libraryId: string; inviter: string; devices: PairedDevice[]; addresses: string[] }): Buffer {
+function answerBytes(invite: string, joinerKey: string, a: { libraryId: string; inviter: string; devices: WireDevice[]; addresses: string[] }): Buffer {
   const devices = a.devices.map((d) => [d.deviceId, d.publicKey, d.name, d.addedBy, d.revokedAt]);
   return Buffer.from(JSON.stringify([ANSWER_DOMAIN, invite, joinerKey, a.libraryId, a.inviter, devices, a.addresses]));
 }
@@ -207,7 +208,7 @@ function checkAnswer(raw: Uint8Array, invite: Invite, id: string, joinerKey: str
   };
 }
 
-function rosterDeviceOf(d: PairedDevice): RosterDevice {
+function rosterDeviceOf(d: WireDevice): RosterDevice {
   return {
     deviceId: d.deviceId,
     publicKey: d.publicKey,
@@ -231,6 +232,15 @@ export interface CreateInviteOptions {
   readonly addresses?: readonly string[];
 }
 
+/** A device this node paired (the inviter's side): where it said it can be reached. */
+export interface PairedDevice {
+  readonly deviceId: string;
+  readonly publicKey: string;
+  readonly name?: string;
+  /** The joiner's listen addresses (libp2p multiaddrs, an HTTP base url); may be empty. */
+  readonly addresses: readonly string[];
+}
+
 interface OpenInvite {
   readonly secret: Uint8Array;
   readonly expiresAt: number;
@@ -247,6 +257,12 @@ export class PairingDesk implements Startable {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private graceTimer: ReturnType<typeof setTimeout> | null = null;
   private doorOpen = false;
+  private readonly pairedSubject = new Subject<PairedDevice>();
+  /**
+   * Each device this node paired, once it is in the roster and answered: what an application
+   * keeps to reach it again after a restart (transports remember addresses only while running).
+   */
+  readonly paired$: Observable<PairedDevice> = this.pairedSubject.asObservable();
 
   constructor(
     private readonly components: Pick<NodeComponents, 'identity' | 'transport' | 'roster' | 'signatures' | 'wallClock' | 'logger'>,
@@ -349,7 +365,7 @@ export class PairingDesk implements Startable {
         this.components.logger.warn({ err: (error as Error).message, device: request.deviceId }, 'cannot reach the paired device at the addresses it gave');
       });
     }
-    const devices: PairedDevice[] = (await roster.devices()).map((d) => ({
+    const devices: WireDevice[] = (await roster.devices()).map((d) => ({
       deviceId: d.deviceId,
       publicKey: d.publicKey,
       name: d.name ?? null,
@@ -358,6 +374,7 @@ export class PairingDesk implements Startable {
     }));
     const fields = { libraryId: identity.libraryId, inviter: identity.deviceId, devices, addresses: transport.listenAddresses?.() ?? [] };
     this.components.logger.info({ device: request.deviceId }, 'paired a device');
+    this.pairedSubject.next({ deviceId: request.deviceId, publicKey, ...(request.name !== null ? { name: request.name } : {}), addresses: request.addresses });
     return { type: 'hw-pair-answer', v: 1, ok: true, ...fields, proof: hmac(invite.secret, answerBytes(request.invite, publicKey, fields)) };
   }
 
