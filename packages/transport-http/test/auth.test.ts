@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TransportError } from '@highwater/core';
 import type { HttpTransport } from '../src/index.js';
-import { TestNodes, bytes, text, waitFor } from './helpers.js';
+import { TestNodes, bytes, text, waitFor, closeServer } from './helpers.js';
 import {
   headersOf,
   rawCall,
@@ -235,12 +235,9 @@ describe('HTTP transport: the client verifies who answers', () => {
   });
 
   afterEach(async () => {
-    if (fake) {
-      const server = fake;
-      fake = undefined;
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    }
+    const server = fake;
+    fake = undefined;
+    await closeServer(server);
     await nodes.cleanup();
   });
 

@@ -68,3 +68,10 @@ export async function connect(a: HttpTransport, b: HttpTransport): Promise<void>
     `${a.localPeerId} and ${b.localPeerId} to see each other`,
   );
 }
+
+/** Closes a stand-in server a test started (none: nothing), cutting its open connections. */
+export async function closeServer(server: import('node:http').Server | undefined): Promise<void> {
+  if (!server) return;
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+}

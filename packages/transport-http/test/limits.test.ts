@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpTransportError } from '../src/index.js';
-import { TestNodes, bytes, connect, text, waitFor } from './helpers.js';
+import { TestNodes, bytes, connect, text, waitFor, closeServer } from './helpers.js';
 import { headersOf, rawKey, sha256, signatureOf } from './raw-http.js';
 
 const MiB = 1024 * 1024;
@@ -16,12 +16,9 @@ describe('HTTP transport body limits on the calling side', () => {
   });
 
   afterEach(async () => {
-    if (fake) {
-      const server = fake;
-      fake = undefined;
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    }
+    const server = fake;
+    fake = undefined;
+    await closeServer(server);
     await nodes.cleanup();
   });
 

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DeviceKey, PAIRING_MAX_BYTES, type PairingHandler, type PeerEvent } from '@highwater/core';
 import { HttpTransportConfigError, HttpTransportError, MAX_CONCURRENT_PAIRINGS, PAIR_PATH, type HttpTransport } from '../src/index.js';
-import { TestNodes, bytes, text, waitFor } from './helpers.js';
+import { TestNodes, bytes, text, waitFor, closeServer } from './helpers.js';
 import { rawCall, rawKey, signedRequest } from './raw-http.js';
 
 /** Every byte value, so an answer that is re-encoded anywhere on the way shows. */
@@ -62,12 +62,9 @@ describe('pairing over HTTP (acceptPairing, pair, listenAddresses, reach)', () =
   });
 
   afterEach(async () => {
-    if (fake) {
-      const server = fake;
-      fake = undefined;
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    }
+    const server = fake;
+    fake = undefined;
+    await closeServer(server);
     await nodes.cleanup();
   });
 
