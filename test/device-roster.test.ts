@@ -128,6 +128,29 @@ describe('the device roster', () => {
     await raw.stop();
   });
 
+  it('a revocation sticks: a later write that would undo it loses on every device, whichever order the writes arrive in', async () => {
+    const network = createInProcessNetwork();
+    const a = await peer(network, 'device-a');
+    const b = await peer(network, 'device-b');
+    await a.node.addDevice({ deviceId: 'device-c', publicKey: keys['device-c'].publicKey, name: 'tablet' });
+    await a.node.revokeDevice('device-c');
+    const revokedAt = (await a.node.devices()).find((d) => d.deviceId === 'device-c')!.revokedAt;
+    expect(revokedAt).toEqual(expect.any(Number));
+    // B, not yet connected, writes C back in (as a member running other software would). Its
+    // write is newer than the revocation, yet once both meet the revoked version wins: at B...
+    const undo = { publicKey: keys['device-c'].publicKey, name: 'tablet', addedBy: 'device-b', revokedAt: null };
+    await b.node.write(DEVICE_ROSTER, [{ id: 'device-c', data: undo }]);
+    expect((await b.node.devices()).find((d) => d.deviceId === 'device-c')?.revokedAt).toBeUndefined();
+    network.connect('device-a', 'device-b');
+    await eventually(async () => (await b.node.devices()).find((d) => d.deviceId === 'device-c')?.revokedAt === revokedAt, 'B takes the revocation, over its own later write');
+    // ...and at A, which receives the newer write after the revocation.
+    await eventually(async () => (await b.storage.syncStore.sharedChangesSince({ after: null, limit: 10, originDeviceId: 'device-b', model: DEVICE_ROSTER })).length === 1, 'B logged its write');
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await a.node.devices()).find((d) => d.deviceId === 'device-c')?.revokedAt).toBe(revokedAt);
+    // The API says so rather than writing a version that would lose.
+    await expect(a.node.addDevice({ deviceId: 'device-c', publicKey: keys['device-c'].publicKey })).rejects.toMatchObject({ code: 'HW_DEVICE_REVOKED' });
+  });
+
   it('addDevice without the roster model is a typed error', async () => {
     const network = createInProcessNetwork();
     const dir = mkdtempSync(join(tmpdir(), 'hw-roster-none-'));

@@ -29,7 +29,7 @@ import { SyncMetrics } from '../sync/sync-metrics.js';
 import { WatermarkCache } from '../sync/watermark-cache.js';
 import { ChangeSignatures, type TrustOptions } from '../sync/trust/change-signatures.js';
 import { SignedHeads } from '../sync/trust/signed-heads.js';
-import { DeviceRoster } from '../sync/trust/device-roster.js';
+import { DEVICE_ROSTER, DeviceRoster, rosterResolver } from '../sync/trust/device-roster.js';
 import { PairingDesk } from '../sync/trust/pairing.js';
 import { componentsOf, type NodeComponents } from './components.js';
 import { Tokens, type NodeIdentity } from './tokens.js';
@@ -74,7 +74,8 @@ export function createNodeContainer(init: NodeComponentsInit): DependencyContain
   value(Tokens.Codec, init.codec ?? jsonCodec);
   value(Tokens.Logger, init.logger ?? pino({ level: 'silent' }));
   value(Tokens.Settings, nodeSettings(init.settings ?? {}));
-  value(Tokens.ConflictResolvers, new Map());
+  // The roster's rule (a revocation sticks) is there by default; other shared models resolve by last writer wins.
+  value(Tokens.ConflictResolvers, new Map([[DEVICE_ROSTER, rosterResolver]]));
 
   // State every part shares: the clock, the event streams out and in, the counters, the watermarks.
   part(Tokens.HlcClock, (c) => new HybridLogicalClock(c.identity.deviceId, { wallClock: c.wallClock, maxDriftMs: c.settings.maxClockDriftMs }));

@@ -1,5 +1,7 @@
 import type { Subscription } from 'rxjs';
+import { compareHlc } from '../../clock/hlc.js';
 import { HighwaterError } from '../../errors.js';
+import type { ConflictResolver, RecordVersion } from '../../ports/conflict-resolver.js';
 import { canonicalPublicKey } from '../../identity/device-key.js';
 import type { ModelDefinition } from '../../models/model-definition.js';
 import type { RecordCursor } from '../../ports/record-store.js';
@@ -34,6 +36,20 @@ export const deviceRosterModel: ModelDefinition = {
     revokedAt: { type: 'integer', nullable: true },
   },
 };
+
+/**
+ * How peers pick between two versions of a roster record: a revoked version wins over one that
+ * is not, then the newer HLC. So a revocation cannot be undone by a later write, and every peer
+ * keeps the same version whatever order the writes reach it in (a rule that refused the later
+ * write instead would leave peers that saw it first with the device still a member). Nodes
+ * register it for the roster by default; keep it when replacing `Tokens.ConflictResolvers`.
+ */
+export const rosterResolver: ConflictResolver = Object.freeze({
+  compare: (_model: string, a: RecordVersion, b: RecordVersion): number => {
+    const revoked = (v: RecordVersion): number => (v.data !== null && typeof v.data['revokedAt'] === 'number' ? 1 : 0);
+    return revoked(a) - revoked(b) || compareHlc(a.hlc, b.hlc);
+  },
+});
 
 /** A device as the roster holds it. */
 export interface RosterDevice extends TrustedDevice {
@@ -97,6 +113,9 @@ export class DeviceRoster implements Startable {
    */
   async add(device: { deviceId: string; publicKey: string; name?: string | undefined }): Promise<void> {
     this.require();
+    if ((await this.devices()).find((d) => d.deviceId === device.deviceId)?.revokedAt !== undefined) {
+      throw new HighwaterError('HW_DEVICE_REVOKED', `${device.deviceId} was revoked; a revoked device stays revoked (pair it under a new device id and key)`);
+    }
     const publicKey = canonicalPublicKey(device.publicKey);
     const data = { publicKey, name: device.name ?? null, addedBy: this.components.identity.deviceId, revokedAt: null };
     await this.components.localWriter.write(DEVICE_ROSTER, [{ id: device.deviceId, data }]);
