@@ -84,6 +84,8 @@ export const deviceConfigSchema = z
           host: z.string().default('127.0.0.1'),
           port: z.number().int().min(0).max(65535).default(0),
           peers: z.array(libp2pPeer).default([]),
+          /** Multiaddrs the others should dial instead of host:port (a public address behind NAT); what `id` and invites give. */
+          announce: z.array(z.string().min(1)).optional(),
           /** How often an unconnected peer is redialled (ms). */
           redialMs: z.number().int().positive().default(2000),
         })
@@ -94,6 +96,8 @@ export const deviceConfigSchema = z
           host: z.string().default('127.0.0.1'),
           port: z.number().int().min(0).max(65535).default(0),
           peers: z.array(httpPeer).default([]),
+          /** The base url the others should call instead of http://host:port (behind a reverse proxy or NAT); what `id` and invites give. */
+          publicUrl: z.string().url().optional(),
         })
         .strict(),
     ]),

@@ -133,8 +133,10 @@ export async function deviceIdentity(config: DeviceConfig): Promise<DeviceIdenti
   const deviceKey = await loadDeviceKey(config);
   if (t.kind === 'libp2p') {
     const peerId = libp2pPeerIdOf(deviceKey.publicKey);
+    if (t.announce) return identityOf(config, deviceKey, { addresses: t.announce.map((a) => (a.includes('/p2p/') ? a : `${a}/p2p/${peerId}`)) });
     return identityOf(config, deviceKey, t.port ? { addresses: [`/ip4/${t.host}/tcp/${t.port}/p2p/${peerId}`] } : {});
   }
+  if (t.publicUrl) return identityOf(config, deviceKey, { url: t.publicUrl });
   return identityOf(config, deviceKey, t.port ? { url: `http://${t.host}:${t.port}` } : {});
 }
 
@@ -204,6 +206,7 @@ export async function openDevice(config: DeviceConfig, logger?: import('pino').L
     const libp2p: Libp2pTransport = await createLibp2pTransport({
       deviceKey,
       listen: [`/ip4/${t.host}/tcp/${t.port}`],
+      ...(t.announce ? { announce: t.announce } : {}),
       members: () => members,
       bootstrap: t.peers.flatMap((p) => p.addresses),
       bootstrapIntervalMs: t.redialMs,
@@ -214,10 +217,11 @@ export async function openDevice(config: DeviceConfig, logger?: import('pino').L
     const http: HttpTransport = createHttpTransport({
       deviceKey,
       listen: { host: t.host, port: t.port },
+      ...(t.publicUrl ? { publicUrl: t.publicUrl } : {}),
       peers: t.peers.map(({ url, publicKey }, i) => ({ peerId: peerIds[i]!, url, publicKey })),
     });
     transport = http;
-    identity = () => identityOf(config, deviceKey, { url: http.url });
+    identity = () => identityOf(config, deviceKey, { url: t.publicUrl ?? http.url });
   }
   const node = await SyncNode.create({
     libraryId: config.library,

@@ -44,6 +44,12 @@ export interface HttpTransportInit {
   readonly deviceKey?: DeviceKey;
   /** Where the server listens. Default `{ host: '127.0.0.1', port: 0 }` (port 0: any free port, see `address`). */
   readonly listen?: { readonly host?: string; readonly port?: number };
+  /**
+   * The base url other devices should call instead of the listen address (behind a reverse
+   * proxy, NAT or a port forward): what `listenAddresses()` gives, and so what an invite
+   * carries. Default: the listen address.
+   */
+  readonly publicUrl?: string;
   /** Serve HTTPS with this certificate; `ca` is what this node trusts when calling https peers. Default: plain HTTP. */
   readonly tls?: TlsOptions;
   /** The library's other members: whom this node calls, and the only keys allowed to call it. Default none. */
@@ -97,6 +103,7 @@ export class HttpTransport extends TransportAdapter implements Transport {
   private readonly reachability: Reachability;
   private readonly peerSubject = new Subject<PeerEvent>();
   private readonly host: string;
+  private readonly publicUrl: string | undefined;
   private readonly port: number;
   private readonly tls: TlsOptions | undefined;
   private readonly maxBodyBytes: number;
@@ -122,6 +129,7 @@ export class HttpTransport extends TransportAdapter implements Transport {
     this.identity = identityOf(init);
     this.localPeerId = this.identity.peerId;
     this.host = init.listen?.host ?? DEFAULT_LISTEN_HOST;
+    this.publicUrl = init.publicUrl === undefined ? undefined : checkedPublicUrl(init.publicUrl);
     const port = init.listen?.port ?? DEFAULT_LISTEN_PORT;
     if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new HttpTransportConfigError(`listen.port must be 0-65535, got ${port}`);
     this.port = port;
@@ -333,15 +341,16 @@ export class HttpTransport extends TransportAdapter implements Transport {
   }
 
   /**
-   * Where other devices can reach this node, for an invite: the base url while running, `[]`
-   * when stopped. A node listening on a wildcard host (`0.0.0.0`, `::`) is reachable at its
+   * Where other devices can reach this node, for an invite: `publicUrl` when given, else the
+   * base url while running; `[]` when stopped. A node listening on a wildcard host (`0.0.0.0`, `::`) is reachable at its
    * interfaces' addresses, not at the wildcard: those are listed instead, external ones first,
    * loopback last (IPv6 link-local addresses are left out, they need a zone to be dialled).
-   * Behind a reverse proxy or NAT the public url is not knowable here: configure peers by hand.
+   * Behind a reverse proxy or NAT the public url is not knowable here: give it as `publicUrl`.
    */
   listenAddresses(): string[] {
     const bound = this.bound;
     if (!bound || !this.isRunning) return [];
+    if (this.publicUrl !== undefined) return [this.publicUrl];
     const scheme = this.tls ? 'https' : 'http';
     const urlOf = (address: string, family: string): string => `${scheme}://${family === 'IPv6' ? `[${address}]` : address}:${bound.port}`;
     if (bound.address !== '0.0.0.0' && bound.address !== '::') return [urlOf(bound.address, bound.family)];
@@ -482,4 +491,18 @@ export class HttpTransport extends TransportAdapter implements Transport {
  */
 export function createHttpTransport(init: HttpTransportInit): HttpTransport {
   return new HttpTransport(init);
+}
+
+/** `publicUrl` as given, once it is an http(s) base url without query, fragment or credentials. */
+function checkedPublicUrl(url: unknown): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(String(url));
+  } catch (cause) {
+    throw new HttpTransportConfigError(`publicUrl is not a url: ${JSON.stringify(url)}`, { cause });
+  }
+  if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.search || parsed.hash || parsed.username || parsed.password) {
+    throw new HttpTransportConfigError(`publicUrl must be an http(s) base url without query, fragment or credentials, got ${JSON.stringify(url)}`);
+  }
+  return String(url).replace(/\/+$/, '');
 }

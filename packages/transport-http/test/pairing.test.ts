@@ -5,7 +5,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DeviceKey, PAIRING_MAX_BYTES, type PairingHandler, type PeerEvent } from '@highwater/core';
-import { HttpTransportConfigError, HttpTransportError, MAX_CONCURRENT_PAIRINGS, PAIR_PATH, type HttpTransport } from '../src/index.js';
+import { createHttpTransport, HttpTransportConfigError, HttpTransportError, MAX_CONCURRENT_PAIRINGS, PAIR_PATH, type HttpTransport } from '../src/index.js';
 import { TestNodes, bytes, text, waitFor, closeServer } from './helpers.js';
 import { rawCall, rawKey, signedRequest } from './raw-http.js';
 
@@ -321,6 +321,16 @@ describe('pairing over HTTP (acceptPairing, pair, listenAddresses, reach)', () =
     expect(events).toEqual([]);
     expect(inviter.connectedPeers()).toEqual([joiner.localPeerId]);
     await expect(inviter.reach(keyJoiner.publicKey, ['/ip4/127.0.0.1/tcp/1'])).rejects.toBeInstanceOf(HttpTransportConfigError);
+  });
+
+  it('listenAddresses is publicUrl when one is given (behind a proxy or NAT); a bad one is a config error', async () => {
+    const proxied = await nodes.create({ publicUrl: 'https://sync.example.org/hw/' });
+    expect(proxied.listenAddresses()).toEqual(['https://sync.example.org/hw']);
+    await proxied.stop();
+    expect(proxied.listenAddresses()).toEqual([]);
+    for (const publicUrl of ['not a url', 'ftp://example.org', 'https://example.org/?q=1', 'https://u:p@example.org']) {
+      expect(() => createHttpTransport({ deviceKey: DeviceKey.generate(), publicUrl })).toThrow(HttpTransportConfigError);
+    }
   });
 
   it('listenAddresses is the base url while running and empty when stopped; pair checks its inputs and fails typed', async () => {

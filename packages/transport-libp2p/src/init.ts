@@ -54,6 +54,12 @@ export interface Libp2pTransportInit {
    */
   readonly listen?: readonly string[];
   /**
+   * Multiaddrs other devices should dial instead of the listen addresses (a public address
+   * behind NAT or a port forward): what `addresses()` and `listenAddresses()` give, and so what
+   * an invite carries. Default: the listen addresses.
+   */
+  readonly announce?: readonly string[];
+  /**
    * Multiaddrs (ideally with `/p2p/<peer id>`) dialed on start and redialed every
    * `bootstrapIntervalMs` while not connected.
    *
@@ -117,6 +123,7 @@ export interface Libp2pTransportConfig {
   /** `undefined` = any peer (allowAnyPeer). */
   readonly members: MembersOption | undefined;
   readonly listen: readonly string[];
+  readonly announce: readonly string[];
   readonly bootstrap: readonly Multiaddr[];
   readonly bootstrapIntervalMs: number;
   readonly mdns: boolean;
@@ -196,11 +203,14 @@ export function resolveInit(init: Libp2pTransportInit): Libp2pTransportConfig {
   }
   const listen = [...(init.listen ?? DEFAULT_LISTEN)];
   multiaddrs('listen', listen);
+  const announce = [...(init.announce ?? [])];
+  multiaddrs('announce', announce);
   return {
     keyPath: init.keyPath,
     deviceKey: init.deviceKey,
     members: checkMembers(init.members, init.allowAnyPeer),
     listen,
+    announce,
     bootstrap: multiaddrs('bootstrap', init.bootstrap ?? []),
     bootstrapIntervalMs: integer('bootstrapIntervalMs', init.bootstrapIntervalMs, DEFAULT_BOOTSTRAP_INTERVAL_MS, 100, MAX_TIMER_MS),
     mdns: init.mdns ?? false,

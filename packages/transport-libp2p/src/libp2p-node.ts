@@ -31,7 +31,7 @@ export async function createTransportNode(
   return createLibp2p<TransportServices>({
     start: false,
     privateKey,
-    addresses: { listen: [...config.listen] },
+    addresses: { listen: [...config.listen], ...(config.announce.length > 0 ? { announce: [...config.announce] } : {}) },
     transports: [tcp()],
     connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [

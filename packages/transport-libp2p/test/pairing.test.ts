@@ -386,6 +386,15 @@ describe('pairing', () => {
     },
   );
 
+  it('listenAddresses are the announce addresses when given (a public address behind NAT), each with this peer id', async () => {
+    const key = DeviceKey.generate();
+    const transport = await start(key, { announce: ['/ip4/203.0.113.7/tcp/4001'] });
+    expect(transport.listenAddresses()).toEqual([`/ip4/203.0.113.7/tcp/4001/p2p/${libp2pIdOf(key)}`]);
+    const plainNode = await start(DeviceKey.generate());
+    expect(plainNode.listenAddresses()).toEqual([expect.stringMatching(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)]);
+    await expect(createLibp2pTransport({ deviceKey: key, members: [], announce: ['not a multiaddr'] })).rejects.toMatchObject({ code: 'HW_TRANSPORT_CONFIG' });
+  });
+
   it('reach refuses malformed input, resolves for unreachable or non-member peers, and dials remembered members on start', async () => {
     const inviter = await start(inviterKey, { members: [libp2pIdOf(joinerKey)] });
     const joiner = await start(joinerKey);
