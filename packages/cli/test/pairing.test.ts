@@ -31,7 +31,7 @@ describe.each(['libp2p', 'http'] as const)('highwater invite / join over %s', (k
     return path;
   }
 
-  it('id gives the announced address or public url (behind NAT or a proxy), which invites carry too', async () => {
+  it('id gives the announced address or public url (behind NAT or a proxy)', async () => {
     const transport = kind === 'libp2p' ? { kind, announce: ['/ip4/203.0.113.7/tcp/4001'] } : { kind, publicUrl: 'https://sync.example.org/hw' };
     const id = json<{ addresses?: string[]; url?: string; libp2pPeerId: string }>(await highwater('id', config('dev-public', { transport }), '--json'));
     if (kind === 'libp2p') expect(id.addresses).toEqual([`/ip4/203.0.113.7/tcp/4001/p2p/${id.libp2pPeerId}`]);

@@ -29,7 +29,7 @@ import { httpPeerIdOf, localIdentity, loadOrCreateLocalIdentity, type HttpIdenti
 import { InboundServer, type TlsOptions } from './inbound-server.js';
 import { NonceCache } from './nonce-cache.js';
 import { OutboundClient } from './outbound-client.js';
-import { PeerDirectory, sameMember, type ConfiguredHttpPeer, type HttpPeer, type Member } from './peer-directory.js';
+import { baseUrl, PeerDirectory, sameMember, type ConfiguredHttpPeer, type HttpPeer, type Member } from './peer-directory.js';
 import { newNonce } from './signature.js';
 import { Reachability } from './reachability.js';
 
@@ -129,7 +129,8 @@ export class HttpTransport extends TransportAdapter implements Transport {
     this.identity = identityOf(init);
     this.localPeerId = this.identity.peerId;
     this.host = init.listen?.host ?? DEFAULT_LISTEN_HOST;
-    this.publicUrl = init.publicUrl === undefined ? undefined : checkedPublicUrl(init.publicUrl);
+    if (init.publicUrl !== undefined) baseUrl(String(init.publicUrl), 'publicUrl');
+    this.publicUrl = init.publicUrl === undefined ? undefined : String(init.publicUrl).replace(/\/+$/, '');
     const port = init.listen?.port ?? DEFAULT_LISTEN_PORT;
     if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new HttpTransportConfigError(`listen.port must be 0-65535, got ${port}`);
     this.port = port;
@@ -491,18 +492,4 @@ export class HttpTransport extends TransportAdapter implements Transport {
  */
 export function createHttpTransport(init: HttpTransportInit): HttpTransport {
   return new HttpTransport(init);
-}
-
-/** `publicUrl` as given, once it is an http(s) base url without query, fragment or credentials. */
-function checkedPublicUrl(url: unknown): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(String(url));
-  } catch (cause) {
-    throw new HttpTransportConfigError(`publicUrl is not a url: ${JSON.stringify(url)}`, { cause });
-  }
-  if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.search || parsed.hash || parsed.username || parsed.password) {
-    throw new HttpTransportConfigError(`publicUrl must be an http(s) base url without query, fragment or credentials, got ${JSON.stringify(url)}`);
-  }
-  return String(url).replace(/\/+$/, '');
 }

@@ -55,18 +55,7 @@ export class PeerDirectory {
       throw new HttpTransportConfigError(`Peer id ${JSON.stringify(peer.peerId)} does not match its public key (which gives ${peerId})`);
     }
     if (peerId === localPeerId) throw new HttpTransportConfigError(`Peer ${peerId} is this node itself`);
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch (cause) {
-      throw new HttpTransportConfigError(`Peer ${peerId} has an invalid url ${JSON.stringify(url)}`, { cause });
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw new HttpTransportConfigError(`Peer ${peerId} url must be http: or https:, got ${parsed.protocol}`);
-    }
-    if (parsed.search || parsed.hash || parsed.username || parsed.password) {
-      throw new HttpTransportConfigError(`Peer ${peerId} url must not carry a query, fragment or credentials`);
-    }
+    const parsed = baseUrl(url, `Peer ${peerId} url`);
     const pathPrefix = parsed.pathname.replace(/\/+$/, '');
     return { peerId, publicKey: key, baseUrl: parsed, pathPrefix, config: { peerId, url, publicKey } };
   }
@@ -96,6 +85,26 @@ export class PeerDirectory {
   ids(): string[] {
     return [...this.members.keys()];
   }
+}
+
+/**
+ * `url` parsed, once it is an http(s) base url without query, fragment or credentials (a
+ * member's, or this node's `publicUrl`); HttpTransportConfigError naming `what` otherwise.
+ */
+export function baseUrl(url: string, what: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (cause) {
+    throw new HttpTransportConfigError(`${what} is not a valid url: ${JSON.stringify(url)}`, { cause });
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new HttpTransportConfigError(`${what} must be http: or https:, got ${parsed.protocol}`);
+  }
+  if (parsed.search || parsed.hash || parsed.username || parsed.password) {
+    throw new HttpTransportConfigError(`${what} must not carry a query, fragment or credentials`);
+  }
+  return parsed;
 }
 
 /** True when two configs describe the same member at the same place. */

@@ -73,12 +73,7 @@ const CHANGE_DOMAIN = 'highwater-change-v1';
  * SQLite or Postgres verifies as it did when it arrived.
  */
 export function changeSigningBytes(registry: ModelRegistry, c: Change): Buffer {
-  return Buffer.from(changeSigningText(registry, c));
-}
-
-/** {@link changeSigningBytes} as text (a JSON array). */
-function changeSigningText(registry: ModelRegistry, c: Change): string {
-  return JSON.stringify([CHANGE_DOMAIN, c.model, c.id, c.owner, formatHlc(c.hlc), c.op, canonicalValues(signingFields(registry, c.model), c)]);
+  return Buffer.from(JSON.stringify([CHANGE_DOMAIN, c.model, c.id, c.owner, formatHlc(c.hlc), c.op, canonicalValues(signingFields(registry, c.model), c)]));
 }
 
 /** A model's fields in declaration order, and whether any value needs putting in canonical form. */
@@ -210,6 +205,7 @@ export class ChangeSignatures {
   private readonly deviceKey: DeviceKey | null;
   private readonly registry: ModelRegistry;
   private readonly deviceId: string;
+  private checked = 0;
 
   constructor(components: Pick<NodeComponents, 'modelRegistry' | 'identity'>, trust: TrustOptions | undefined) {
     this.registry = components.modelRegistry;
@@ -344,8 +340,6 @@ export class ChangeSignatures {
   get signatureChecks(): number {
     return this.checked;
   }
-
-  private checked = 0;
 
   /** A change of the device that sent it (its transport key proved it): its own word, unchecked. */
   private isSendersOwn(c: Change, sender: string | null): boolean {

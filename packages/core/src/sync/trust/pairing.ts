@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Subject, type Observable } from 'rxjs';
 import * as z from 'zod';
+import { DEVICE_ID_PATTERN } from '../../clock/hlc.js';
 import { HighwaterError, InvalidDeviceIdError } from '../../errors.js';
 import { canonicalPublicKey, parsePublicKey, verifySignature, type DeviceKey } from '../../identity/device-key.js';
 import { decodeInviteCode, encodeInviteCode, inviteIdOf, type Invite } from '../../identity/invite-code.js';
@@ -46,14 +47,13 @@ const ANSWER_GRACE_MS = 2_000;
 const MAX_BAD_PROOFS = 5;
 const REQUEST_DOMAIN = 'highwater-pair-request-v1';
 const ANSWER_DOMAIN = 'highwater-pair-answer-v1';
-const DEVICE_ID = /^[0-9A-Za-z._:-]{1,128}$/;
 
 const b64url = z.string().regex(/^[A-Za-z0-9_-]+$/).max(200);
 const pairRequestSchema = z.strictObject({
   type: z.literal('hw-pair-request'),
   v: z.literal(1),
   invite: b64url,
-  deviceId: z.string().regex(DEVICE_ID),
+  deviceId: z.string().regex(DEVICE_ID_PATTERN),
   publicKey: b64url,
   name: z.string().max(200).nullable(),
   addresses: z.array(z.string().min(1).max(255)).max(16),
@@ -63,7 +63,7 @@ const pairRequestSchema = z.strictObject({
 type PairRequest = z.infer<typeof pairRequestSchema>;
 
 const pairedDeviceSchema = z.strictObject({
-  deviceId: z.string().regex(DEVICE_ID),
+  deviceId: z.string().regex(DEVICE_ID_PATTERN),
   publicKey: b64url,
   name: z.string().max(200).nullable(),
   addedBy: z.string().max(128).nullable(),
@@ -75,7 +75,7 @@ const pairAnswerSchema = z.discriminatedUnion('ok', [
     v: z.literal(1),
     ok: z.literal(true),
     libraryId: z.string().min(1).max(200),
-    inviter: z.string().regex(DEVICE_ID),
+    inviter: z.string().regex(DEVICE_ID_PATTERN),
     devices: z.array(pairedDeviceSchema).max(10_000),
     addresses: z.array(z.string().min(1).max(255)).max(16),
     proof: b64url,
@@ -161,7 +161,7 @@ export async function redeemInvite(options: RedeemInviteOptions): Promise<Paired
   const invite = decodeInviteCode(options.code);
   const now = (options.wallClock ?? { now: () => Date.now() }).now();
   if (now > invite.expiresAt) throw new PairingError('HW_INVITE_EXPIRED', `The invite expired at ${new Date(invite.expiresAt).toISOString()}; ask for a new one`);
-  if (!DEVICE_ID.test(deviceId)) throw new InvalidDeviceIdError(deviceId);
+  if (!DEVICE_ID_PATTERN.test(deviceId)) throw new InvalidDeviceIdError(deviceId);
   if (!transport.pair) throw new PairingError('HW_PAIRING_UNSUPPORTED', 'This transport cannot pair (it has no pair())');
   if (invite.addresses.length === 0) throw new PairingError('HW_PAIRING_UNSUPPORTED', 'The invite names no address to reach the inviter at');
 
@@ -287,12 +287,6 @@ export class PairingDesk implements Startable {
     this.open.set(inviteIdOf(secret), { secret, expiresAt, badProofs: 0 });
     this.updateDoor();
     return { code, expiresAt };
-  }
-
-  /** Invites still open (not used, not expired). */
-  openInvites(): number {
-    this.dropExpired();
-    return this.open.size;
   }
 
   /** Closes every open invite (and the door at once). */
