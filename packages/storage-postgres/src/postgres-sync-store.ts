@@ -1,6 +1,6 @@
 import { compareHlc, formatHlc, highestAckPerStream, keysetPageClauses, parseHlc, sharedChangesClauses, SyncRowCodec, systemWallClock } from '@highwater/core';
 import type { Hlc, SyncStore, WallClock } from '@highwater/core';
-import type { BackfillCheckpoint, BackfillCheckpointInput, MetricsSnapshot, PeerAck, ResourceWatermark, StreamAck } from '@highwater/core';
+import type { BackfillCheckpoint, BackfillCheckpointInput, BatchProof, MetricsSnapshot, PeerAck, ResourceWatermark, StreamAck } from '@highwater/core';
 import type { ParkedChange, ParkedChangeKey, SharedChange, SharedChangeQuery, Tombstone, TombstoneQuery } from '@highwater/core';
 import type { AckRow, CheckpointRow, MetricsSnapshotRow, ParkedChangeRow, SharedChangeRow, TombstoneRow, WatermarkRow } from '@highwater/core';
 import { migrateSchema } from './migrator.js';
@@ -193,6 +193,21 @@ export class PostgresSyncStore implements SyncStore {
 
   async pruneMetricsSnapshots(keep: number): Promise<number> {
     return (await this.db.query({ text: this.sql.pruneMetrics, values: [keep] })).rowCount ?? 0;
+  }
+
+  /** Every commit is durable here (`relaxed` changes nothing). */
+  async putBatchProofs(proofs: readonly BatchProof[]): Promise<void> {
+    if (proofs.length === 0) return;
+    // Sorted for a fixed lock order. The sort is stable, so of a key named twice the first is
+    // inserted and the second ignored, as when put one by one (DO NOTHING allows a key twice).
+    const sorted = [...proofs].sort((a, b) => compareText(a.owner, b.owner) || compareText(a.batchId, b.batchId));
+    await this.runAll(this.bulk(this.sql.putBatchProofs, sorted.map((p) => [p.owner, p.batchId, p.proof])));
+  }
+
+  async getBatchProofs(owner: string, batchIds: readonly string[]): Promise<BatchProof[]> {
+    if (batchIds.length === 0) return [];
+    const { rows: found } = await this.db.query<{ batch_id: string; proof: string }>({ text: this.sql.getBatchProofs, values: [owner, batchIds] });
+    return found.map((row) => ({ owner, batchId: row.batch_id, proof: row.proof }));
   }
 
   /** Ends the pool if this store created it. */

@@ -26,6 +26,7 @@ export const SYNC_TABLES = [
   'tombstones',
   'sync_metrics_snapshots',
   'parked_changes',
+  'batch_proofs',
 ] as const;
 
 export const MIGRATIONS_TABLE = 'hw_schema_migrations';
@@ -148,6 +149,20 @@ export const SCHEMA_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE ${t('tombstones')} ADD COLUMN sig TEXT;
       ALTER TABLE ${t('shared_changes')} ADD COLUMN sig TEXT;
       ALTER TABLE ${t('parked_changes')} ADD COLUMN sig TEXT;
+    `,
+  },
+  {
+    // Kept apart from the changes, which are replaced one by one while the rest of their
+    // batch must stay provable.
+    version: 5,
+    description: 'proofs of batch-signed changes, one per (owner, batch)',
+    sql: (t) => `
+      CREATE TABLE ${t('batch_proofs')} (
+        owner_device_id TEXT COLLATE "C" NOT NULL,
+        batch_id        TEXT COLLATE "C" NOT NULL,
+        proof           TEXT NOT NULL,
+        PRIMARY KEY (owner_device_id, batch_id)
+      );
     `,
   },
 ];

@@ -15,6 +15,7 @@ export function syncStoreSql(t: (name: string) => string) {
   const tombstones = t('tombstones');
   const metrics = t('sync_metrics_snapshots');
   const parked = t('parked_changes');
+  const proofs = t('batch_proofs');
   return {
     getWatermark: `SELECT last_watermark FROM ${watermarks} WHERE owner_device_id = $1 AND resource_type = $2`,
     // Forward-only in one statement: a concurrent advance waits for the row lock, then the
@@ -88,5 +89,11 @@ export function syncStoreSql(t: (name: string) => string) {
     listMetrics: `SELECT ${C.metricsSnapshots} FROM ${metrics} ORDER BY taken_at DESC LIMIT $1`,
     pruneMetrics: `DELETE FROM ${metrics}
       WHERE taken_at NOT IN (SELECT taken_at FROM ${metrics} ORDER BY taken_at DESC LIMIT $1)`,
+
+    // The first proof of a batch stays: a batch has one proof, and its changes were checked against it.
+    putBatchProofs: `INSERT INTO ${proofs} (owner_device_id, batch_id, proof)
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+      ON CONFLICT (owner_device_id, batch_id) DO NOTHING`,
+    getBatchProofs: `SELECT batch_id, proof FROM ${proofs} WHERE owner_device_id = $1 AND batch_id = ANY($2::text[])`,
   };
 }

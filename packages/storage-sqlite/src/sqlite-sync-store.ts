@@ -1,6 +1,6 @@
 import { formatHlc, highestAckPerStream, keysetPageClauses, parseHlc, sharedChangesClauses, SYNC_COLUMNS as C, SyncRowCodec, systemWallClock } from '@highwater/core';
 import type { Hlc, SyncStore, WallClock } from '@highwater/core';
-import type { BackfillCheckpoint, BackfillCheckpointInput, MetricsSnapshot, PeerAck, ResourceWatermark, StreamAck } from '@highwater/core';
+import type { BackfillCheckpoint, BackfillCheckpointInput, BatchProof, MetricsSnapshot, PeerAck, ResourceWatermark, StreamAck } from '@highwater/core';
 import type { ParkedChange, ParkedChangeKey, SharedChange, SharedChangeQuery, Tombstone, TombstoneQuery } from '@highwater/core';
 import type { AckRow, CheckpointRow, MetricsSnapshotRow, ParkedChangeRow, SharedChangeRow, TombstoneRow, WatermarkRow } from '@highwater/core';
 import { openSqliteDatabase, SQLITE_VALUES, type SqliteDatabase, type SqliteOpenOptions } from './sqlite-database.js';
@@ -111,6 +111,13 @@ export class SqliteSyncStore implements SyncStore {
       pruneMetrics: db.prepare(
         'DELETE FROM sync_metrics_snapshots WHERE taken_at NOT IN (SELECT taken_at FROM sync_metrics_snapshots ORDER BY taken_at DESC LIMIT ?)',
       ),
+
+      // The first proof of a batch stays: a batch has one proof, and its changes were checked against it.
+      putBatchProof: db.prepare('INSERT OR IGNORE INTO batch_proofs (owner_device_id, batch_id, proof) VALUES (?, ?, ?)'),
+      // Ids as one JSON array, like getTombstones: any number of them binds as one parameter.
+      getBatchProofs: db.prepare<[string, string], { batch_id: string; proof: string }>(
+        'SELECT batch_id, proof FROM batch_proofs WHERE owner_device_id = ? AND batch_id IN (SELECT value FROM json_each(?))',
+      ),
     };
   }
 
@@ -129,7 +136,8 @@ export class SqliteSyncStore implements SyncStore {
    * Watermarks and checkpoints only ever move forward past records already durable in
    * database.db; losing the last of them makes a node fetch a page again (applying it twice
    * changes nothing), never skip one. The WAL is sequential, so the next synced commit makes
-   * them durable too. Per page of a backfill this saves two of three fsyncs.
+   * them durable too. Per page of a backfill this saves two of three fsyncs (three of four
+   * with the batch proofs of signed changes received, which are fetched again the same way).
    */
   private withoutSync<T>(write: () => T): T {
     if (!this.relaxSync) return write();
@@ -284,6 +292,20 @@ export class SqliteSyncStore implements SyncStore {
 
   async pruneMetricsSnapshots(keep: number): Promise<number> {
     return this.freeing(this.sql.pruneMetrics.run(keep).changes);
+  }
+
+  async putBatchProofs(proofs: readonly BatchProof[], options: { readonly relaxed?: boolean } = {}): Promise<void> {
+    const put = this.sql.putBatchProof;
+    const write = this.db.transaction(() => {
+      for (const p of proofs) put.run(p.owner, p.batchId, p.proof);
+    });
+    if (options.relaxed) this.withoutSync(() => write());
+    else write();
+  }
+
+  async getBatchProofs(owner: string, batchIds: readonly string[]): Promise<BatchProof[]> {
+    if (batchIds.length === 0) return [];
+    return this.sql.getBatchProofs.all(owner, JSON.stringify(batchIds)).map((row) => ({ owner, batchId: row.batch_id, proof: row.proof }));
   }
 
   /**

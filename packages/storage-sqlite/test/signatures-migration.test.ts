@@ -71,13 +71,13 @@ describe('signatures: upgrading files of the previous release', () => {
 
     const store = track(new SqliteSyncStore({ path }));
     const db = inspect(path);
-    expect(pragma(db, 'user_version')).toBe(4);
+    expect(pragma(db, 'user_version')).toBe(SYNC_DB_MIGRATIONS.at(-1)!.version);
     expect(pragma(db, 'auto_vacuum')).toBe(AUTO_VACUUM_INCREMENTAL);
     for (const table of ['tombstones', 'shared_changes', 'parked_changes']) {
       expect(columnsOf(db, table).at(-1)).toEqual({ name: 'sig', type: 'TEXT', notnull: 0 });
     }
-    // Nothing moved: ADD COLUMN changed the tables' definitions only.
-    expect(rootPages(db)).toEqual(pagesBefore);
+    // Nothing moved: ADD COLUMN changed the tables' definitions only (later migrations add tables).
+    expect(rootPages(db)).toMatchObject(pagesBefore);
     expect(db.prepare('SELECT * FROM tombstones ORDER BY model, record_id').all()).toEqual(tombstoneRowsBefore.map((r) => ({ ...(r as object), sig: null })));
 
     // The old rows, through the store: unsigned, everything else as stored.
@@ -102,7 +102,7 @@ describe('signatures: upgrading files of the previous release', () => {
 
     // Opening again migrates nothing more and finds everything.
     const again = track(new SqliteSyncStore({ path }));
-    expect(pragma(db, 'user_version')).toBe(4);
+    expect(pragma(db, 'user_version')).toBe(SYNC_DB_MIGRATIONS.at(-1)!.version);
     expectSameWithSigs((await again.getTombstones('entry', ['e07', 'e08'])).get('e07'), resigned);
     expectSameWithSigs(await again.tombstonesAfter('entry', { afterHlc: hlc(49, 0, DEVICE_B), limit: 10 }), [resigned]);
     expectSameWithSigs(await again.sharedChangesSince({ after: hlc(2), limit: 10 }), [signedChange]);
@@ -211,6 +211,6 @@ describe('signatures: upgrading files of the previous release', () => {
     track(new SqliteSyncStore({ path: syncPath })).close();
     const syncDb = openSqliteDatabase(syncPath);
     closers.push(() => syncDb.close());
-    expect(() => migrate(syncDb, SYNC_DB_MIGRATIONS.filter((m) => m.version <= 3), 'sync.db')).toThrow(/schema version 4, newer than this Highwater supports \(3\)/);
+    expect(() => migrate(syncDb, SYNC_DB_MIGRATIONS.filter((m) => m.version <= 3), 'sync.db')).toThrow(new RegExp(`schema version ${SYNC_DB_MIGRATIONS.at(-1)!.version}, newer than this Highwater supports \\(3\\)`));
   });
 });

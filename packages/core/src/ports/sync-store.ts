@@ -1,4 +1,5 @@
 import type { AckStore } from './ack-store.js';
+import type { BatchProofStore } from './batch-proof-store.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { MetricsSnapshotStore } from './metrics-snapshot-store.js';
 import type { ParkedChangeStore } from './parked-change-store.js';
@@ -8,6 +9,7 @@ import type { TombstoneStore } from './tombstone-store.js';
 import type { WatermarkStore } from './watermark-store.js';
 
 export type * from './ack-store.js';
+export type * from './batch-proof-store.js';
 export type * from './checkpoint-store.js';
 export type * from './metrics-snapshot-store.js';
 export type * from './parked-change-store.js';
@@ -30,7 +32,8 @@ export interface SyncStore
     AckStore,
     TombstoneStore,
     ParkedChangeStore,
-    MetricsSnapshotStore {
+    MetricsSnapshotStore,
+    BatchProofStore {
   /**
    * Gives the space that prunes freed back to the file system where the store keeps files
    * (the SQLite adapter writes its WAL back and truncates both files); the garbage collector

@@ -20,6 +20,7 @@ export { runAckStoreConformance } from './ack-store-conformance.js';
 export { runTombstoneStoreConformance } from './tombstone-store-conformance.js';
 export { runParkedChangeStoreConformance } from './parked-change-store-conformance.js';
 export { runMetricsSnapshotStoreConformance } from './metrics-snapshot-store-conformance.js';
+export { runBatchProofStoreConformance } from './batch-proof-store-conformance.js';
 export type { WithClose } from './harness.js';
 export { expectSameWithSigs, sigOf, NO_SIG } from './signatures.js';
 export { answerOrHang, disconnectedFrom, recordPeerEvents, within } from './transport-helpers.js';

@@ -2,6 +2,7 @@ import { expect, it } from '@jest/globals';
 import type { Hlc } from '../clock/hlc.js';
 import type { SyncStore } from '../ports/sync-store.js';
 import { runAckStoreConformance } from './ack-store-conformance.js';
+import { runBatchProofStoreConformance } from './batch-proof-store-conformance.js';
 import { runCheckpointStoreConformance } from './checkpoint-store-conformance.js';
 import { describeStoreConformance, type StoreHarness } from './harness.js';
 import { runMetricsSnapshotStoreConformance } from './metrics-snapshot-store-conformance.js';
@@ -25,6 +26,7 @@ export function runSyncStoreConformance(adapterName: string, newHarness: () => P
   runTombstoneStoreConformance(adapterName, newHarness);
   runParkedChangeStoreConformance(adapterName, newHarness);
   runMetricsSnapshotStoreConformance(adapterName, newHarness);
+  runBatchProofStoreConformance(adapterName, newHarness);
   describeStoreConformance('SyncStore', adapterName, newHarness, (current) => {
     it('compact() changes nothing a read returns, before any prune and after prunes', async () => {
       const { store } = current;
