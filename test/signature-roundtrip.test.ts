@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
+  batchPlaceOf,
   ChangeSignatures,
   changeSigningBytes,
   DeviceKey,
@@ -11,6 +12,7 @@ import {
   ModelRegistry,
   parseHlc,
   verifySignature,
+  withoutProof,
   type RecordStore,
   type SyncRecord,
 } from '@highwater/core';
@@ -48,21 +50,33 @@ const docs = [
   { title: 'optional field absent', score: 0.1, count: 0, done: false, meta: [3, 2, 1] },
 ];
 
+const changesOf = (records: readonly SyncRecord[]) =>
+  records.map((r) => ({ model: 'doc', id: r.id, owner: r.ownerDeviceId, hlc: r.hlc, op: 'upsert' as const, data: r.data, sig: r.sig! }));
+
 async function roundTrip(store: RecordStore): Promise<void> {
-  const signed = signatures.sign(docs.map((data, n) => ({ model: 'doc', id: `doc-${n}`, owner: 'dev-a', hlc: hlc(n), op: 'upsert' as const, data })));
-  const records: SyncRecord[] = signed.map((c) => ({ id: c.id, ownerDeviceId: c.owner, hlc: c.hlc, data: c.data!, sig: c.sig! }));
-  await store.applyBatch('doc', { upserts: records });
+  // Each written alone: each with its own signature.
+  const alone = docs.map((data, n) => signatures.sign([{ model: 'doc', id: `doc-${n}`, owner: 'dev-a', hlc: hlc(n), op: 'upsert' as const, data }])[0]!);
+  await store.applyBatch('doc', { upserts: alone.map((c) => ({ id: c.id, ownerDeviceId: c.owner, hlc: c.hlc, data: c.data!, sig: c.sig! })) });
   const back = await store.page('doc', { limit: 10 });
   expect(back.map((r) => r.id)).toEqual(['doc-0', 'doc-1', 'doc-2']);
-  for (const r of back) {
-    expect(r.sig).toBe(signed.find((c) => c.id === r.id)!.sig);
-    const change = { model: 'doc', id: r.id, owner: r.ownerDeviceId, hlc: r.hlc, op: 'upsert' as const, data: r.data, sig: r.sig! };
+  for (const change of changesOf(back)) {
+    expect(change.sig).toBe(alone.find((c) => c.id === change.id)!.sig);
     expect(() => signatures.verify([change])).not.toThrow();
   }
   // The canonical form is no blind spot: any changed value fails.
-  const first = back[0]!;
-  const altered = { model: 'doc', id: first.id, owner: first.ownerDeviceId, hlc: first.hlc, op: 'upsert' as const, data: { ...first.data, count: 4 }, sig: first.sig! };
-  expect(() => signatures.verify([altered])).toThrow(ForgedChangeError);
+  const [first] = changesOf(back);
+  expect(() => signatures.verify([{ ...first!, data: { ...first!.data, count: 4 } }])).toThrow(ForgedChangeError);
+
+  // Written together: one batch, stored without its proof; read back, the batch's hash and each change's digest still match.
+  const batch = signatures.sign(docs.map((data, n) => ({ model: 'doc', id: `doc-${n}`, owner: 'dev-a', hlc: hlc(10 + n), op: 'upsert' as const, data })));
+  const proof = batchPlaceOf(batch[0]!.sig)!.proof!;
+  await store.applyBatch('doc', { upserts: batch.map((c) => ({ id: c.id, ownerDeviceId: c.owner, hlc: c.hlc, data: c.data!, sig: withoutProof(c.sig!) })) });
+  const sent = changesOf(await store.page('doc', { limit: 10 })).map((c, i) => (i === 0 ? { ...c, sig: `${c.sig}.${proof}` } : c));
+  const whole = new ChangeSignatures({ modelRegistry: registry, identity: { libraryId: 'lib', deviceId: 'dev-b' } }, { deviceKey: DeviceKey.generate(), devices: [{ deviceId: 'dev-a', publicKey: key.publicKey }] });
+  expect(() => whole.verify(sent)).not.toThrow();
+  expect(whole.signatureChecks).toBe(1);
+  for (const i of [1, 2]) expect(() => signatures.verify([{ ...sent[i]!, sig: `${sent[i]!.sig}.${proof}` }])).not.toThrow();
+  expect(() => signatures.verify([sent[0]!, { ...sent[1]!, data: { ...sent[1]!.data, note: 'x' } }, sent[2]!])).toThrow(ForgedChangeError);
 }
 
 describe('signatures survive a round trip through each store', () => {

@@ -233,7 +233,7 @@ describe('signed changes between real nodes', () => {
     for (const p of peers.splice(0)) await closePeer(p);
   });
 
-  it('A → B → C relays verify at every hop, and a restarted C serves what it stored (signatures read back from SQLite) to D', async () => {
+  it('A → B → C relays verify at every hop, and a restarted C serves what it stored (batch proofs read back from SQLite) to D', async () => {
     const [a, b, c] = await Promise.all((['device-a', 'device-b', 'device-c'] as const).map((d) => createPeer(network, d, { trust: trustOf(d) })));
     peers.push(a!, b!, c!);
     for (const p of [a!, b!, c!]) await p.node.start();
@@ -241,21 +241,38 @@ describe('signed changes between real nodes', () => {
     network.connect('device-b', 'device-c');
     await a!.node.write('location', Array.from({ length: 30 }, (_, n) => ({ id: id('loc', n), data: locationData(n) })));
     await a!.node.write('tag', [{ id: 'tag-1', data: { name: 'red', color: null } }]);
+    // The batch of 30 loses two members to later writes: the rest are checked by their digests in its proof.
     await a!.node.delete('location', [id('loc', 0)]);
-    await eventually(async () => (await c!.storage.recordStore.count('location', 'device-a')) === 29 && (await c!.storage.recordStore.count('tag')) === 1, 'C holds A’s records via B');
+    await a!.node.write('location', [{ id: id('loc', 7), data: locationData(700) }]);
+    const holds = async (p: TestPeer): Promise<boolean> => {
+      const [seventh] = await p.storage.recordStore.getMany('location', [id('loc', 7)]);
+      return (await p.storage.recordStore.count('location', 'device-a')) === 29 && (await p.storage.recordStore.count('tag')) === 1 && seventh?.data['name'] === locationData(700)['name'];
+    };
+    await eventually(() => holds(c!), 'C holds A’s records via B');
     const errors = [...errorsOf(b!.node), ...errorsOf(c!.node)];
 
-    // D knows only C: everything it gets is relayed from storage, and verified.
+    // C restarts (no proof left in memory), then D, which knows only C, gets everything relayed from C's storage, verified.
+    await closePeer(c!, false);
+    peers.splice(peers.indexOf(c!), 1);
+    const restarted = await createPeer(network, 'device-c', { trust: trustOf('device-c'), directory: c!.directory });
+    peers.push(restarted);
+    await restarted.node.start();
     const d = await createPeer(network, 'device-d', { trust: trustOf('device-d') });
     peers.push(d);
     const dErrors = errorsOf(d.node);
     await d.node.start();
     network.connect('device-c', 'device-d');
-    await eventually(async () => (await d.storage.recordStore.count('location', 'device-a')) === 29 && (await d.storage.recordStore.count('tag')) === 1, 'D holds A’s records via C');
+    await eventually(() => holds(d), 'D holds A’s records via C');
     expect(dErrors.filter((e) => e.code === 'HW_FORGED_CHANGE')).toEqual([]);
     expect(errors.filter((e) => e.code === 'HW_FORGED_CHANGE')).toEqual([]);
+    // Stored as their place in the batch, the proof kept apart.
     const [record] = await d.storage.recordStore.getMany('location', [id('loc', 5)]);
-    expect(record?.sig).toMatch(/^[A-Za-z0-9_-]{86}(\.\d+\.\d+(\.[A-Za-z0-9_-]{86})?)?$/);
+    expect(record?.sig).toMatch(/^[A-Za-z0-9_-]{16}\.5\.30$/);
+    const batchId = record!.sig!.split('.')[0]!;
+    const [proof] = await d.storage.syncStore.getBatchProofs('device-a', [batchId]);
+    expect(proof?.proof).toHaveLength(Math.ceil(((96 + 30 * 16) * 4) / 3));
+    const [single] = await d.storage.recordStore.getMany('location', [id('loc', 7)]);
+    expect(single?.sig).toMatch(/^[A-Za-z0-9_-]{86}$/);
   });
 
   it('a node without trust options still syncs unsigned changes with another (signatures are opt-in)', async () => {

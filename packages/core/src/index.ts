@@ -24,7 +24,7 @@ export * from './identity/device-key.js';
 export * from './identity/invite-code.js';
 export { PairingError, type PairingErrorCode, redeemInvite, type RedeemInviteOptions, type PairedLibrary, type PairedDevice, type IssuedInvite, type CreateInviteOptions, DEFAULT_INVITE_TTL_MS } from './sync/trust/pairing.js';
 export { deviceRosterModel, DEVICE_ROSTER, rosterResolver, type RosterDevice } from './sync/trust/device-roster.js';
-export { ChangeSignatures, ForgedChangeError, SenderIdentityError, type ForgedReason, changeSigningBytes, type TrustOptions, type TrustedDevice } from './sync/trust/change-signatures.js';
+export { ChangeSignatures, ForgedChangeError, SenderIdentityError, type ForgedReason, changeSigningBytes, batchPlaceOf, withoutProof, type BatchPlace, SIGNATURE_BATCH_MAX, type TrustOptions, type TrustedDevice } from './sync/trust/change-signatures.js';
 export * from './ports/wall-clock.js';
 export * from './models/model-definition.js';
 export * from './models/model-registry.js';

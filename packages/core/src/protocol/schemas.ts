@@ -160,14 +160,14 @@ const SIGNATURE_PATTERN = /^[A-Za-z0-9_-]{86}$/;
 const signatureSchema = z.string({ error: 'expected a signature (86 base64url characters)' }).regex(SIGNATURE_PATTERN, { error: 'expected a signature (86 base64url characters)' });
 
 /**
- * A change's signature: its own, and when it was signed in a batch its place there,
- * `.<index>.<size>`, the batch's first change also carrying the batch's signature
- * (`.0.<size>.<batch signature>`; see SIGNATURE_BATCH_MAX).
+ * A change's signature: its own (86 characters), or its place in a batch,
+ * `<batch id>.<index>.<size>`, one change of each batch in a message also carrying the batch's
+ * proof: `.<proof>` (96 + 16 × size bytes as base64url; see SIGNATURE_BATCH_MAX).
  */
-const CHANGE_SIGNATURE_PATTERN = /^[A-Za-z0-9_-]{86}(?:\.0\.\d{1,3}\.[A-Za-z0-9_-]{86}|\.[1-9]\d{0,2}\.\d{1,3})?$/;
+const CHANGE_SIGNATURE_PATTERN = /^(?:[A-Za-z0-9_-]{86}|[A-Za-z0-9_-]{16}\.(?:0|[1-9]\d{0,2})\.[1-9]\d{0,2}(?:\.[A-Za-z0-9_-]{171,2859})?)$/;
 const changeSignatureSchema = z
-  .string({ error: 'expected a change signature (86 base64url characters, then its batch place)' })
-  .regex(CHANGE_SIGNATURE_PATTERN, { error: 'expected a change signature (86 base64url characters, then its batch place)' });
+  .string({ error: 'expected a change signature (86 base64url characters, or a batch place with or without the batch proof)' })
+  .regex(CHANGE_SIGNATURE_PATTERN, { error: 'expected a change signature (86 base64url characters, or a batch place with or without the batch proof)' });
 
 const changeFields = {
   model: modelNameSchema,

@@ -27,6 +27,7 @@ import type { StreamAcker } from '../sync/gc/stream-acker.js';
 import type { GarbageCollector } from '../sync/gc/garbage-collector.js';
 import type { SyncMetrics } from '../sync/sync-metrics.js';
 import type { WatermarkCache } from '../sync/watermark-cache.js';
+import type { BatchProofs } from '../sync/trust/batch-proofs.js';
 import type { ChangeSignatures } from '../sync/trust/change-signatures.js';
 import type { SignedHeads } from '../sync/trust/signed-heads.js';
 import type { DeviceRoster } from '../sync/trust/device-roster.js';
@@ -56,6 +57,7 @@ export interface NodeComponents {
   readonly metrics: SyncMetrics;
   readonly watermarks: WatermarkCache;
   readonly signatures: ChangeSignatures;
+  readonly batchProofs: BatchProofs;
   readonly signedHeads: SignedHeads;
   readonly roster: DeviceRoster;
   readonly pairing: PairingDesk;
@@ -93,6 +95,7 @@ export const componentTokens: { readonly [K in keyof NodeComponents]: InjectionT
   metrics: Tokens.Metrics,
   watermarks: Tokens.Watermarks,
   signatures: Tokens.Signatures,
+  batchProofs: Tokens.BatchProofs,
   signedHeads: Tokens.SignedHeads,
   roster: Tokens.Roster,
   pairing: Tokens.Pairing,

@@ -27,6 +27,7 @@ import { StreamAcker } from '../sync/gc/stream-acker.js';
 import { GarbageCollector } from '../sync/gc/garbage-collector.js';
 import { SyncMetrics } from '../sync/sync-metrics.js';
 import { WatermarkCache } from '../sync/watermark-cache.js';
+import { BatchProofs } from '../sync/trust/batch-proofs.js';
 import { ChangeSignatures, type TrustOptions } from '../sync/trust/change-signatures.js';
 import { SignedHeads } from '../sync/trust/signed-heads.js';
 import { DEVICE_ROSTER, DeviceRoster, rosterResolver } from '../sync/trust/device-roster.js';
@@ -85,6 +86,7 @@ export function createNodeContainer(init: NodeComponentsInit): DependencyContain
   part(Tokens.Watermarks, (c) => new WatermarkCache(c));
   // Trust: this device's signatures on its changes and heads, and the checks of everyone else's.
   part(Tokens.Signatures, (c) => new ChangeSignatures(c, init.trust));
+  part(Tokens.BatchProofs, (c) => new BatchProofs(c));
   part(Tokens.SignedHeads, (c) => new SignedHeads(c));
   part(Tokens.Roster, (c) => new DeviceRoster(c, init.trust));
   part(Tokens.Pairing, (c) => new PairingDesk(c, init.trust?.deviceKey));

@@ -27,6 +27,7 @@ import type { StreamAcker } from '../sync/gc/stream-acker.js';
 import type { GarbageCollector } from '../sync/gc/garbage-collector.js';
 import type { SyncMetrics } from '../sync/sync-metrics.js';
 import type { WatermarkCache } from '../sync/watermark-cache.js';
+import type { BatchProofs } from '../sync/trust/batch-proofs.js';
 import type { ChangeSignatures } from '../sync/trust/change-signatures.js';
 import type { SignedHeads } from '../sync/trust/signed-heads.js';
 import type { DeviceRoster } from '../sync/trust/device-roster.js';
@@ -61,6 +62,7 @@ export const Tokens = {
   Metrics: Symbol.for('highwater.Metrics') as InjectionToken<SyncMetrics>,
   Watermarks: Symbol.for('highwater.Watermarks') as InjectionToken<WatermarkCache>,
   Signatures: Symbol.for('highwater.Signatures') as InjectionToken<ChangeSignatures>,
+  BatchProofs: Symbol.for('highwater.BatchProofs') as InjectionToken<BatchProofs>,
   SignedHeads: Symbol.for('highwater.SignedHeads') as InjectionToken<SignedHeads>,
   Roster: Symbol.for('highwater.Roster') as InjectionToken<DeviceRoster>,
   Pairing: Symbol.for('highwater.Pairing') as InjectionToken<PairingDesk>,

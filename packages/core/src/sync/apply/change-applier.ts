@@ -19,6 +19,7 @@ import { coversAdvances, NO_RELAY, relayOf, type Relay } from './relay.js';
 import { dropStale, groupByModel, idOf, idsOfDeletes, newestHlc, storeBatchOf, toParked, tombstonesOf } from './store-batch.js';
 import { StreamCoverage, type Settled } from './stream-coverage.js';
 import { streamKey } from '../stream-key.js';
+import type { BatchProofs } from '../trust/batch-proofs.js';
 import type { ChangeSignatures } from '../trust/change-signatures.js';
 import type { SignedHeads } from '../trust/signed-heads.js';
 
@@ -79,16 +80,18 @@ export class ChangeApplier implements Startable {
   private readonly deviceId: string;
   private readonly resolvers: ConflictResolvers;
   private readonly signatures: ChangeSignatures;
+  private readonly batchProofs: BatchProofs;
   private readonly signedHeads: SignedHeads;
 
   constructor(
     components: Pick<
       NodeComponents,
-      'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'hlcClock' | 'syncEvents' | 'metrics' | 'signals' | 'identity' | 'conflictResolvers' | 'signatures' | 'signedHeads'
+      'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'hlcClock' | 'syncEvents' | 'metrics' | 'signals' | 'identity' | 'conflictResolvers' | 'signatures' | 'signedHeads' | 'batchProofs'
     >,
   ) {
     this.resolvers = components.conflictResolvers;
     this.signatures = components.signatures;
+    this.batchProofs = components.batchProofs;
     this.signedHeads = components.signedHeads;
     this.registry = components.modelRegistry;
     this.records = components.recordStore;
@@ -242,6 +245,8 @@ export class ChangeApplier implements Startable {
     accepted: { known?: boolean; waited?: readonly Change[]; waive?: boolean } = {},
   ): Promise<ApplyOutcome> {
     if (input.length === 0 && spans.length === 0) return { applied: 0, stale: 0, parked: 0, relay: NO_RELAY, gaps: [] };
+    // Batch proofs are stored apart, before the changes they prove (see BatchProofs).
+    input = await this.batchProofs.keep(input, source === 'local' ? 'local' : 'remote');
     // A peer's claims reach no further than their owners vouched (signed heads, signed changes).
     if (source !== 'local') spans = this.signedHeads.bound(spans, input);
     // A local write was stamped by this clock; what was accepted before is noted without a drift check.

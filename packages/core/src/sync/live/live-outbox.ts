@@ -1,3 +1,4 @@
+import type { BatchProofs } from '../trust/batch-proofs.js';
 import type { SignedHeads } from '../trust/signed-heads.js';
 import type { Logger } from 'pino';
 import type { ModelRegistry } from '../../models/model-registry.js';
@@ -48,9 +49,11 @@ export class LiveOutbox implements Startable {
   private readonly metrics: SyncMetrics;
   private readonly logger: Logger;
   private readonly signedHeads: SignedHeads;
+  private readonly batchProofs: BatchProofs;
 
-  constructor(components: Pick<NodeComponents, 'modelRegistry' | 'messenger' | 'transport' | 'settings' | 'metrics' | 'logger' | 'signedHeads'>) {
+  constructor(components: Pick<NodeComponents, 'modelRegistry' | 'messenger' | 'transport' | 'settings' | 'metrics' | 'logger' | 'signedHeads' | 'batchProofs'>) {
     this.signedHeads = components.signedHeads;
+    this.batchProofs = components.batchProofs;
     this.registry = components.modelRegistry;
     this.messenger = components.messenger;
     this.transport = components.transport;
@@ -138,7 +141,8 @@ export class LiveOutbox implements Startable {
 
   private async sendTo(peer: string, body: { type: 'state-batch' | 'shared-change'; changes: WireChange[]; spans: WireSpan[] }): Promise<void> {
     try {
-      await this.messenger.send(peer, body.spans.length > 0 ? body : { type: body.type, changes: body.changes });
+      const changes = await this.batchProofs.attach(body.changes);
+      await this.messenger.send(peer, body.spans.length > 0 ? { ...body, changes } : { type: body.type, changes });
       this.metrics.add('changesSentLive', body.changes.length);
     } catch (error) {
       this.logger.debug({ peer, err: (error as Error).message }, 'live push failed; catch-up will cover it');

@@ -26,6 +26,7 @@ import {
 } from '../change.js';
 import type { NodeComponents } from '../../wiring/components.js';
 import type { ChangeSignatures } from '../trust/change-signatures.js';
+import type { BatchProofs } from '../trust/batch-proofs.js';
 import type { SignedHeads } from '../trust/signed-heads.js';
 import type { EngineSignals } from '../engine-signals.js';
 import type { LiveInbox } from '../live/live-inbox.js';
@@ -54,15 +55,17 @@ export class RequestServer {
   private readonly signals: EngineSignals;
   private readonly signatures: ChangeSignatures;
   private readonly signedHeads: SignedHeads;
+  private readonly batchProofs: BatchProofs;
   /** The device a peer authenticated as (read when a message comes: the messenger is built after this). */
   private readonly sender: (peerId: string) => string | null;
 
   constructor(
     components: Pick<
       NodeComponents,
-      'identity' | 'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'inbox' | 'collector' | 'syncEvents' | 'metrics' | 'applier' | 'signals' | 'signatures' | 'messenger' | 'signedHeads'
+      'identity' | 'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'inbox' | 'collector' | 'syncEvents' | 'metrics' | 'applier' | 'signals' | 'signatures' | 'messenger' | 'signedHeads' | 'batchProofs'
     >,
   ) {
+    this.batchProofs = components.batchProofs;
     this.signedHeads = components.signedHeads;
     this.sender = (peerId) => components.messenger.authenticatedDevice(peerId);
     /** This node's device: the owner of the streams it may send inline. */
@@ -182,7 +185,7 @@ export class RequestServer {
       }
       answered.push(head);
     }
-    return { type: 'watermark-exchange-response', requestId: req.requestId, heads: answered, ...(changes.length > 0 ? { changes } : {}) };
+    return { type: 'watermark-exchange-response', requestId: req.requestId, heads: answered, ...(changes.length > 0 ? { changes: await this.batchProofs.attach(changes) } : {}) };
   }
 
   /** Whether any announced head of a known model is beyond this node's watermark of its stream. */
@@ -215,7 +218,7 @@ export class RequestServer {
     const pruned = this.collector.isPrunedPast(req.owner, req.model, from) ? this.collector.prunedPoint(req.owner, req.model) : null;
     // Asked for rows: naming the fields lets the codec send each change as a row of values.
     const fields = req.rows === true ? Object.keys(model.fields) : [];
-    return { type: 'state-response', requestId: req.requestId, model: req.model, owner: req.owner, ...page, ...(fields.length > 0 ? { fields } : {}), ...(pruned ? { prunedUpTo: formatHlc(pruned) } : {}) };
+    return { type: 'state-response', requestId: req.requestId, model: req.model, owner: req.owner, ...page, changes: await this.batchProofs.attach(page.changes), ...(fields.length > 0 ? { fields } : {}), ...(pruned ? { prunedUpTo: formatHlc(pruned) } : {}) };
   }
 
   private async sharedPage(req: SharedChangeRequestMessage): Promise<MessageBody> {
@@ -240,7 +243,7 @@ export class RequestServer {
     return {
       type: 'shared-change-response',
       requestId: req.requestId,
-      changes: changes.map((c) => changeToWire(changeFromShared(c))),
+      changes: await this.batchProofs.attach(changes.map((c) => changeToWire(changeFromShared(c)))),
       hasMore,
       complete: true,
     };
