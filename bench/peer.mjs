@@ -259,7 +259,7 @@ const commands = {
       freePages: db.pragma('freelist_count', { simple: true }),
       autoVacuum: db.pragma('auto_vacuum', { simple: true }),
       ...(dump ? { dump: Object.fromEntries(['peer_acks', 'device_resource_watermarks', 'sync_state'].map((t) => [t, db.prepare(`SELECT * FROM ${t}`).all()])) } : {}),
-      rows: Object.fromEntries(['tombstones', 'shared_changes', 'parked_changes', 'peer_acks', 'device_resource_watermarks', 'backfill_checkpoints', 'sync_state', 'sync_metrics_snapshots'].map((t) => [t, count(t)])),
+      rows: Object.fromEntries(['tombstones', 'shared_changes', 'parked_changes', 'peer_acks', 'device_resource_watermarks', 'backfill_checkpoints', 'sync_state', 'sync_metrics_snapshots', 'batch_proofs'].map((t) => [t, count(t)])),
       metrics: node.metrics(),
       state: node.state,
     };

@@ -72,6 +72,29 @@ function nodeBesideRawPeer(use: (c: TestPeer, raw: RawPeer, errors: HighwaterErr
   });
 }
 
+describe('signed changes over an in-process network that authenticates senders by device key', () => {
+  it('a member speaking as another device is refused; its own changes go in', async () => {
+    const network = createInProcessNetwork();
+    const c = await createPeer(network, 'device-c', { trust: trustOf('device-c'), transportPublicKey: keys['device-c'].publicKey });
+    const errors = errorsOf(c.node);
+    const raw = new RawPeer(network, 'device-b', keys['device-b'].publicKey);
+    try {
+      await c.node.start();
+      await raw.connect('device-c');
+      await waitForState(c.node, 'ready');
+      const ofA = signed(upsert('device-a', 'loc-a', 1), 'device-a');
+      await raw.transport.send('device-c', raw.encode({ type: 'state-batch', changes: [ofA] }, { deviceId: 'device-a' }));
+      await eventually(() => errors.some((e) => e.code === 'HW_DEVICE_MISMATCH'), 'C refuses B speaking as A');
+      await raw.send('device-c', { type: 'state-batch', changes: [signed(upsert('device-b', 'loc-b', 2), 'device-b')] });
+      await eventually(async () => (await c.storage.recordStore.count('location', 'device-b')) === 1, 'C stores B’s own change');
+      expect(await c.storage.recordStore.count('location', 'device-a')).toBe(0);
+    } finally {
+      await raw.stop();
+      await closePeer(c);
+    }
+  });
+});
+
 describe('signed changes: forged, altered and unsigned changes are refused wherever they come from', () => {
   let c: TestPeer;
   let raw: RawPeer;

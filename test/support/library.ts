@@ -66,12 +66,17 @@ export class ManualClock implements WallClock {
 export async function createPeer(
   network: InProcessNetwork,
   deviceId: string,
-  options: Partial<SyncNodeOptions> & { directory?: string; wrapStorage?: (storage: SyncNodeOptions['storage']) => SyncNodeOptions['storage'] } = {},
+  options: Partial<SyncNodeOptions> & {
+    directory?: string;
+    wrapStorage?: (storage: SyncNodeOptions['storage']) => SyncNodeOptions['storage'];
+    /** The device key the in-process transport authenticates as (see InProcessNetwork.transport). */
+    transportPublicKey?: string;
+  } = {},
 ): Promise<TestPeer> {
-  const { directory: given, wrapStorage, ...nodeOptions } = options;
+  const { directory: given, wrapStorage, transportPublicKey, ...nodeOptions } = options;
   const directory = given ?? mkdtempSync(join(tmpdir(), `hw-${deviceId}-`));
   const storage = createSqliteStorage({ directory, registry, synchronous: 'normal' });
-  const transport = network.transport(deviceId);
+  const transport = network.transport(deviceId, transportPublicKey === undefined ? {} : { publicKey: transportPublicKey });
   const node = await SyncNode.create({
     libraryId: LIBRARY_ID,
     deviceId,

@@ -26,11 +26,13 @@ export class RawPeer {
   /** Answers state requests when set (as objects: this peer knows nothing of rows). */
   statePage: ((request: Extract<SyncMessage, { type: 'state-request' }>) => MessageBody) | null = null;
 
+  /** `publicKey`: the transport authenticates as that device key (see InProcessNetwork.transport). */
   constructor(
     private readonly network: InProcessNetwork,
     readonly deviceId: string,
+    publicKey?: string,
   ) {
-    this.transport = network.transport(deviceId);
+    this.transport = network.transport(deviceId, publicKey === undefined ? {} : { publicKey });
     this.transport.handle(async (inbound) => {
       const message = decodeMessage(jsonCodec, inbound.payload, LIBRARY_ID);
       this.received.push(message);

@@ -52,6 +52,17 @@ afterEach(async () => {
 });
 
 describe('InProcessTransport', () => {
+  it('authenticates senders by device key only when created with one: peerIdOf maps each registered key to its peer', () => {
+    const keyed = createInProcessNetwork();
+    const a = keyed.transport('peer-a', { publicKey: 'key-a' });
+    const b = keyed.transport('peer-b', { publicKey: 'key-b' });
+    expect(a.peerIdOf?.('key-b')).toBe('peer-b');
+    expect(b.peerIdOf?.('key-a')).toBe('peer-a');
+    // A key no transport registered has no peer: no message can come from it.
+    expect(a.peerIdOf?.('key-z')).toBe('unregistered-key/key-z');
+    expect(keyed.transport('peer-c').peerIdOf).toBeUndefined();
+  });
+
   it('round-trips request and response bytes', async () => {
     const { a, b } = await pair();
     const seen: { from: string; payload: string; expectsResponse: boolean }[] = [];

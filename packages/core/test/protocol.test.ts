@@ -649,6 +649,21 @@ describe('fast path for changes', () => {
     );
   });
 
+  it("takes a change's sig as its own signature, its place in a batch, or that place carrying the batch's proof — nothing else", () => {
+    const text = (n: number): string => 'A'.repeat(n);
+    const taken = [text(86), `${text(16)}.0.2`, `${text(16)}.127.128`, `${text(16)}.0.2.${text(171)}`, `${text(16)}.5.128.${text(2859)}`];
+    // Among the refused: the form before proofs were kept apart (own signature, then place).
+    const refused = [text(85), text(87), `${text(86)}.1.2`, `${text(15)}.0.2`, `${text(16)}.01.2`, `${text(16)}.0.0`, `${text(16)}.0.2.${text(170)}`, `${text(16)}.0.2.${text(2860)}`, `${text(16)}.0.2.`, `${text(16)}.0.2.${text(171)}=`];
+    for (const sig of taken) {
+      expect(isCleanChange({ ...upsert(1), sig })).toBe(true);
+      expect(wireChangeSchema.safeParse({ ...upsert(1), sig }).success).toBe(true);
+    }
+    for (const sig of refused) {
+      expect(isCleanChange({ ...upsert(1), sig })).toBe(false);
+      expect(wireChangeSchema.safeParse({ ...upsert(1), sig }).success).toBe(false);
+    }
+  });
+
   it('takes every change a node sends (so the fast path is the path taken)', () => {
     fc.assert(fc.property(changeArb, (change) => expect(isCleanChange(JSON.parse(JSON.stringify(change)))).toBe(true)), { numRuns: 500 });
   });

@@ -110,6 +110,7 @@ export class InProcessNetwork {
   readonly maxMessageBytes: number;
   private readonly wireSubject = new Subject<WireEvent>();
   private readonly transports = new Map<string, InProcessTransport>();
+  private readonly peerOfKey = new Map<string, string>();
   private readonly links = new Map<string, Link>();
   private nextEpoch = 1;
   private nextRequestId = 1;
@@ -142,8 +143,15 @@ export class InProcessNetwork {
     for (const peer of this.linkedPeers(peerId)) this.disconnect(peerId, peer);
   }
 
-  /** Creates the transport of a peer; an id is free again once its transport is stopped. */
-  transport(peerId: string): InProcessTransport {
+  /**
+   * Creates the transport of a peer; an id is free again once its transport is stopped. With
+   * `publicKey` (the device's Ed25519 key, raw base64url) the transport authenticates senders
+   * as libp2p and HTTP do: it has `peerIdOf`, giving the peer id of each key registered so, and
+   * a node with `trust` then takes a message only from the peer of its device's key (and checks
+   * no change its sender owns). Give every transport of such a network its key: a device whose
+   * key is not registered has no peer, and its messages are refused.
+   */
+  transport(peerId: string, options: { readonly publicKey?: string } = {}): InProcessTransport {
     if (typeof peerId !== 'string' || peerId.length === 0) {
       throw new RangeError('peerId must be a non-empty string');
     }
@@ -152,6 +160,10 @@ export class InProcessNetwork {
       throw new Error(`Peer id ${JSON.stringify(peerId)} is taken by a running transport; stop it first`);
     }
     const transport = new InProcessTransport(this, peerId);
+    if (options.publicKey !== undefined) {
+      this.peerOfKey.set(options.publicKey, peerId);
+      transport.peerIdOf = (publicKey) => this.peerOfKey.get(publicKey) ?? `unregistered-key/${publicKey}`;
+    }
     this.transports.set(peerId, transport);
     return transport;
   }
@@ -332,6 +344,8 @@ export class InProcessTransport implements Transport {
   private handler: InboundHandler | undefined;
   private pairingHandler: PairingHandler | null = null;
   private running = false;
+  /** Set for a transport created with its device's key (see {@link InProcessNetwork.transport}). */
+  peerIdOf?: (publicKey: string) => string;
 
   /** Use {@link InProcessNetwork.transport} to create one. */
   constructor(
