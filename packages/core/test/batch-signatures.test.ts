@@ -9,7 +9,7 @@ import { DependencyParking } from '../src/sync/apply/dependency-parking.js';
 import { changeToWire, compareChanges, type Change } from '../src/sync/change.js';
 import { StatePageReader } from '../src/sync/serve/state-page-reader.js';
 import { BatchProofs } from '../src/sync/trust/batch-proofs.js';
-import { batchPlaceOf, batchRemainder, ChangeSignatures, ForgedChangeError, SIGNATURE_BATCH_MAX, withoutProof } from '../src/sync/trust/change-signatures.js';
+import { batchPlaceOf, batchRemainder, changeSigningBytes, ChangeSignatures, ForgedChangeError, SIGNATURE_BATCH_MAX, withoutProof } from '../src/sync/trust/change-signatures.js';
 
 // Issue #19, item 3 (cost): the changes of one local write are signed in batches of up to
 // SIGNATURE_BATCH_MAX by one proof — the batch's hash, each change's digest, one signature —
@@ -186,6 +186,17 @@ describe('batch proofs: kept apart, sent once per batch in each message', () => 
     // Changes signed alone, or unsigned, pass as they are.
     const alone = signer().sign(write(1, 900)).map(changeToWire);
     expect(await serving.attach(alone)).toEqual(alone);
+  });
+
+  it('a change stored with the form before batch proofs is sent with its own signature alone, which proves it', async () => {
+    const key = ownerKey;
+    const [one, two] = write(2).map((c) => ({ ...c, sig: key.sign(changeSigningBytes(registry, c)).toString('base64url') }));
+    const legacy = [{ ...one!, sig: `${one!.sig}.0.2.${two!.sig}` }, { ...two!, sig: `${two!.sig}.1.2` }];
+    const wire = await batchProofs().attach(legacy.map(changeToWire));
+    expect(wire.map((w) => w.sig)).toEqual([one!.sig, two!.sig]);
+    const r = receiver();
+    r.verify(legacy.map((c, i) => ({ ...c, sig: wire[i]!.sig! })));
+    expect(r.signatureChecks).toBe(2);
   });
 
   it('a batch whose proof this node lacks goes without one: the receiver refuses it as unproven', async () => {

@@ -47,7 +47,8 @@ export class BatchProofs {
   }
 
   /**
-   * `changes` with each batch's proof on its first change there that lacks one. A proof this
+   * `changes` with each batch's proof on its first change there that lacks one, and a change
+   * stored with the signature form before batch proofs with its own signature alone. A proof this
    * node does not have (a power failure took it back before the changes were fetched again)
    * is left off: the peer then refuses the batch's changes from this node as unproven and
    * takes them from another.
@@ -55,11 +56,17 @@ export class BatchProofs {
   async attach(changes: readonly WireChange[]): Promise<WireChange[]> {
     let needed: Map<string, { owner: string; batchId: string; at: number }> | null = null;
     let carried: Set<string> | null = null;
+    let legacy: WireChange[] | null = null;
     let last = '';
     let lastOwner = '';
     for (let i = 0; i < changes.length; i++) {
       const { sig, owner } = changes[i]!;
       if (sig === undefined || sig.length === 86) continue;
+      // Stored before batch proofs (`<own>.<index>.<size>[.<batch>]`): its own signature proves it alone.
+      if (sig.charCodeAt(86) === 46 && sig.indexOf('.') === 86) {
+        (legacy ??= changes.slice())[i] = { ...changes[i]!, sig: sig.slice(0, 86) };
+        continue;
+      }
       // A batch's changes come one after another: one key per batch, not per change (bench "relayed").
       const carries = sig.length >= MIN_CARRIER_LENGTH;
       if (!carries && owner === lastOwner && sig.startsWith(last)) continue;
@@ -70,10 +77,10 @@ export class BatchProofs {
       if (carries) (carried ??= new Set()).add(key);
       else if (!needed?.has(key)) (needed ??= new Map()).set(key, { owner, batchId: last, at: i });
     }
-    if (!needed) return changes as WireChange[];
+    if (!needed) return legacy ?? (changes as WireChange[]);
     for (const key of carried ?? []) needed.delete(key);
     const found = await this.lookup([...needed.values()]);
-    const out = changes.slice();
+    const out = legacy ?? changes.slice();
     for (const [key, { owner, batchId, at }] of needed) {
       const proof = found.get(key);
       if (proof === undefined) {
