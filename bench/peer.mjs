@@ -5,11 +5,12 @@
 // transport), which is how the bench measures a backfill into a process whose code V8 has
 // already optimised. Commands name their device with `device` (default: the first).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { Subject } from 'rxjs';
-import { createInProcessNetwork, ModelRegistry, SyncNode } from '@highwater/core';
+import { createInProcessNetwork, DeviceKey, ModelRegistry, SyncNode } from '@highwater/core';
 import { createPostgresStorage } from '@highwater/storage-postgres';
 import { createSqliteStorage } from '@highwater/storage-sqlite';
 import { openPeerTransport } from '../packages/cli/dist/index.js';
@@ -40,9 +41,15 @@ const { values: args } = parseArgs({
     'read-delay-ms': { type: 'string', default: '0' },
     // The node sees no peer dialled by `connectAll` until all of them are connected (see gate()).
     gated: { type: 'boolean', default: false },
+    // Signed changes (SyncNode's trust): the library's devices, comma-separated; each device's
+    // key is derived from its id, so every process knows every key.
+    signed: { type: 'string' },
   },
 });
 const registry = new ModelRegistry(benchModels);
+
+/** A device's key for `--signed`, derived from its id. */
+const benchKey = (deviceId) => DeviceKey.fromSeed(createHash('sha256').update(`highwater-bench/${deviceId}`).digest());
 
 /**
  * CPU time (ms) of this process's main thread and of its other threads (V8's compiler and GC
@@ -101,7 +108,11 @@ async function openDevice(deviceId, dir, schema) {
       };
     },
   });
-  const peer = inProcessNetwork ? inProcessPeer(deviceId) : await openPeerTransport(args.transport, { keyPath: join(dir, `${args.transport}.key`), host: '127.0.0.1', port: 0 });
+  const trust = args.signed
+    ? { deviceKey: benchKey(deviceId), devices: args.signed.split(',').map((id) => ({ deviceId: id, publicKey: benchKey(id).publicKey })) }
+    : null;
+  const keyed = trust ? { deviceKey: trust.deviceKey } : { keyPath: join(dir, `${args.transport}.key`) };
+  const peer = inProcessNetwork ? inProcessPeer(deviceId) : await openPeerTransport(args.transport, { ...keyed, host: '127.0.0.1', port: 0 });
   const held = args.gated ? gate(peer.transport) : null;
   const node = await SyncNode.create({
     libraryId: 'bench',
@@ -114,6 +125,7 @@ async function openDevice(deviceId, dir, schema) {
     ...(args.members ? { members: args.members.split(',') } : {}),
     ...(args['anti-entropy-ms'] ? { antiEntropyMs: Number(args['anti-entropy-ms']) } : {}),
     ...(args['parallel-pulls'] ? { parallelPulls: Number(args['parallel-pulls']) } : {}),
+    ...(trust ? { trust } : {}),
     metricsIntervalMs: 0,
   });
   node.state$.subscribe((state) => process.send({ event: 'state', device: deviceId, state, at: nowMs() }));

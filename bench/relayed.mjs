@@ -106,3 +106,57 @@ export async function relayedBackfill({ n, rounds, log = () => undefined }) {
   const summary = (list) => ({ ...rates(list), direct: rates(list.map((x) => x.direct)), runs: list });
   return { n, rounds, unsigned: summary(runs.unsigned), signed: summary(runs.signed) };
 }
+
+/**
+ * The same two backfills between three processes over a real transport (A, B and C each a
+ * bench/peer.mjs; with `--signed` each has `trust` over the three devices): B from the owner A,
+ * then C from B alone. CPU per 1000 records of both processes of each backfill.
+ */
+async function processRun(n, signed, transport) {
+  const { BenchPeer } = await import('./processes.mjs');
+  const extra = ['--page-size', '1000', ...(signed ? ['--signed', 'device-a,device-b,device-c'] : [])];
+  const [a, b, c] = ['device-a', 'device-b', 'device-c'].map((d) => new BenchPeer(d, transport, extra));
+  try {
+    await Promise.all([a.ready, b.ready, c.ready]);
+    const [idA, idB, idC] = await Promise.all([a, b, c].map((p) => p.command('identity')));
+    await a.command('members', { peers: [idB] });
+    await a.command('generate', { from: 0, count: n });
+    const backfill = async (receiver, sender, senderId) => {
+      const before = await Promise.all([receiver.command('cpu'), sender.command('cpu')]);
+      const ready = receiver.nextState('ready');
+      const started = performance.now();
+      await receiver.command('connect', { peer: senderId });
+      await ready;
+      for (;;) {
+        const { entries } = await receiver.command('status');
+        if (entries === n) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const ms = performance.now() - started;
+      const after = await Promise.all([receiver.command('cpu'), sender.command('cpu')]);
+      const cpu = (i) => (after[i].user - before[i].user + after[i].system - before[i].system) / 1000;
+      return { ms, cpuMs: cpu(0) + cpu(1), receiverCpuMs: cpu(0) };
+    };
+    const direct = await backfill(b, a, idA);
+    await b.command('members', { peers: [idA, idC] });
+    const relayed = await backfill(c, b, idB);
+    return { ...relayed, direct };
+  } finally {
+    await Promise.all([a, b, c].map((p) => p.stop()));
+  }
+}
+
+/** {@link relayedBackfill} between processes over `transport` (libp2p). */
+export async function relayedBackfillOverTransport({ n, rounds, transport = 'libp2p', log = () => undefined }) {
+  const runs = { unsigned: [], signed: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const signed of r % 2 === 0 ? [false, true] : [true, false]) {
+      const run = await processRun(n, signed, transport);
+      runs[signed ? 'signed' : 'unsigned'].push(run);
+      log(`relayed backfill ${n} over ${transport}, ${signed ? 'signed' : 'unsigned'}: ${Math.round(run.ms)} ms, CPU ${Math.round(run.cpuMs)} ms (from the owner: ${Math.round(run.direct.ms)} ms, CPU ${Math.round(run.direct.cpuMs)} ms)`);
+    }
+  }
+  const rates = (list) => ({ rate: (n / median(list.map((x) => x.ms))) * 1000, cpuPer1000: (median(list.map((x) => x.cpuMs)) / n) * 1000 });
+  const summary = (list) => ({ ...rates(list), direct: rates(list.map((x) => x.direct)), runs: list });
+  return { n, rounds, transport, unsigned: summary(runs.unsigned), signed: summary(runs.signed) };
+}

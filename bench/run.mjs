@@ -8,7 +8,7 @@ import { postgresFloor, sqliteFloor } from './floors.mjs';
 import { measureStages } from './stages.mjs';
 import { medianRunOf, parallelBackfill, parallelRatio, syncDbSize } from './multi-peer.mjs';
 import { BenchPeer } from './processes.mjs';
-import { relayedBackfill } from './relayed.mjs';
+import { relayedBackfill, relayedBackfillOverTransport } from './relayed.mjs';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, only: { type: 'string' } } });
 // `--only parallel,syncdb` runs those stages alone. Such a run writes no file unless `--out`
@@ -41,6 +41,7 @@ const plan = args.quick
       freshPairs: 1,
       parallel: { total: 20_000, rounds: 1 },
       relayed: { n: 20_000, rounds: 1 },
+      relayedLibp2p: { n: 20_000, rounds: 1 },
       syncDb: { entries: 20_000, deletes: 2_000, updates: 2_000 },
     }
   : {
@@ -52,6 +53,7 @@ const plan = args.quick
       freshPairs: 3,
       parallel: { total: 100_000, rounds: 3 },
       relayed: { n: 50_000, rounds: 7 },
+      relayedLibp2p: { n: 50_000, rounds: 5 },
       syncDb: { entries: 100_000, deletes: 10_000, updates: 10_000 },
     };
 
@@ -290,6 +292,7 @@ if (runs('parallel')) {
   parallel.push(await parallelBackfill({ transport: 'libp2p', ...plan.parallel, peerArgs, sourceArgs: ['--read-delay-ms', '100'], log }));
 }
 const relayed = runs('relayed') ? await relayedBackfill({ ...plan.relayed, log }) : null;
+const relayedLibp2p = runs('relayed') ? await relayedBackfillOverTransport({ ...plan.relayedLibp2p, transport: 'libp2p', log }) : null;
 const syncDb = runs('syncdb') ? await syncDbSize({ ...plan.syncDb, peerArgs, log }) : null;
 const fmt = (x) => (x === undefined ? '' : Math.round(x).toLocaleString('en-US'));
 const kB = (bytes) => `${Math.round(bytes / 1000).toLocaleString('en-US')} kB`;
@@ -399,14 +402,17 @@ ${rows.join('\n')}
 }
 
 function relayedSection() {
-  const { n, rounds, unsigned, signed } = relayed;
   const more = (x, y) => (y.cpuPer1000 / x.cpuPer1000 - 1) * 100;
-  return `Backfills with and without signed changes (issue #19): A writes ${fmt(n)} entries in writes of 1000, B backfills them from A (the owner: its pages go unchecked, their proofs are stored; the in-process transport authenticates senders by device key as libp2p and HTTP do), then a fresh C backfills them from B alone, so with \`trust\` C checks the owner's batch proofs of every page (one process, in-process transport, durable SQLite; median of ${rounds} alternating run${rounds > 1 ? 's' : ''} each):
+  const rows = ({ unsigned, signed }, where) => [
+    `| B from the owner A, ${where} | ${fmt(unsigned.direct.rate)} | ${fmt(signed.direct.rate)} | ${unsigned.direct.cpuPer1000.toFixed(1)} ms | ${signed.direct.cpuPer1000.toFixed(1)} ms | ${more(unsigned.direct, signed.direct).toFixed(0)} % |`,
+    `| C from B, relayed (a proof checked per batch of 128), ${where} | ${fmt(unsigned.rate)} | ${fmt(signed.rate)} | ${unsigned.cpuPer1000.toFixed(1)} ms | ${signed.cpuPer1000.toFixed(1)} ms | ${more(unsigned, signed).toFixed(0)} % |`,
+  ];
+  const { n, rounds } = relayed;
+  return `Backfills with and without signed changes (issue #19): A writes ${fmt(n)} entries in writes of 5000 (over libp2p) or 1000 (in process), B backfills them from A (the owner: its pages go unchecked, their proofs are stored; the in-process transport authenticates senders by device key as libp2p and HTTP do), then a fresh C backfills them from B alone, so with \`trust\` C checks the owner's batch proofs of every page. In process: one process, durable SQLite, median of ${rounds} alternating runs each; over libp2p: three processes, median of ${relayedLibp2p.rounds} alternating runs each, ${fmt(relayedLibp2p.n)} entries:
 
 | backfill | records/s unsigned | signed | CPU per 1000 records unsigned (both nodes) | signed | more CPU |
 | --- | ---: | ---: | ---: | ---: | ---: |
-| B from the owner A | ${fmt(unsigned.direct.rate)} | ${fmt(signed.direct.rate)} | ${unsigned.direct.cpuPer1000.toFixed(1)} ms | ${signed.direct.cpuPer1000.toFixed(1)} ms | ${more(unsigned.direct, signed.direct).toFixed(0)} % |
-| C from B, relayed (a proof checked per batch of 128) | ${fmt(unsigned.rate)} | ${fmt(signed.rate)} | ${unsigned.cpuPer1000.toFixed(1)} ms | ${signed.cpuPer1000.toFixed(1)} ms | ${more(unsigned, signed).toFixed(0)} % |
+${[...rows(relayed, 'in process'), ...rows(relayedLibp2p, 'libp2p')].join('\n')}
 
 Target: ≤ 15 % more CPU.
 `;
