@@ -81,6 +81,9 @@ describe('batch signatures', () => {
     expect(signed[1]!.sig).toMatch(/^[A-Za-z0-9_-]{16}\.1\.128$/);
     expect(withoutProof(signed[0]!.sig!)).toBe(`${places[0]!.batchId}.0.128`);
     expect(withoutProof(signed[1]!.sig!)).toBe(signed[1]!.sig);
+    // A proof may ride on any member (the first of the batch a message holds), whatever its index's digits.
+    const id = places[0]!.batchId;
+    for (const index of [0, 7, 42, 100, 127]) expect(withoutProof(`${id}.${index}.128.${places[0]!.proof!}`)).toBe(`${id}.${index}.128`);
     expect(signer().sign(write(1))[0]!.sig).toMatch(/^[A-Za-z0-9_-]{86}$/);
     // 129 changes: a batch of 128, then one alone.
     expect(signer().sign(write(129))[128]!.sig).toMatch(/^[A-Za-z0-9_-]{86}$/);
@@ -172,6 +175,14 @@ describe('batch proofs: kept apart, sent once per batch in each message', () => 
     expect([...store.proofs.values()].map((p) => [p.owner, p.batchId])).toEqual([0, 128, 256].map((i) => ['device-a', batchPlaceOf(signed[i]!.sig)!.batchId]));
     expect(kept.every((c) => batchPlaceOf(c.sig)!.proof === null)).toBe(true);
     expect(kept.map((c) => c.data)).toEqual(signed.map((c) => c.data));
+
+    // What a relay stores from a page starting inside a batch: the carrier's place, whatever its index.
+    const relay = proofStore();
+    const fromMiddle = await batchProofs(store).attach(kept.slice(120, 130).map(changeToWire));
+    const relayed = await batchProofs(relay).keep(fromMiddle.map((w, i) => ({ ...kept[120 + i]!, sig: w.sig! })), 'remote');
+    expect(relayed.map((c) => c.sig)).toEqual(kept.slice(120, 130).map((c) => c.sig));
+    expect(relay.proofs.size).toBe(2);
+    store.lookups = 0;
 
     // A fresh node (nothing in memory) reads the proofs from its store, once per message.
     const serving = batchProofs(store);

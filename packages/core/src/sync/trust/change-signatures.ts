@@ -241,8 +241,10 @@ export function batchPlaceOf(sig: string | undefined): BatchPlace | null {
 
 /** A batch member's sig without the proof it carries (what is stored). */
 export function withoutProof(sig: string): string {
-  const at = sig.indexOf('.', BATCH_ID_LENGTH + 4);
-  return at < 0 ? sig : sig.slice(0, at);
+  // The third '.': after the batch id, then after the index (of 1 to 3 digits).
+  const size = sig.indexOf('.', BATCH_ID_LENGTH + 1);
+  const proof = size < 0 ? -1 : sig.indexOf('.', size + 1);
+  return proof < 0 ? sig : sig.slice(0, proof);
 }
 
 /**
