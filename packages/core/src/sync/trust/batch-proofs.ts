@@ -33,7 +33,8 @@ export class BatchProofs {
     const proofs: BatchProof[] = [];
     for (let i = 0; i < changes.length; i++) {
       const c = changes[i]!;
-      if (c.sig === undefined || c.sig.length <= 86) continue;
+      // Only a sig this long can carry a proof: the rest are not parsed (bench "relayed").
+      if (c.sig === undefined || c.sig.length < MIN_CARRIER_LENGTH) continue;
       const place = batchPlaceOf(c.sig);
       if (!place?.proof) continue;
       proofs.push({ owner: c.owner, batchId: place.batchId, proof: place.proof });
