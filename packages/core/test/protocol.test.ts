@@ -771,6 +771,41 @@ describe('json codec lines', () => {
     expect(decodeCode(withRow(['entry-2', hlc('device-x')]))).toBe('HW_FORGED_OWNER'); // the clock of another device than the envelope's owner
   });
 
+  it('sends a signed row whose sig is the next place of the row before it in the same batch as "+", and reads back the full sig', () => {
+    const batch = 'B'.repeat(16);
+    const other = 'C'.repeat(16);
+    const proof = 'P'.repeat(171);
+    const sigs = [
+      `${batch}.0.3.${proof}`, // carries the proof: sent whole
+      `${batch}.1.3`, // next place: "+"
+      `${batch}.2.3`, // "+"
+      'S'.repeat(86), // a change signed alone: sent whole
+      `${other}.5.128`, // another batch, not after the row before: sent whole
+      `${other}.6.128`, // "+"
+      `${other}.8.128`, // skips a place (7 was superseded): sent whole
+      `${other}.9.128`, // "+", after a delete's row below
+    ];
+    const changes: WireChange[] = sigs.map((sig, i) => ({ ...(i === 6 ? del(20 + i) : upsert(20 + i)), sig }));
+    const message = rowsPage(changes);
+    const bytes = jsonCodec.encode(message);
+    const lines = text(bytes).split('\n');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ rows: 8, signed: true });
+    expect(lines.slice(1).map((l) => (JSON.parse(l) as unknown[])[2])).toEqual([sigs[0], '+', '+', sigs[3], sigs[4], '+', sigs[6], '+']);
+    expect(decodeMessage(jsonCodec, bytes, LIB)).toStrictEqual(parseSyncMessage(message, LIB));
+    // The places a "+" stands for are not on the wire.
+    const full = `${batch}.1.3`;
+    expect(text(bytes)).not.toContain(`"${full}"`);
+
+    // A "+" with no batch place before it, or after the last place of a batch, is undecodable.
+    const [head, ...rows] = lines;
+    const withSigs = (...rowSigs: string[]) => [head!.replace('"rows":8', `"rows":${rowSigs.length}`), ...rowSigs.map((sig, i) => { const row = JSON.parse(rows[i]!) as unknown[]; row[2] = sig; return JSON.stringify(row); })].join('\n');
+    const decodeCode = (t: string) => refusal(() => decodeMessage(jsonCodec, utf8(t), LIB)).code;
+    expect(decodeCode(withSigs('+'))).toBe('HW_PROTOCOL_DECODE'); // the first row
+    expect(decodeCode(withSigs('S'.repeat(86), '+'))).toBe('HW_PROTOCOL_DECODE'); // after a change signed alone
+    expect(decodeCode(withSigs(`${batch}.2.3`, '+'))).toBe('HW_PROTOCOL_DECODE'); // after the batch's last place
+    expect(decodeMessage(jsonCodec, utf8(withSigs(`${batch}.1.3`, '+')), LIB)).toMatchObject({ changes: [{ sig: `${batch}.1.3` }, { sig: `${batch}.2.3` }] });
+  });
+
   it('refuses a message whose lines do not match the announced count, or whose first line counts nothing', () => {
     const message = { ...examples['state-batch'], changes: [upsert(1), upsert(2)] } as SyncMessage;
     const whole = text(jsonCodec.encode(message));

@@ -6,7 +6,7 @@
 import { Buffer, isUtf8 } from 'node:buffer';
 import { ProtocolError } from '../errors.js';
 import { PROTOCOL_LIMITS, type SyncMessage, type WireChange } from './messages.js';
-import { parseSyncMessage } from './schemas.js';
+import { BATCH_ID_LENGTH, parseSyncMessage } from './schemas.js';
 
 export interface MessageCodec {
   /** Short name, e.g. for protocol negotiation and logs ("json"). */
@@ -54,7 +54,9 @@ function parseJson(text: string, where: string): unknown {
  * `"rows"` instead, and each change is a line `[id, hlc]` (delete) or `[id, hlc, ...values in
  * fields order]` (upsert); model and owner are the envelope's, and the keys are not repeated per
  * change (bench stage "decode"). When every change is signed the envelope says `"signed": true`
- * and each row has the signature third: `[id, hlc, sig]`, `[id, hlc, sig, ...values]`. Decoding rebuilds the very change objects the object lines
+ * and each row has the signature third: `[id, hlc, sig]`, `[id, hlc, sig, ...values]`; a sig
+ * that is the next place of the previous row's batch (`<batch id>.<index + 1>.<size>`, no proof)
+ * is sent as `"+"` (4 bytes for 26: most rows of a bulk write's pages; bench "relayed"). Decoding rebuilds the very change objects the object lines
  * would have given. Only a page every change of which a row carries exactly is sent so (see
  * `rowOf`).
  */
@@ -132,13 +134,41 @@ function rowsOf(message: SyncMessage, changes: readonly WireChange[]): unknown[]
   const { model, owner, fields } = message;
   const signed = changes[0]!.sig !== undefined;
   const rows: unknown[][] = new Array(changes.length);
+  let next: string | null = null;
   for (let i = 0; i < changes.length; i++) {
     const row = rowOf(changes[i]!, model, owner, fields, signed);
     if (row === null) return null;
+    if (signed) {
+      const sig = row[2] as string;
+      if (sig === next) row[2] = NEXT_IN_BATCH;
+      next = placeAfter(sig);
+    }
     rows[i] = row;
   }
   return rows;
 }
+
+/** A row's sig that stands for the place after the previous row's in the same batch. */
+const NEXT_IN_BATCH = '+';
+
+/**
+ * The batch place after `sig`'s (`<batch id>.<index + 1>.<size>`), or null when `sig` is no
+ * batch place (a change's own signature, 86 characters) or the last of its batch. The form is
+ * ChangeSignatures'; here only its text matters.
+ */
+function placeAfter(sig: string): string | null {
+  if (sig.length === 86 || sig.charCodeAt(BATCH_ID_LENGTH) !== DOT) return null;
+  const sizeDot = sig.indexOf('.', BATCH_ID_LENGTH + 1);
+  if (sizeDot <= BATCH_ID_LENGTH + 1) return null;
+  const proofDot = sig.indexOf('.', sizeDot + 1);
+  const index = Number(sig.slice(BATCH_ID_LENGTH + 1, sizeDot));
+  const sizeText = proofDot < 0 ? sig.slice(sizeDot + 1) : sig.slice(sizeDot + 1, proofDot);
+  const size = Number(sizeText);
+  if (!Number.isInteger(index) || !Number.isInteger(size) || index + 1 >= size) return null;
+  return `${sig.slice(0, BATCH_ID_LENGTH)}.${index + 1}.${sizeText}`;
+}
+
+const DOT = 46;
 
 function rowOf(change: WireChange, model: string, owner: string, fields: readonly string[], signed: boolean): unknown[] | null {
   if (change.model !== model || change.owner !== owner || (change.sig !== undefined) !== signed) return null;
@@ -186,10 +216,19 @@ function changesOfRows(head: Record<string, unknown>, rows: readonly unknown[]):
   const base = signed ? 3 : 2;
   const upsertLength = fields.length + base;
   const changes = new Array<unknown>(rows.length);
+  let previousSig: unknown = undefined;
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i];
     if (!Array.isArray(row) || (row.length !== base && row.length !== upsertLength)) {
       throw decodeError(`row ${i + 1} is not [id, hlc${signed ? ', sig' : ''}] or [id, hlc${signed ? ', sig' : ''}, ...${fields.length} values]`);
+    }
+    if (signed) {
+      if (row[2] === NEXT_IN_BATCH) {
+        const next = typeof previousSig === 'string' ? placeAfter(previousSig) : null;
+        if (next === null) throw decodeError(`row ${i + 1} has sig "+" but the row before it is no batch member with a place after it`);
+        row[2] = next;
+      }
+      previousSig = row[2];
     }
     if (row.length === base) {
       changes[i] = signed ? { model, id: row[0], owner, hlc: row[1], op: 'delete', sig: row[2] } : { model, id: row[0], owner, hlc: row[1], op: 'delete' };

@@ -2,6 +2,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { formatHlc } from '../../clock/hlc.js';
 import { HighwaterError } from '../../errors.js';
 import { canonicalPublicKey, DeviceKey, parsePublicKey, rawPublicKey, verifySignature } from '../../identity/device-key.js';
+import { BATCH_ID_LENGTH } from '../../protocol/schemas.js';
 import { DEVICE_ROSTER } from './device-roster.js';
 import type { FieldType } from '../../models/model-definition.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
@@ -124,13 +125,13 @@ function canonicalValues(fields: SigningFields, c: Change): unknown[] | null {
  */
 export const SIGNATURE_BATCH_MAX = 128;
 
+export { BATCH_ID_LENGTH };
+
 const BATCH_DOMAIN = 'highwater-change-batch-v2';
 const LEAF_DOMAIN = 'highwater-change-leaf-v2';
 const PROOF_DOMAIN = 'highwater-batch-proof-v2';
 /** Bytes of each change's digest in a proof: 128 bits, so no relay can find other content with a digest of the batch. */
 const LEAF_BYTES = 16;
-/** Characters of a batch id: the start of the proof's signature, unique per owner. */
-export const BATCH_ID_LENGTH = 16;
 /** The shortest sig that carries a proof (a batch of two): shorter ones are not parsed looking for one. */
 export const MIN_CARRIER_LENGTH = BATCH_ID_LENGTH + '.0.2.'.length + Math.ceil(((96 + 2 * LEAF_BYTES) * 4) / 3);
 
