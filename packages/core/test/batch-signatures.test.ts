@@ -118,6 +118,19 @@ describe('batch signatures', () => {
     expect(gap.signatureChecks).toBe(1);
   });
 
+  it("a whole batch checked by one signature still refuses each of its changes stamped after its owner's revocation", async () => {
+    const { stored, send } = await storedAndSent(signer().sign(write(10)));
+    const sent = await send(stored);
+    const revokedAt = (at: number) =>
+      new ChangeSignatures({ modelRegistry: registry, identity: { libraryId: 'l', deviceId: 'device-b' } }, { deviceKey: DeviceKey.generate(), devices: [{ ...devices[0]!, revokedAt: at }] });
+    // Revoked after the write: every change of it still verifies, with one check.
+    const after = revokedAt(sent[9]!.hlc.time);
+    after.verify(sent);
+    expect(after.signatureChecks).toBe(1);
+    // Revoked in the middle of it: the first change stamped later is refused, and so the whole message.
+    expect(() => revokedAt(sent[6]!.hlc.time).verify(sent)).toThrow(expect.objectContaining({ reason: 'revoked', change: expect.objectContaining({ id: 'item-00007' }) }));
+  });
+
   it('an altered change is refused, whole batch or split; so is a change dressed up as a batch member or moved to another place', async () => {
     const { stored, send } = await storedAndSent(signer().sign(write(128)));
     const sent = await send(stored);
