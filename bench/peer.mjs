@@ -4,7 +4,8 @@
 // device; `addDevice` opens another in the same process (its own library folder, storage and
 // transport), which is how the bench measures a backfill into a process whose code V8 has
 // already optimised. Commands name their device with `device` (default: the first).
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -207,6 +208,8 @@ function inProcessPeer(deviceId) {
 
 const devices = new Map([[args.device, await openDevice(args.device, args.dir, args.schema)]]);
 
+/** The inspector session of `profileStart`. */
+let profiler = null;
 const commands = {
   async addDevice(_, { name }) {
     if (devices.has(name)) throw new Error(`${name} is already open`);
@@ -303,6 +306,20 @@ const commands = {
   },
   // This process's CPU time so far (all threads), without the work `status` does to count.
   cpu: async () => process.cpuUsage(),
+  // A CPU profile of one span of the run (HW_BENCH_CPU_PROF profiles the whole process, start-up
+  // and setup included): `profileStop` writes it to `path` as a .cpuprofile.
+  async profileStart(_, { intervalUs = 250 }) {
+    profiler ??= new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.setSamplingInterval', { interval: intervalUs });
+    await profiler.post('Profiler.start');
+  },
+  async profileStop(_, { path }) {
+    const { profile } = await profiler.post('Profiler.stop');
+    writeFileSync(path, JSON.stringify(profile));
+    profiler.disconnect();
+  },
   status: async ({ node }) => ({ state: node.state, metrics: node.metrics(), maxRssBytes: process.resourceUsage().maxRSS * 1024, entries: await node.count('entry'), cpu: process.cpuUsage() }),
   async stop(_, { dropSchema }) {
     for (const db of syncDbs.values()) db.close();

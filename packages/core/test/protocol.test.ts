@@ -784,13 +784,14 @@ describe('json codec lines', () => {
       `${other}.6.128`, // "+"
       `${other}.8.128`, // skips a place (7 was superseded): sent whole
       `${other}.9.128`, // "+", after a delete's row below
+      `${'D'.repeat(16)}.10.128`, // the place after the row before's, but of another batch: sent whole
     ];
     const changes: WireChange[] = sigs.map((sig, i) => ({ ...(i === 6 ? del(20 + i) : upsert(20 + i)), sig }));
     const message = rowsPage(changes);
     const bytes = jsonCodec.encode(message);
     const lines = text(bytes).split('\n');
-    expect(JSON.parse(lines[0]!)).toMatchObject({ rows: 8, signed: true });
-    expect(lines.slice(1).map((l) => (JSON.parse(l) as unknown[])[2])).toEqual([sigs[0], '+', '+', sigs[3], sigs[4], '+', sigs[6], '+']);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ rows: 9, signed: true });
+    expect(lines.slice(1).map((l) => (JSON.parse(l) as unknown[])[2])).toEqual([sigs[0], '+', '+', sigs[3], sigs[4], '+', sigs[6], '+', sigs[8]]);
     expect(decodeMessage(jsonCodec, bytes, LIB)).toStrictEqual(parseSyncMessage(message, LIB));
     // The places a "+" stands for are not on the wire.
     const full = `${batch}.1.3`;
@@ -798,12 +799,28 @@ describe('json codec lines', () => {
 
     // A "+" with no batch place before it, or after the last place of a batch, is undecodable.
     const [head, ...rows] = lines;
-    const withSigs = (...rowSigs: string[]) => [head!.replace('"rows":8', `"rows":${rowSigs.length}`), ...rowSigs.map((sig, i) => { const row = JSON.parse(rows[i]!) as unknown[]; row[2] = sig; return JSON.stringify(row); })].join('\n');
+    const withSigs = (...rowSigs: string[]) => [head!.replace('"rows":9', `"rows":${rowSigs.length}`), ...rowSigs.map((sig, i) => { const row = JSON.parse(rows[i]!) as unknown[]; row[2] = sig; return JSON.stringify(row); })].join('\n');
     const decodeCode = (t: string) => refusal(() => decodeMessage(jsonCodec, utf8(t), LIB)).code;
     expect(decodeCode(withSigs('+'))).toBe('HW_PROTOCOL_DECODE'); // the first row
     expect(decodeCode(withSigs('S'.repeat(86), '+'))).toBe('HW_PROTOCOL_DECODE'); // after a change signed alone
     expect(decodeCode(withSigs(`${batch}.2.3`, '+'))).toBe('HW_PROTOCOL_DECODE'); // after the batch's last place
     expect(decodeMessage(jsonCodec, utf8(withSigs(`${batch}.1.3`, '+')), LIB)).toMatchObject({ changes: [{ sig: `${batch}.1.3` }, { sig: `${batch}.2.3` }] });
+  });
+
+  it('reads back every signed page exactly, whatever runs of batch places it holds', () => {
+    const placeArb = fc.oneof(
+      fc.record({ batch: fc.constantFrom('A', 'B'), index: fc.nat({ max: 4 }), size: fc.integer({ min: 2, max: 5 }), proof: fc.boolean() }).map(({ batch, index, size, proof }) =>
+        `${batch.repeat(16)}.${Math.min(index, size - 1)}.${size}${proof ? `.${'P'.repeat(171)}` : ''}`,
+      ),
+      fc.constant('S'.repeat(86)),
+    );
+    fc.assert(
+      fc.property(fc.array(placeArb, { minLength: 1, maxLength: 12 }), (sigs) => {
+        const message = rowsPage(sigs.map((sig, i) => ({ ...upsert(i + 1), sig })));
+        expect(decodeMessage(jsonCodec, jsonCodec.encode(message), LIB)).toStrictEqual(parseSyncMessage(message, LIB));
+      }),
+      { numRuns: 500, seed: 0x5eed06 },
+    );
   });
 
   it('refuses a message whose lines do not match the announced count, or whose first line counts nothing', () => {

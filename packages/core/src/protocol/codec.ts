@@ -134,14 +134,18 @@ function rowsOf(message: SyncMessage, changes: readonly WireChange[]): unknown[]
   const { model, owner, fields } = message;
   const signed = changes[0]!.sig !== undefined;
   const rows: unknown[][] = new Array(changes.length);
-  let next: string | null = null;
+  const run = new BatchRun();
   for (let i = 0; i < changes.length; i++) {
     const row = rowOf(changes[i]!, model, owner, fields, signed);
     if (row === null) return null;
     if (signed) {
       const sig = row[2] as string;
-      if (sig === next) row[2] = NEXT_IN_BATCH;
-      next = placeAfter(sig);
+      if (sig === run.next()) {
+        row[2] = NEXT_IN_BATCH;
+        run.advance();
+      } else {
+        run.follow(sig);
+      }
     }
     rows[i] = row;
   }
@@ -150,25 +154,78 @@ function rowsOf(message: SyncMessage, changes: readonly WireChange[]): unknown[]
 
 /** A row's sig that stands for the place after the previous row's in the same batch. */
 const NEXT_IN_BATCH = '+';
+const DOT = 46;
 
 /**
- * The batch place after `sig`'s (`<batch id>.<index + 1>.<size>`), or null when `sig` is no
- * batch place (a change's own signature, 86 characters) or the last of its batch. The form is
- * ChangeSignatures'; here only its text matters.
+ * Reads a batch place, `<batch id>.<index>.<size>` with or without `.<proof>` after it (the
+ * form is ChangeSignatures'; here only its text matters), without allocating.
  */
-function placeAfter(sig: string): string | null {
-  if (sig.length === 86 || sig.charCodeAt(BATCH_ID_LENGTH) !== DOT) return null;
-  const sizeDot = sig.indexOf('.', BATCH_ID_LENGTH + 1);
-  if (sizeDot <= BATCH_ID_LENGTH + 1) return null;
-  const proofDot = sig.indexOf('.', sizeDot + 1);
-  const index = Number(sig.slice(BATCH_ID_LENGTH + 1, sizeDot));
-  const sizeText = proofDot < 0 ? sig.slice(sizeDot + 1) : sig.slice(sizeDot + 1, proofDot);
-  const size = Number(sizeText);
-  if (!Number.isInteger(index) || !Number.isInteger(size) || index + 1 >= size) return null;
-  return `${sig.slice(0, BATCH_ID_LENGTH)}.${index + 1}.${sizeText}`;
+class PlaceScan {
+  index = 0;
+  size = 0;
+
+  /** Whether `sig` is a batch place (not a change's own signature, 86 characters); if so, its parts are read into this. */
+  read(sig: string): boolean {
+    if (sig.length === 86 || sig.charCodeAt(BATCH_ID_LENGTH) !== DOT) return false;
+    let at = BATCH_ID_LENGTH + 1;
+    let index = 0;
+    for (let ch = sig.charCodeAt(at); ch >= 48 && ch <= 57; ch = sig.charCodeAt(++at)) index = index * 10 + ch - 48;
+    if (at === BATCH_ID_LENGTH + 1 || sig.charCodeAt(at) !== DOT) return false;
+    const sizeAt = ++at;
+    let size = 0;
+    for (let ch = sig.charCodeAt(at); ch >= 48 && ch <= 57; ch = sig.charCodeAt(++at)) size = size * 10 + ch - 48;
+    if (at === sizeAt || (at < sig.length && sig.charCodeAt(at) !== DOT)) return false;
+    this.index = index;
+    this.size = size;
+    return true;
+  }
 }
 
-const DOT = 46;
+/**
+ * The place after the previous row's in its batch: what a `"+"` row stands for. Made once per
+ * row as one flat string (a concatenation would leave each stored sig a rope that every later
+ * comparison and check flattens again; bench "relayed").
+ */
+class BatchRun {
+  private readonly scan = new PlaceScan();
+  /** `<batch id>.` of the previous row's place. */
+  private head = '';
+  /** The previous row's index in its batch; -1 when it is no batch member. */
+  private index = -1;
+  private size = 0;
+  private sizeSuffix = '';
+  private nextText: string | null = null;
+
+  /** The sig a `"+"` stands for here; null after a row that is no batch member or the last of its batch. */
+  next(): string | null {
+    if (this.index < 0 || this.index + 1 >= this.size) return null;
+    if (this.nextText === null) {
+      const text = this.head + (this.index + 1) + this.sizeSuffix;
+      text.charCodeAt(0); // flattens it
+      this.nextText = text;
+    }
+    return this.nextText;
+  }
+
+  /** This row's sig was {@link next}. */
+  advance(): void {
+    this.index++;
+    this.nextText = null;
+  }
+
+  /** This row's sig was `sig`, whatever its form. */
+  follow(sig: unknown): void {
+    this.nextText = null;
+    if (typeof sig !== 'string' || !this.scan.read(sig)) {
+      this.index = -1;
+      return;
+    }
+    if (!sig.startsWith(this.head) || this.head.length === 0) this.head = sig.slice(0, BATCH_ID_LENGTH + 1);
+    if (this.size !== this.scan.size) this.sizeSuffix = `.${this.scan.size}`;
+    this.index = this.scan.index;
+    this.size = this.scan.size;
+  }
+}
 
 function rowOf(change: WireChange, model: string, owner: string, fields: readonly string[], signed: boolean): unknown[] | null {
   if (change.model !== model || change.owner !== owner || (change.sig !== undefined) !== signed) return null;
@@ -216,7 +273,7 @@ function changesOfRows(head: Record<string, unknown>, rows: readonly unknown[]):
   const base = signed ? 3 : 2;
   const upsertLength = fields.length + base;
   const changes = new Array<unknown>(rows.length);
-  let previousSig: unknown = undefined;
+  const run = new BatchRun();
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i];
     if (!Array.isArray(row) || (row.length !== base && row.length !== upsertLength)) {
@@ -224,11 +281,13 @@ function changesOfRows(head: Record<string, unknown>, rows: readonly unknown[]):
     }
     if (signed) {
       if (row[2] === NEXT_IN_BATCH) {
-        const next = typeof previousSig === 'string' ? placeAfter(previousSig) : null;
+        const next = run.next();
         if (next === null) throw decodeError(`row ${i + 1} has sig "+" but the row before it is no batch member with a place after it`);
         row[2] = next;
+        run.advance();
+      } else {
+        run.follow(row[2]);
       }
-      previousSig = row[2];
     }
     if (row.length === base) {
       changes[i] = signed ? { model, id: row[0], owner, hlc: row[1], op: 'delete', sig: row[2] } : { model, id: row[0], owner, hlc: row[1], op: 'delete' };
