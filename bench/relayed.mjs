@@ -90,6 +90,25 @@ const cpuMsSince = (start) => {
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
 /**
+ * Medians of each configuration's runs, and the CPU the signed run of each round took more than
+ * the unsigned run beside it: the median of those paired ratios, and their range. This machine's
+ * speed drifts within minutes, so a ratio of two runs side by side moves less than a ratio of medians.
+ */
+function summarize(n, runs) {
+  const rates = (list) => ({ rate: (n / median(list.map((x) => x.ms))) * 1000, cpuPer1000: (median(list.map((x) => x.cpuMs)) / n) * 1000 });
+  const summary = (list) => ({ ...rates(list), direct: rates(list.map((x) => x.direct)), runs: list });
+  const paired = (cpu) => {
+    const ratios = runs.signed.map((s, i) => cpu(s) / cpu(runs.unsigned[i]) - 1);
+    return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+  };
+  return {
+    unsigned: summary(runs.unsigned),
+    signed: summary(runs.signed),
+    moreCpu: { direct: paired((x) => x.direct.cpuMs), relayed: paired((x) => x.cpuMs) },
+  };
+}
+
+/**
  * Median over `rounds` alternating pairs of runs: records/s and CPU per 1000 records of C's
  * relayed backfill, unsigned and signed, and the same of B's backfill from the owner (`direct`).
  */
@@ -102,9 +121,7 @@ export async function relayedBackfill({ n, rounds, log = () => undefined }) {
       log(`relayed backfill ${n}, ${signed ? 'signed' : 'unsigned'}: ${Math.round(run.ms)} ms, CPU ${Math.round(run.cpuMs)} ms (from the owner: ${Math.round(run.direct.ms)} ms, CPU ${Math.round(run.direct.cpuMs)} ms)`);
     }
   }
-  const rates = (list) => ({ rate: (n / median(list.map((x) => x.ms))) * 1000, cpuPer1000: (median(list.map((x) => x.cpuMs)) / n) * 1000 });
-  const summary = (list) => ({ ...rates(list), direct: rates(list.map((x) => x.direct)), runs: list });
-  return { n, rounds, unsigned: summary(runs.unsigned), signed: summary(runs.signed) };
+  return { n, rounds, ...summarize(n, runs) };
 }
 
 /**
@@ -156,7 +173,5 @@ export async function relayedBackfillOverTransport({ n, rounds, transport = 'lib
       log(`relayed backfill ${n} over ${transport}, ${signed ? 'signed' : 'unsigned'}: ${Math.round(run.ms)} ms, CPU ${Math.round(run.cpuMs)} ms (from the owner: ${Math.round(run.direct.ms)} ms, CPU ${Math.round(run.direct.cpuMs)} ms)`);
     }
   }
-  const rates = (list) => ({ rate: (n / median(list.map((x) => x.ms))) * 1000, cpuPer1000: (median(list.map((x) => x.cpuMs)) / n) * 1000 });
-  const summary = (list) => ({ ...rates(list), direct: rates(list.map((x) => x.direct)), runs: list });
-  return { n, rounds, transport, unsigned: summary(runs.unsigned), signed: summary(runs.signed) };
+  return { n, rounds, transport, ...summarize(n, runs) };
 }
