@@ -17,7 +17,8 @@
  *
  * IPC commands (process.send({ id, cmd, ...args })), each answered with { id, ok, result | error }:
  *   identity                         → { peerId, addresses, publicKey? }
- *   members { peers: PeerRef[] }     → set the library members and connect to them
+ *   members { peers: PeerRef[] }     → set the library members (HTTP heartbeats them; over libp2p,
+ *                                      `connect` dials: members are only admitted)
  *   generate { size, prefix? }       → write a generated library
  *   write { model, records } / delete { model, ids }
  *   disconnect { peerId }            → drop the link to a peer (it is redialled by `connect`)
