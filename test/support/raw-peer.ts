@@ -23,8 +23,8 @@ export class RawPeer {
   heads: WireHead[] = [];
   /** Sent with the heads as inline changes, whatever was asked for. */
   inlineChanges: WireChange[] = [];
-  /** Answers state requests when set (as objects: this peer knows nothing of rows). */
-  statePage: ((request: Extract<SyncMessage, { type: 'state-request' }>) => MessageBody) | null = null;
+  /** Answers state requests when set (as objects: this peer knows nothing of rows); a promise that never settles is a peer that stalls. */
+  statePage: ((request: Extract<SyncMessage, { type: 'state-request' }>) => MessageBody | Promise<MessageBody>) | null = null;
 
   /** `publicKey`: the transport authenticates as that device key (see InProcessNetwork.transport). */
   constructor(
@@ -40,7 +40,7 @@ export class RawPeer {
         const inline = this.inlineChanges.length > 0 ? { changes: this.inlineChanges } : {};
         return this.encode({ type: 'watermark-exchange-response', requestId: message.requestId, heads: this.heads, ...inline });
       }
-      if (message.type === 'state-request' && this.statePage) return this.encode(this.statePage(message));
+      if (message.type === 'state-request' && this.statePage) return this.encode(await this.statePage(message));
       return undefined;
     });
   }

@@ -157,6 +157,7 @@ export class PageFetcher {
     }
     const all = this.decodeStream(task, sender, page.changes);
     if (cursor && all.length > 0 && compareChanges(all[0]!, cursor) <= 0) throw new ProtocolError('HW_PROTOCOL_MALFORMED', 'Page starts before its cursor');
+    checkPageCursor(all, page);
     // The pull ends at the head the source announced: what it holds beyond may have gaps.
     const changes = upToHead(all, head);
     this.metrics.add('changesFetched', changes.length);
@@ -205,6 +206,27 @@ export class PageFetcher {
       prev = c;
     }
     return head ? upToHead(changes, head) : changes;
+  }
+}
+
+/**
+ * A page's `next` names its last change, as every node sends it: the next request goes on from
+ * there. A cursor past it would skip what lies between (and the watermark would then cover it
+ * unfetched), one before it would fetch again without end; an empty page that says it has more
+ * would be asked for again without end. Each is refused whole, before anything of it is stored.
+ */
+function checkPageCursor(changes: readonly Change[], page: StateResponseMessage): void {
+  const last = changes.at(-1);
+  if (!last) {
+    if (page.hasMore) throw new ProtocolError('HW_PROTOCOL_MALFORMED', 'An empty page says it has more');
+    return;
+  }
+  if (!page.next) {
+    if (page.hasMore) throw new ProtocolError('HW_PROTOCOL_MALFORMED', 'A page that has more names no cursor to go on from');
+    return;
+  }
+  if (page.next.id !== last.id || compareHlc(parseHlc(page.next.hlc), last.hlc) !== 0) {
+    throw new ProtocolError('HW_PROTOCOL_MALFORMED', `Page cursor ${page.next.hlc}/${page.next.id} does not name its last change ${formatHlc(last.hlc)}/${last.id}`);
   }
 }
 

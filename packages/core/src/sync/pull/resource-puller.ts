@@ -2,7 +2,7 @@ import type { SyncEvents } from '../../events/sync-events.js';
 import { ForgedChangeError } from '../trust/change-signatures.js';
 import type { Logger } from 'pino';
 import { compareHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
-import { HighwaterError } from '../../errors.js';
+import { HighwaterError, ProtocolError, TransportError } from '../../errors.js';
 import type { SyncStore } from '../../ports/sync-store.js';
 import type { Transport } from '../../ports/transport.js';
 import type { NodeComponents } from '../../wiring/components.js';
@@ -18,6 +18,11 @@ export class NoSourceError extends HighwaterError {
   constructor(task: PullTask, cause?: unknown) {
     super('HW_NO_SOURCE', `No connected peer can serve ${task.resource} of ${task.owner}`, { cause });
   }
+}
+
+/** What a source did wrong (a forged change, a malformed page, a response that never came), as opposed to going away. */
+function isNewsOfSource(error: unknown): error is HighwaterError {
+  return error instanceof ForgedChangeError || error instanceof ProtocolError || (error instanceof TransportError && error.code === 'HW_REQUEST_TIMEOUT');
 }
 
 /** A stream's owner connected while a holder served it: the pull moves to the owner at the next page. */
@@ -130,9 +135,10 @@ export class ResourcePuller {
         // Bad data from a peer is not a reason to stop; another source may be fine.
         if (error instanceof OwnerJoined) throw error;
         lastError = error;
-        // A forgery is news whatever another source then serves: say which peer sent it.
-        if (error instanceof ForgedChangeError) {
-          this.logger.warn({ peer: source.peerId, resource: task.resource, owner: task.owner, err: error.message }, 'refused a page with a forged change');
+        // A forgery, a malformed page or a stalled response is news whatever another source
+        // then serves: say which peer sent it.
+        if (isNewsOfSource(error)) {
+          this.logger.warn({ peer: source.peerId, resource: task.resource, owner: task.owner, code: error.code, err: error.message }, 'refused what a source sent, or it stalled');
           this.events.reportError(error);
         }
         this.logger.info({ peer: source.peerId, resource: task.resource, owner: task.owner, err: (error as Error).message }, 'pull failed; trying next source');
