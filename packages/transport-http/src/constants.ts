@@ -87,3 +87,5 @@ export const SERVER_KEEP_ALIVE_TIMEOUT_MS = 30_000;
 export const CLIENT_FREE_SOCKET_TIMEOUT_MS = 15_000;
 /** A peer must send all request headers within this time (slow-loris guard). */
 export const SERVER_HEADERS_TIMEOUT_MS = 10_000;
+/** How often the server looks for connections past their headers or request timeout. */
+export const SERVER_CONNECTIONS_CHECK_MS = 1_000;

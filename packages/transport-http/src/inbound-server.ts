@@ -1,4 +1,5 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { PAIRING_MAX_BYTES, type InboundDelivery, type PairingHandler } from '@highwater/core';
@@ -9,6 +10,7 @@ import {
   MESSAGE_PATH,
   PAIR_PATH,
   PING_PATH,
+  SERVER_CONNECTIONS_CHECK_MS,
   SERVER_HEADERS_TIMEOUT_MS,
   SERVER_KEEP_ALIVE_TIMEOUT_MS,
 } from './constants.js';
@@ -117,7 +119,13 @@ export class InboundServer {
   /** Starts listening; resolves with the bound address. */
   async listen(): Promise<AddressInfo> {
     const { tls } = this.options;
-    const server: Server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert }) : createHttpServer();
+    // Node checks headersTimeout and requestTimeout on this interval (30 s by default): without it
+    // a slow-header client holds its socket up to 30 s past the 10 s it is given (test: http-stress).
+    const checking = { connectionsCheckingInterval: SERVER_CONNECTIONS_CHECK_MS };
+    const server: Server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert, ...checking }) : createHttpServer(checking);
+    // headersTimeout covers a request begun and never finished; a connection that sends nothing
+    // at all has no request to time out, so it gets as long to start one, then is closed (test: http-stress).
+    server.on('connection', (socket: Socket) => socket.setTimeout(SERVER_HEADERS_TIMEOUT_MS, () => socket.destroy()));
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.serve(req, res, false));
     // A large body is announced with Expect: 100-continue, so it can be refused before it is sent.
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.serve(req, res, true));
@@ -149,6 +157,8 @@ export class InboundServer {
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+    // A request arrived: its connection is no longer idle (an answer may take a while to make).
+    req.socket.setTimeout(0);
     // A peer that vanishes mid-answer must not crash the process.
     res.on('error', () => undefined);
     req.on('error', () => undefined);
