@@ -8,12 +8,13 @@ import { postgresFloor, sqliteFloor } from './floors.mjs';
 import { measureStages } from './stages.mjs';
 import { medianRunOf, parallelBackfill, parallelRatio, syncDbSize } from './multi-peer.mjs';
 import { BenchPeer } from './processes.mjs';
+import { httpStress } from './http-stress.mjs';
 import { relayedBackfill, relayedBackfillOverTransport } from './relayed.mjs';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, only: { type: 'string' } } });
 // `--only parallel,syncdb` runs those stages alone. Such a run writes no file unless `--out`
 // names one: its report lacks the other stages, and BENCHMARKS.md is a full run's.
-const STAGES = ['backfill', 'in-process', 'postgres', 'stages', 'relayed', 'parallel', 'syncdb'];
+const STAGES = ['backfill', 'in-process', 'postgres', 'stages', 'relayed', 'parallel', 'syncdb', 'http-stress'];
 const only = args.only ? args.only.split(',').map((x) => x.trim()) : null;
 const unknown = (only ?? []).filter((x) => !STAGES.includes(x));
 if (unknown.length > 0) {
@@ -43,6 +44,7 @@ const plan = args.quick
       relayed: { n: 20_000, rounds: 1 },
       relayedLibp2p: { n: 20_000, rounds: 1 },
       syncDb: { entries: 20_000, deletes: 2_000, updates: 2_000 },
+      httpStress: { n: 20_000, rounds: 1 },
     }
   : {
       sizes: [100_000, 1_000_000],
@@ -55,6 +57,7 @@ const plan = args.quick
       relayed: { n: 50_000, rounds: 7 },
       relayedLibp2p: { n: 50_000, rounds: 9 },
       syncDb: { entries: 100_000, deletes: 10_000, updates: 10_000 },
+      httpStress: { n: 100_000, rounds: 3 },
     };
 
 const results = [];
@@ -294,6 +297,7 @@ if (runs('parallel')) {
 const relayed = runs('relayed') ? await relayedBackfill({ ...plan.relayed, log }) : null;
 const relayedLibp2p = runs('relayed') ? await relayedBackfillOverTransport({ ...plan.relayedLibp2p, transport: 'libp2p', log }) : null;
 const syncDb = runs('syncdb') ? await syncDbSize({ ...plan.syncDb, peerArgs, log }) : null;
+const stress = runs('http-stress') ? await httpStress({ ...plan.httpStress, peerArgs, log }) : null;
 const fmt = (x) => (x === undefined ? '' : Math.round(x).toLocaleString('en-US'));
 const kB = (bytes) => `${Math.round(bytes / 1000).toLocaleString('en-US')} kB`;
 
@@ -401,6 +405,26 @@ ${rows.join('\n')}
 `;
 }
 
+function httpStressSection() {
+  const { n, rounds, attackers, modes } = stress;
+  const what = {
+    none: 'no attack',
+    stall: `${attackers / 2} slow-header clients (a header line every 300 ms, never finished) and ${attackers / 2} silent connections`,
+    flood: `${attackers} keep-alive connections sending unsigned requests back to back (each refused 401)`,
+  };
+  const base = modes.none.median.rate;
+  const rows = Object.entries(modes).map(
+    ([mode, { median: m, runs }]) =>
+      `| ${what[mode]} | ${fmt(m.rate)} | ${(m.rate / base).toFixed(2)} | ${(m.ms / 1000).toFixed(2)} s | ${Math.round(m.sourceCpuMs)} ms | ${mode === 'flood' ? fmt(m.answered) : ''} | ${mode === 'none' ? '' : fmt(m.closedByServer)} | ${runs.map((r) => fmt(r.rate)).join(', ')} |`,
+  );
+  return `Backfill over HTTP with the source's port under attack (issue #20): B backfills ${fmt(n)} entries from A (two processes) while this bench process holds ${attackers} other connections on A's port; a fresh pair per run, ${rounds} rounds in rotating order, the median run by rate. The source closes a connection whose headers are not in within 10 s, or that sent nothing for 10 s (\`test/http-stress.test.ts\`); a backfill this short ends before that.
+
+| attack | records/s | vs no attack | time | source CPU | attack requests answered | attack connections closed by the source | runs (records/s) |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+${rows.join('\n')}
+`;
+}
+
 function relayedSection() {
   const pct = (x) => `${(x * 100).toFixed(0)} %`;
   const more = ({ median, min, max }) => `${pct(median)} (${pct(min)} to ${pct(max)})`;
@@ -465,6 +489,7 @@ same pages.
   relayed ? relayedSection() : null,
   parallel.length ? parallelSection() : null,
   syncDb ? syncDbSection() : null,
+  stress ? httpStressSection() : null,
   `Targets (issue #6, this 2-core machine): backfill 100k over libp2p into SQLite ≥ 80 000/s and
 ≥ 0.7× floor; 1M ≥ 50 000/s; catch-up of 10 after 1M: exactly 10 records, < 20 ms; peak RSS at
 1M ≤ 1.25× at 100k and < 300 MB; live p50 ≤ 5 ms, p99 ≤ 25 ms; Postgres backfill ≥ 0.7× its floor.
