@@ -71,11 +71,13 @@ export async function createPeer(
     wrapStorage?: (storage: SyncNodeOptions['storage']) => SyncNodeOptions['storage'];
     /** The device key the in-process transport authenticates as (see InProcessNetwork.transport). */
     transportPublicKey?: string;
+    /** A size limit for the SQLite library database (see createSqliteStorage). */
+    maxDatabaseBytes?: number;
   } = {},
 ): Promise<TestPeer> {
-  const { directory: given, wrapStorage, transportPublicKey, ...nodeOptions } = options;
+  const { directory: given, wrapStorage, transportPublicKey, maxDatabaseBytes, ...nodeOptions } = options;
   const directory = given ?? mkdtempSync(join(tmpdir(), `hw-${deviceId}-`));
-  const storage = createSqliteStorage({ directory, registry, synchronous: 'normal' });
+  const storage = createSqliteStorage({ directory, registry, synchronous: 'normal', ...(maxDatabaseBytes !== undefined ? { maxDatabaseBytes } : {}) });
   const transport = network.transport(deviceId, transportPublicKey === undefined ? {} : { publicKey: transportPublicKey });
   const node = await SyncNode.create({
     libraryId: LIBRARY_ID,

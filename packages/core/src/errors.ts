@@ -76,10 +76,20 @@ export class RecordValidationError extends HighwaterError {
   }
 }
 
+/**
+ * Why a store failed, where the adapter can tell: `full` (no space left, or the store's size
+ * limit reached), `locked` (another process holds the file), `read-only` (the file or its folder
+ * cannot be written), `corrupt` (the file is damaged or not a database), `failed` (anything else).
+ */
+export type StorageFailure = 'full' | 'locked' | 'read-only' | 'corrupt' | 'failed';
+
 /** A storage adapter failed or found its files in a state it cannot use. */
 export class StorageError extends HighwaterError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly reason: StorageFailure;
+
+  constructor(message: string, options?: { cause?: unknown; reason?: StorageFailure }) {
     super('HW_STORAGE', message, options);
+    this.reason = options?.reason ?? 'failed';
   }
 }
 

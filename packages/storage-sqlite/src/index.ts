@@ -34,6 +34,12 @@ export interface SqliteStorageOptions extends SqliteOpenOptions {
    * everything on the calling thread.
    */
   readonly recordStoreThread?: 'main' | 'worker';
+  /**
+   * A size limit for database.db (the records): a write past it fails with StorageError reason
+   * `full`, as on a full disk, and the node goes on once the limit is raised
+   * (`recordStore.setMaxDatabaseBytes`). Default: none but the disk's.
+   */
+  readonly maxDatabaseBytes?: number;
 }
 
 export interface SqliteStorage {
@@ -52,7 +58,12 @@ export function createSqliteStorage(options: SqliteStorageOptions): SqliteStorag
     ...open,
     ...(options.wallClock ? { wallClock: options.wallClock } : {}),
   });
-  const recordOptions = { path: join(options.directory, 'database.db'), registry: options.registry, ...open };
+  const recordOptions = {
+    path: join(options.directory, 'database.db'),
+    registry: options.registry,
+    ...open,
+    ...(options.maxDatabaseBytes !== undefined ? { maxDatabaseBytes: options.maxDatabaseBytes } : {}),
+  };
   const recordStore = options.recordStoreThread === 'worker' ? new WorkerRecordStore(recordOptions) : new SqliteRecordStore(recordOptions);
   return {
     syncStore,

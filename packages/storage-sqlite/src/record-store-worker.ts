@@ -4,7 +4,7 @@
  * rows laid out by core's `RowLayout`, not as objects, which are dearer to clone.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { HighwaterError, ModelRegistry, type ModelDefinition } from '@highwater/core';
+import { HighwaterError, ModelRegistry, StorageError, type ModelDefinition, type StorageFailure } from '@highwater/core';
 import { SqliteRecordStore } from './sqlite-record-store.js';
 import type { SqliteOpenOptions } from './sqlite-database.js';
 
@@ -12,11 +12,12 @@ export interface RecordStoreWorkerData extends SqliteOpenOptions {
   readonly path: string;
   readonly models: readonly ModelDefinition[];
   readonly countSliceRows?: number;
+  readonly maxDatabaseBytes?: number;
 }
 
 export interface WorkerCall {
   readonly id: number;
-  readonly method: 'applyRows' | 'pageRows' | 'getManyRows' | 'count' | 'close';
+  readonly method: 'applyRows' | 'pageRows' | 'getManyRows' | 'count' | 'setMaxDatabaseBytes' | 'close';
   readonly args: readonly unknown[];
 }
 
@@ -25,6 +26,7 @@ export interface SerializedError {
   readonly code: string | null;
   readonly message: string;
   readonly model?: string;
+  readonly reason?: StorageFailure;
 }
 
 export type WorkerReply = { readonly id: number; readonly ok: true; readonly result: unknown } | { readonly id: number; readonly ok: false; readonly error: SerializedError };
@@ -44,6 +46,7 @@ port.on('message', (call: WorkerCall) => {
         code: error instanceof HighwaterError ? error.code : null,
         message: e?.message ?? String(error),
         ...(e?.model !== undefined ? { model: e.model } : {}),
+        ...(error instanceof StorageError ? { reason: error.reason } : {}),
       };
       port.postMessage({ id: call.id, ok: false, error: serialized } satisfies WorkerReply);
     },

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { StorageError, type SqlValueKinds } from '@highwater/core';
+import { StorageError, type SqlValueKinds, type StorageFailure } from '@highwater/core';
 
 export type SqliteDatabase = Database.Database;
 
@@ -19,37 +19,85 @@ export interface Migration {
   readonly sql: string;
 }
 
+/** What a SQLite error says of the file: its (extended) result code, as better-sqlite3 names it. */
+export function sqliteFailure(cause: unknown): StorageFailure {
+  const code = String((cause as { code?: unknown })?.code ?? '');
+  if (code.startsWith('SQLITE_FULL')) return 'full';
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return 'locked';
+  if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_PERM')) return 'read-only';
+  if (code.startsWith('SQLITE_CORRUPT') || code.startsWith('SQLITE_NOTADB')) return 'corrupt';
+  return 'failed';
+}
+
+const FAILURE_ADVICE: Record<StorageFailure, string> = {
+  full: 'the disk is full or the database reached its size limit; free space and the node goes on',
+  locked: 'another process holds the file; stop it, or give each node its own directory',
+  'read-only': 'the file or its folder cannot be written; check its permissions and the filesystem',
+  corrupt: 'the file is damaged or is not a SQLite database; restore it, or move it away to sync it again from peers',
+  failed: 'SQLite failed',
+};
+
+/** A StorageError for a SQLite failure of `what`: the reason typed, the cause's words, and what to do. */
+export function sqliteStorageError(what: string, cause: unknown): StorageError {
+  if (cause instanceof StorageError) return cause;
+  const reason = sqliteFailure(cause);
+  return new StorageError(`${what}: ${(cause as Error)?.message ?? String(cause)} (${FAILURE_ADVICE[reason]})`, { cause, reason });
+}
+
 /** Opens a SQLite file in WAL mode with the pragmas every Highwater database uses. */
 export function openSqliteDatabase(path: string, options: SqliteOpenOptions = {}): SqliteDatabase {
-  let db: SqliteDatabase;
+  let db: SqliteDatabase | undefined;
   try {
     db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    // Another process (a CLI, a second node) may hold the write lock briefly; wait instead of failing.
+    db.pragma('busy_timeout = 5000');
+    return db;
   } catch (cause) {
-    throw new StorageError(`Cannot open SQLite database at ${path}: ${(cause as Error).message}`, { cause });
+    db?.close();
+    throw sqliteStorageError(`Cannot open SQLite database at ${path}`, cause);
   }
-  db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-  // Another process (a CLI, a second node) may hold the write lock briefly; wait instead of failing.
-  db.pragma('busy_timeout = 5000');
-  return db;
 }
+
+/**
+ * Caps the database at about `bytes` (`PRAGMA max_page_count`; null: no cap but SQLite's own).
+ * Writes past it fail as on a full disk (StorageError, reason `full`); a file already larger
+ * keeps its size.
+ */
+export function limitDatabaseSize(db: SqliteDatabase, bytes: number | null): void {
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  db.pragma(`max_page_count = ${bytes === null ? SQLITE_MAX_PAGE_COUNT : Math.max(1, Math.floor(bytes / pageSize))}`);
+}
+
+/** SQLite's largest max_page_count. */
+const SQLITE_MAX_PAGE_COUNT = 4294967294;
 
 /**
  * Brings a database to the newest schema version, each step in its own transaction. A file
  * written by a newer Highwater is refused rather than silently misread.
  */
 export function migrate(db: SqliteDatabase, migrations: readonly Migration[], what: string): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
+  let current: number;
+  try {
+    current = db.pragma('user_version', { simple: true }) as number;
+  } catch (cause) {
+    throw sqliteStorageError(`Cannot read ${what}`, cause);
+  }
   const newest = migrations.at(-1)?.version ?? 0;
   if (current > newest) {
     throw new StorageError(`${what} has schema version ${current}, newer than this Highwater supports (${newest}); upgrade Highwater`);
   }
   for (const step of migrations) {
     if (step.version <= current) continue;
-    db.transaction(() => {
-      db.exec(step.sql);
-      db.pragma(`user_version = ${step.version}`);
-    })();
+    try {
+      db.transaction(() => {
+        db.exec(step.sql);
+        db.pragma(`user_version = ${step.version}`);
+      })();
+    } catch (cause) {
+      throw sqliteStorageError(`Bringing ${what} to schema version ${step.version} failed`, cause);
+    }
   }
 }
 

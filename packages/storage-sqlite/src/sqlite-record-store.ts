@@ -1,7 +1,7 @@
-import { deletionRow, keysetBound, keysetCondition, keysetPageClauses, ModelTables, OWNER_COLUMN, StorageError, whereClause } from '@highwater/core';
+import { deletionRow, keysetBound, keysetCondition, keysetPageClauses, ModelTables, OWNER_COLUMN, whereClause } from '@highwater/core';
 import type { ApplyOptions, ApplyResult, DeletionRow, Hlc, KeysetBound, ModelRegistry, PageQuery, RecordBatch, RecordStore, SyncRecord } from '@highwater/core';
 import { RecordTable } from './record-table.js';
-import { migrate, openSqliteDatabase, type SqliteDatabase, type SqliteOpenOptions } from './sqlite-database.js';
+import { limitDatabaseSize, migrate, openSqliteDatabase, sqliteStorageError, type SqliteDatabase, type SqliteOpenOptions } from './sqlite-database.js';
 import { positionalParams, StatementCache } from './statement-cache.js';
 
 export interface SqliteRecordStoreOptions extends SqliteOpenOptions {
@@ -11,6 +11,8 @@ export interface SqliteRecordStoreOptions extends SqliteOpenOptions {
   readonly registry: ModelRegistry;
   /** Rows a count walks before it lets the event loop run (see `count`). Default 50 000. */
   readonly countSliceRows?: number;
+  /** A size limit for the file: writes past it fail as on a full disk (see `setMaxDatabaseBytes`). */
+  readonly maxDatabaseBytes?: number;
 }
 
 const DEFAULT_COUNT_SLICE_ROWS = 50_000;
@@ -40,7 +42,20 @@ export class SqliteRecordStore implements RecordStore {
     this.countSliceRows = Math.max(1, options.countSliceRows ?? DEFAULT_COUNT_SLICE_ROWS);
     this.statements = new StatementCache(this.db);
     migrate(this.db, RECORD_DB_MIGRATIONS, `library database at ${options.path}`);
-    this.tables = this.db.transaction(() => new ModelTables(options.registry, (model) => new RecordTable(this.db, model)))();
+    try {
+      this.tables = this.db.transaction(() => new ModelTables(options.registry, (model) => new RecordTable(this.db, model)))();
+    } catch (cause) {
+      throw sqliteStorageError(`Preparing the model tables of ${options.path} failed`, cause);
+    }
+    if (options.maxDatabaseBytes !== undefined) limitDatabaseSize(this.db, options.maxDatabaseBytes);
+  }
+
+  /**
+   * Caps the library database at about `bytes` (null: no cap), now: writes past it fail with
+   * StorageError reason `full`, as on a full disk, and succeed again once the cap is raised.
+   */
+  setMaxDatabaseBytes(bytes: number | null): void {
+    limitDatabaseSize(this.db, bytes);
   }
 
   async applyBatch(model: string, batch: RecordBatch, options: ApplyOptions = {}): Promise<ApplyResult> {
@@ -71,7 +86,7 @@ export class SqliteRecordStore implements RecordStore {
         return { upserted, deleted, unchanged: upserts + deletes.length - upserted - deleted };
       })();
     } catch (cause) {
-      throw new StorageError(`Applying a batch of ${model} failed and was rolled back: ${(cause as Error).message}`, { cause });
+      throw sqliteStorageError(`Applying a batch of ${model} failed and was rolled back`, cause);
     }
   }
 

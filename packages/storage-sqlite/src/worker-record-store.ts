@@ -40,6 +40,7 @@ export class WorkerRecordStore implements RecordStore {
       models,
       ...(options.synchronous ? { synchronous: options.synchronous } : {}),
       ...(options.countSliceRows !== undefined ? { countSliceRows: options.countSliceRows } : {}),
+      ...(options.maxDatabaseBytes !== undefined ? { maxDatabaseBytes: options.maxDatabaseBytes } : {}),
     };
     this.worker = new Worker(WORKER_URL, { workerData });
     this.worker.on('message', (reply: WorkerReply) => {
@@ -94,6 +95,11 @@ export class WorkerRecordStore implements RecordStore {
     await this.worker.terminate();
   }
 
+  /** See SqliteRecordStore.setMaxDatabaseBytes. */
+  async setMaxDatabaseBytes(bytes: number | null): Promise<void> {
+    await this.call('setMaxDatabaseBytes', [bytes]);
+  }
+
   private call(method: WorkerCall['method'], args: unknown[]): Promise<unknown> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new StorageError('The record store is closed'));
@@ -114,7 +120,7 @@ export class WorkerRecordStore implements RecordStore {
 /** Rebuilds the typed error a call failed with on the worker. */
 function revive(e: SerializedError): Error {
   if (e.code === 'HW_UNKNOWN_MODEL' && e.model !== undefined) return new UnknownModelError(e.model);
-  if (e.code === 'HW_STORAGE') return new StorageError(e.message);
+  if (e.code === 'HW_STORAGE') return new StorageError(e.message, e.reason ? { reason: e.reason } : {});
   if (e.code) return new HighwaterError(e.code, e.message);
   return new StorageError(e.message);
 }

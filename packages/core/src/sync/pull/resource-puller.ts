@@ -2,7 +2,7 @@ import type { SyncEvents } from '../../events/sync-events.js';
 import { ForgedChangeError } from '../trust/change-signatures.js';
 import type { Logger } from 'pino';
 import { compareHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
-import { HighwaterError, ProtocolError, TransportError } from '../../errors.js';
+import { HighwaterError, ProtocolError, StorageError, TransportError } from '../../errors.js';
 import type { SyncStore } from '../../ports/sync-store.js';
 import type { Transport } from '../../ports/transport.js';
 import type { NodeComponents } from '../../wiring/components.js';
@@ -132,8 +132,9 @@ export class ResourcePuller {
       try {
         return await run(source);
       } catch (error) {
-        // Bad data from a peer is not a reason to stop; another source may be fine.
-        if (error instanceof OwnerJoined) throw error;
+        // Bad data from a peer is not a reason to stop; another source may be fine. This node's
+        // own store failing (a full disk) is no source's fault, and would fail with any of them.
+        if (error instanceof OwnerJoined || error instanceof StorageError) throw error;
         lastError = error;
         // A forgery, a malformed page or a stalled response is news whatever another source
         // then serves: say which peer sent it.

@@ -1,0 +1,63 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { compareHlc, createInProcessNetwork, StorageError, type HighwaterError, type SyncRecord } from '@highwater/core';
+import { closePeer, createPeer, dumpModel, eventually, id, locationData, writeMany, type TestPeer } from './support/library.js';
+
+// Issue #20, item 2: storage that fails. A full disk (here the library database's size limit,
+// which fails SQLite's writes as a full disk does: SQLITE_FULL) fails the page being written,
+// with a typed error; what is stored, the checkpoint and the watermarks stay consistent; and
+// once there is space again the node goes on by itself.
+
+const RECORDS = 4_000;
+
+describe('storage faults', () => {
+  const peers: TestPeer[] = [];
+  afterEach(async () => {
+    for (const p of peers.splice(0)) await closePeer(p);
+  });
+
+  it('a full disk fails the page being written with StorageError reason full, keeps the checkpoint and watermark on what is stored, and the backfill goes on once space returns', async () => {
+    const network = createInProcessNetwork();
+    const a = await createPeer(network, 'device-a', { pageSize: 200 });
+    const b = await createPeer(network, 'device-b', { pageSize: 200, maxDatabaseBytes: 160_000, antiEntropyMs: 300 });
+    peers.push(a, b);
+    const errors: HighwaterError[] = [];
+    b.node.errors$.subscribe((e) => errors.push(e));
+    await a.node.start();
+    await b.node.start();
+    await writeMany(a, 'location', RECORDS, (n) => ({ id: id('loc', n), data: locationData(n) }));
+
+    network.connect('device-a', 'device-b');
+    await eventually(() => errors.some((e) => e instanceof StorageError && e.reason === 'full'), 'B running out of space', 5_000);
+    const full = errors.find((e) => e instanceof StorageError && e.reason === 'full')!;
+    expect(full.code).toBe('HW_STORAGE');
+    expect(full.message).toMatch(/full/);
+
+    // What B holds is a prefix of A's stream, in whole pages; the checkpoint and the watermark
+    // of the stream cover no more of it.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const held = (await dumpModel(b, 'location')) as SyncRecord[];
+    expect(held.length).toBeGreaterThan(0);
+    expect(held.length).toBeLessThan(RECORDS);
+    expect(held.length % 200).toBe(0);
+    const all = (await dumpModel(a, 'location')) as SyncRecord[];
+    expect(held).toEqual(all.slice(0, held.length));
+    const checkpoint = await b.storage.syncStore.loadCheckpoint('device-a', 'location');
+    expect(checkpoint?.recordsApplied ?? 0).toBeLessThanOrEqual(held.length);
+    if (checkpoint?.cursor) expect(compareHlc(checkpoint.cursor.hlc, held.at(-1)!.hlc)).toBeLessThanOrEqual(0);
+    const mark = b.node.watermarks().find((w) => w.owner === 'device-a' && w.resource === 'location');
+    if (mark) expect(compareHlc(mark.hlc, held.at(-1)!.hlc)).toBeLessThanOrEqual(0);
+    // The failed page is retried (the pass fails and is tried again, later each time), and fails again while the disk is full.
+    const failures = errors.filter((e) => e instanceof StorageError && e.reason === 'full').length;
+    await eventually(() => errors.filter((e) => e instanceof StorageError && e.reason === 'full').length > failures, 'B trying again', 10_000);
+    expect(await b.node.count('location')).toBe(held.length);
+
+    // Space returns: the node goes on by itself and ends with all of A's records.
+    await b.storage.recordStore.setMaxDatabaseBytes(null);
+    await eventually(async () => (await b.node.count('location')) === RECORDS, 'B holding all of A after space returned', 20_000);
+    expect(await dumpModel(b, 'location')).toEqual(all);
+    await eventually(() => {
+      const w = b.node.watermarks().find((x) => x.owner === 'device-a' && x.resource === 'location');
+      return w !== undefined && compareHlc(w.hlc, all.at(-1)!.hlc) === 0;
+    }, 'the watermark of A’s stream at its head', 10_000);
+  });
+});
