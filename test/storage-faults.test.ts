@@ -1,11 +1,40 @@
+import { openSync, readSync, statSync, writeSync, closeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { createSqliteStorage } from '@highwater/storage-sqlite';
 import { compareHlc, createInProcessNetwork, StorageError, type HighwaterError, type SyncRecord } from '@highwater/core';
-import { closePeer, createPeer, dumpModel, eventually, id, locationData, writeMany, type TestPeer } from './support/library.js';
+import { closePeer, createPeer, dumpModel, eventually, id, locationData, registry, writeMany, type TestPeer } from './support/library.js';
+
+// better-sqlite3, as the adapter has it: a second connection holding a lock.
+const Database = createRequire(new URL('../packages/storage-sqlite/package.json', import.meta.url)).resolve('better-sqlite3');
+
+/** Overwrites `bytes` at `offset` of `path` with 0xff. */
+function damage(path: string, offset: number, bytes: number): void {
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, Buffer.alloc(bytes, 0xff), 0, bytes, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The StorageError `open` throws (fails the test if it throws anything else, or nothing). */
+function refusal(open: () => unknown): StorageError {
+  try {
+    open();
+  } catch (error) {
+    if (error instanceof StorageError) return error;
+    throw error;
+  }
+  throw new Error('opened without complaint');
+}
 
 // Issue #20, item 2: storage that fails. A full disk (here the library database's size limit,
 // which fails SQLite's writes as a full disk does: SQLITE_FULL) fails the page being written,
 // with a typed error; what is stored, the checkpoint and the watermarks stay consistent; and
-// once there is space again the node goes on by itself.
+// once there is space again the node goes on by itself. Files that are damaged, not databases
+// at all, or held by another process are refused at start with the reason named.
 
 const RECORDS = 4_000;
 
@@ -14,6 +43,53 @@ describe('storage faults', () => {
   afterEach(async () => {
     for (const p of peers.splice(0)) await closePeer(p);
   });
+
+  /** A library folder holding 2 000 records, closed (its WAL checkpointed into the files). */
+  async function closedLibrary(): Promise<string> {
+    const peer = await createPeer(createInProcessNetwork(), 'device-a');
+    await peer.node.start();
+    await writeMany(peer, 'location', 2_000, (n) => ({ id: id('loc', n), data: locationData(n) }));
+    await closePeer(peer, false);
+    return peer.directory;
+  }
+
+  it.each(['database.db', 'sync.db'])('refuses a damaged %s at start (reason corrupt), naming the file', async (file) => {
+    const directory = await closedLibrary();
+    const path = join(directory, file);
+    const pageSize = 4096;
+    const pages = statSync(path).size / pageSize;
+    expect(pages).toBeGreaterThan(2);
+    // A page in the middle whose header is overwritten: its b-tree no longer parses.
+    damage(path, Math.floor(pages / 2) * pageSize, 16);
+    const error = refusal(() => createSqliteStorage({ directory, registry }));
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toContain(path);
+    expect(error.message).toMatch(/damaged/);
+    // Asked not to check, it opens (and the damage would show when the page is read).
+    const unchecked = createSqliteStorage({ directory, registry, integrityCheck: 'off' });
+    await unchecked.close();
+  });
+
+  it('refuses a database.db that is not a database at all (reason corrupt)', async () => {
+    const directory = await closedLibrary();
+    damage(join(directory, 'database.db'), 0, 100);
+    expect(refusal(() => createSqliteStorage({ directory, registry })).reason).toBe('corrupt');
+  });
+
+  it('refuses a library another process holds locked, after waiting for it (reason locked)', async () => {
+    const directory = await closedLibrary();
+    const { default: Sqlite } = (await import(Database)) as { default: new (path: string) => { exec(sql: string): void; close(): void } };
+    const holder = new Sqlite(join(directory, 'database.db'));
+    holder.exec('BEGIN EXCLUSIVE');
+    try {
+      const error = refusal(() => createSqliteStorage({ directory, registry }));
+      expect(error.reason).toBe('locked');
+      expect(error.message).toMatch(/another process/);
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+  }, 20_000);
 
   it('a full disk fails the page being written with StorageError reason full, keeps the checkpoint and watermark on what is stored, and the backfill goes on once space returns', async () => {
     const network = createInProcessNetwork();

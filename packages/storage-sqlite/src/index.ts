@@ -52,7 +52,10 @@ export interface SqliteStorage {
 /** Opens (creating if needed) a library's two SQLite databases. */
 export function createSqliteStorage(options: SqliteStorageOptions): SqliteStorage {
   mkdirSync(options.directory, { recursive: true });
-  const open = options.synchronous ? { synchronous: options.synchronous } : {};
+  const open = {
+    ...(options.synchronous ? { synchronous: options.synchronous } : {}),
+    ...(options.integrityCheck ? { integrityCheck: options.integrityCheck } : {}),
+  };
   const syncStore = new SqliteSyncStore({
     path: join(options.directory, 'sync.db'),
     ...open,

@@ -11,6 +11,12 @@ export interface SqliteOpenOptions {
    * only, with fewer fsyncs: enough when the OS and disk are trusted.
    */
   readonly synchronous?: 'full' | 'normal';
+  /**
+   * `quick` (default): SQLite's `quick_check` of the whole file when it is opened (~20 ms per
+   * 100 000 records, ~160 ms per million), so a damaged file is refused at start (StorageError,
+   * reason `corrupt`) rather than served to peers as if it were right. `off` skips it.
+   */
+  readonly integrityCheck?: 'quick' | 'off';
 }
 
 /** One schema step; `version` is what `PRAGMA user_version` becomes after it. */
@@ -53,11 +59,23 @@ export function openSqliteDatabase(path: string, options: SqliteOpenOptions = {}
     db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     // Another process (a CLI, a second node) may hold the write lock briefly; wait instead of failing.
     db.pragma('busy_timeout = 5000');
+    if (options.integrityCheck !== 'off') checkIntegrity(db, path);
+    // Take the write lock once: a file another process holds, or one that cannot be written,
+    // is refused now, at start, rather than at the first write.
+    db.exec('BEGIN IMMEDIATE');
+    db.exec('ROLLBACK');
     return db;
   } catch (cause) {
     db?.close();
     throw sqliteStorageError(`Cannot open SQLite database at ${path}`, cause);
   }
+}
+
+/** `quick_check`: the file's b-trees and pages are whole (not what the rows say). */
+function checkIntegrity(db: SqliteDatabase, path: string): void {
+  const findings = (db.pragma('quick_check(5)') as { quick_check: string }[]).map((row) => row.quick_check);
+  if (findings.length === 1 && findings[0] === 'ok') return;
+  throw new StorageError(`SQLite database at ${path} is damaged: ${findings.join('; ')} (${FAILURE_ADVICE.corrupt})`, { reason: 'corrupt' });
 }
 
 /**

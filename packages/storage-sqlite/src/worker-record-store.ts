@@ -39,6 +39,7 @@ export class WorkerRecordStore implements RecordStore {
       path: options.path,
       models,
       ...(options.synchronous ? { synchronous: options.synchronous } : {}),
+      ...(options.integrityCheck ? { integrityCheck: options.integrityCheck } : {}),
       ...(options.countSliceRows !== undefined ? { countSliceRows: options.countSliceRows } : {}),
       ...(options.maxDatabaseBytes !== undefined ? { maxDatabaseBytes: options.maxDatabaseBytes } : {}),
     };
