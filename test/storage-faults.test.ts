@@ -2,7 +2,7 @@ import { openSync, readSync, statSync, writeSync, closeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { createSqliteStorage } from '@highwater/storage-sqlite';
+import { createSqliteStorage, WorkerRecordStore } from '@highwater/storage-sqlite';
 import { compareHlc, createInProcessNetwork, StorageError, type HighwaterError, type SyncRecord } from '@highwater/core';
 import { closePeer, createPeer, dumpModel, eventually, id, locationData, registry, writeMany, type TestPeer } from './support/library.js';
 
@@ -68,6 +68,18 @@ describe('storage faults', () => {
     // Asked not to check, it opens (and the damage would show when the page is read).
     const unchecked = createSqliteStorage({ directory, registry, integrityCheck: 'off' });
     await unchecked.close();
+    if (file === 'database.db') {
+      // With the record store on a worker thread, every call fails with the same reason.
+      const worker = WorkerRecordStore.open({ path, registry });
+      const fromWorker = await worker.count('location').then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(fromWorker).toBeInstanceOf(StorageError);
+      expect((fromWorker as StorageError).reason).toBe('corrupt');
+      expect((fromWorker as StorageError).message).toContain(path);
+      await worker.close();
+    }
   });
 
   it('refuses a database.db that is not a database at all (reason corrupt)', async () => {

@@ -88,6 +88,9 @@ export function limitDatabaseSize(db: SqliteDatabase, bytes: number | null): voi
   db.pragma(`max_page_count = ${bytes === null ? SQLITE_MAX_PAGE_COUNT : Math.max(1, Math.floor(bytes / pageSize))}`);
 }
 
+/** The id of a record-store worker's reply that it could not open its database (every call then fails with that error). */
+export const WORKER_OPEN_FAILED = 0;
+
 /** SQLite's largest max_page_count. */
 const SQLITE_MAX_PAGE_COUNT = 4294967294;
 

@@ -3,7 +3,7 @@ import { deletionRow, HighwaterError, ModelTables, RowLayout, StorageError, Unkn
 import type { ApplyOptions, ApplyResult, Hlc, ModelDefinition, ModelRegistry, PageQuery, RecordBatch, RecordStore, SyncRecord } from '@highwater/core';
 import type { RecordStoreWorkerData, SerializedError, WorkerCall, WorkerReply } from './record-store-worker.js';
 import type { SqliteRecordStoreOptions } from './sqlite-record-store.js';
-import { SQLITE_VALUES } from './sqlite-database.js';
+import { SQLITE_VALUES, WORKER_OPEN_FAILED } from './sqlite-database.js';
 
 // The compiled worker. From src/ (tests) and from dist/ alike this resolves to dist/, which
 // `tsc -b` (part of `npm test` and `npm run build`) produces.
@@ -45,6 +45,7 @@ export class WorkerRecordStore implements RecordStore {
     };
     this.worker = new Worker(WORKER_URL, { workerData });
     this.worker.on('message', (reply: WorkerReply) => {
+      if (reply.id === WORKER_OPEN_FAILED && !reply.ok) return this.fail(revive(reply.error));
       const p = this.pending.get(reply.id);
       this.pending.delete(reply.id);
       if (!p) return;
@@ -112,7 +113,8 @@ export class WorkerRecordStore implements RecordStore {
   }
 
   private fail(error: Error): void {
-    this.failure = error;
+    // The first failure says why; what follows it (the worker's exit) does not.
+    this.failure ??= error;
     for (const p of this.pending.values()) p.reject(error);
     this.pending.clear();
   }
