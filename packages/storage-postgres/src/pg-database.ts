@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { HighwaterError, quoteIdentifier, StorageError, type SqlValueKinds } from '@highwater/core';
+import { HighwaterError, quoteIdentifier, StorageError, type SqlValueKinds, type StorageFailure } from '@highwater/core';
 import { assertSchemaName, statementName } from './identifiers.js';
 import { HIGHWATER_TYPES } from './type-parsers.js';
 
@@ -163,7 +163,29 @@ export class PgDatabase implements Queryable {
   private wrap(cause: unknown): Error {
     // Our own typed errors (e.g. a newer schema) pass through unchanged.
     if (cause instanceof HighwaterError) return cause;
-    return new StorageError(`PostgreSQL (schema "${this.schema}"): ${describeError(cause)}`, { cause });
+    return new StorageError(`PostgreSQL (schema "${this.schema}"): ${describeError(cause)}`, { cause, reason: pgFailure(cause) });
+  }
+}
+
+/**
+ * What a server error says of the store, by SQLSTATE: disk full, a read-only transaction or
+ * missing write privilege, data or an index found corrupted, a lock not granted.
+ */
+export function pgFailure(cause: unknown): StorageFailure {
+  if (cause instanceof StorageError) return cause.reason;
+  switch (pgCode(cause)) {
+    case '53100':
+      return 'full';
+    case '25006':
+    case '42501':
+      return 'read-only';
+    case 'XX001':
+    case 'XX002':
+      return 'corrupt';
+    case '55P03':
+      return 'locked';
+    default:
+      return 'failed';
   }
 }
 

@@ -1,7 +1,7 @@
 import { formatHlc, keysetPageClauses, ModelTables, StorageError } from '@highwater/core';
 import type { ApplyOptions, ApplyResult, Hlc, ModelRegistry, PageQuery, RecordBatch, RecordStore, SyncRecord } from '@highwater/core';
 import { migrateSchema } from './migrator.js';
-import { PgDatabase, type PostgresConnectionOptions, type Statement } from './pg-database.js';
+import { PgDatabase, pgFailure, type PostgresConnectionOptions, type Statement } from './pg-database.js';
 import { ensureRecordTables } from './record-table-ddl.js';
 import { RecordTable } from './record-table.js';
 import { chunks, Params } from './statement-parts.js';
@@ -73,7 +73,7 @@ export class PostgresRecordStore implements RecordStore {
         return { upserted, deleted, unchanged: upserts.length + deletes.length - upserted - deleted };
       });
     } catch (cause) {
-      throw new StorageError(`Applying a batch of ${model} failed and was rolled back: ${(cause as Error).message}`, { cause });
+      throw new StorageError(`Applying a batch of ${model} failed and was rolled back: ${(cause as Error).message}`, { cause, reason: pgFailure(cause) });
     }
   }
 
