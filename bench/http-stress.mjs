@@ -74,16 +74,7 @@ async function oneRun(n, mode, peerArgs) {
     // The attack in place (connections open, the first requests answered) before the backfill starts.
     await new Promise((resolve) => setTimeout(resolve, 500));
     const cpuBefore = await a.command('cpu');
-    const ready = b.nextState('ready');
-    const started = performance.now();
-    await b.command('connect', { peer: idA });
-    await ready;
-    for (;;) {
-      const { entries } = await b.command('status');
-      if (entries === n) break;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    const ms = performance.now() - started;
+    const ms = await b.backfillFrom(idA, n);
     const cpuAfter = await a.command('cpu');
     const seen = onPort?.stop() ?? { answered: 0, closedByServer: 0 };
     const sourceCpuMs = (cpuAfter.user - cpuBefore.user + cpuAfter.system - cpuBefore.system) / 1000;

@@ -60,6 +60,19 @@ export class BenchPeer {
     return this.next((m) => m.event === 'state' && m.state === state && (device === undefined || m.device === device));
   }
 
+  /** Connects to `peer` and waits until this process is ready and holds `n` entries: ms from the connect. */
+  async backfillFrom(peer, n) {
+    const ready = this.nextState('ready');
+    const started = performance.now();
+    await this.command('connect', { peer });
+    await ready;
+    for (;;) {
+      const { entries } = await this.command('status');
+      if (entries === n) return performance.now() - started;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
   async stop(args = {}) {
     const exited = new Promise((r) => this.child.once('exit', r));
     await this.command('stop', args).catch(() => undefined);

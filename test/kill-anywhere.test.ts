@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { Random } from '@highwater/sim';
 import { PeerProcess, type PeerRef } from './support/peer-process.js';
 
 // Issue #20, item 1: kill -9 anywhere. A device in its own OS process over libp2p is SIGKILLed
@@ -20,18 +21,6 @@ const KILLS = 20;
 type Counts = Record<string, number>;
 const sum = (counts: Counts): number => Object.values(counts).reduce((a, b) => a + b, 0);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** mulberry32: a small seeded generator, so a failing run can be replayed. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Counts the changes of every state page `peer` receives, until the returned function is called. */
 function wireCounter(peer: PeerProcess): { readonly received: () => number; reached: (n: number) => Promise<void>; stop: () => void } {
@@ -82,7 +71,7 @@ describe('kill -9 anywhere, across OS processes over libp2p', () => {
   const seed = Number(process.env['HW_KILL_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 
   it(`the receiver, killed at ${KILLS} random points of a 50 000-record backfill and restarted each time, ends identical, refetching per crash at most what was in flight (seed ${seed})`, async () => {
-    const next = random(seed);
+    const random = new Random(seed);
     const a = new PeerProcess('device-a', 'libp2p');
     const b = new PeerProcess('device-b', 'libp2p');
     processes.push(a, b);
@@ -101,8 +90,8 @@ describe('kill -9 anywhere, across OS processes over libp2p', () => {
       const wire = wireCounter(b);
       // Anywhere: before the first page (a threshold of 0), mid-response, mid-apply, between
       // a page's records and its checkpoint — a number of changes received, then up to 30 ms more.
-      const killAfter = Math.floor(next() * 3_000);
-      const delayMs = Math.floor(next() * 30);
+      const killAfter = random.int(0, 2_999);
+      const delayMs = random.int(0, 29);
       await b.command('connect', { peer: idA });
       if (process.env['HW_KILL_DEBUG']) console.log(`life ${kill}: stored ${stored}, kill after ${killAfter} + ${delayMs} ms, state ${b.state}`);
       await wire.reached(killAfter);
@@ -141,7 +130,7 @@ describe('kill -9 anywhere, across OS processes over libp2p', () => {
   }, 600_000);
 
   it(`the source, killed at ${KILLS} random points while serving a backfill and restarted each time, leaves the receiver identical (seed ${seed})`, async () => {
-    const next = random(seed ^ 0x5eed);
+    const random = new Random(seed ^ 0x5eed);
     const a = new PeerProcess('device-a', 'libp2p');
     const b = new PeerProcess('device-b', 'libp2p');
     processes.push(a, b);
@@ -163,8 +152,8 @@ describe('kill -9 anywhere, across OS processes over libp2p', () => {
       const idA = await a.command<PeerRef>('identity');
       const before = wire.received();
       await b.command('connect', { peer: idA });
-      await wire.reached(before + Math.floor(next() * 1_000));
-      await sleep(Math.floor(next() * 30));
+      await wire.reached(before + random.int(0, 999));
+      await sleep(random.int(0, 29));
       await a.kill();
       // B drops what a killed response left half-read, keeps what it applied, and waits.
       await b.waitForState('paused', 30_000);
