@@ -53,7 +53,7 @@ describe('storage faults', () => {
     return peer.directory;
   }
 
-  it.each(['database.db', 'sync.db'])('refuses a damaged %s at start (reason corrupt), naming the file', async (file) => {
+  it.each(['database.db', 'sync.db'])('refuses a damaged %s at start (reason corrupt), naming the file (sync.db: when asked to refuse)', async (file) => {
     const directory = await closedLibrary();
     const path = join(directory, file);
     const pageSize = 4096;
@@ -61,7 +61,7 @@ describe('storage faults', () => {
     expect(pages).toBeGreaterThan(2);
     // A page in the middle whose header is overwritten: its b-tree no longer parses.
     damage(path, Math.floor(pages / 2) * pageSize, 16);
-    const error = refusal(() => createSqliteStorage({ directory, registry }));
+    const error = refusal(() => createSqliteStorage({ directory, registry, damagedSyncDb: 'refuse' }));
     expect(error.reason).toBe('corrupt');
     expect(error.message).toContain(path);
     expect(error.message).toMatch(/damaged/);
@@ -80,6 +80,39 @@ describe('storage faults', () => {
       expect((fromWorker as StorageError).message).toContain(path);
       await worker.close();
     }
+  });
+
+  it('moves a damaged sync.db aside and rebuilds it: the node takes up its own records, backfills the rest from a peer, and its new writes reach the peer', async () => {
+    const network = createInProcessNetwork();
+    const a = await createPeer(network, 'device-a', { pageSize: 200 });
+    const b = await createPeer(network, 'device-b', { pageSize: 200 });
+    peers.push(b);
+    await a.node.start();
+    await b.node.start();
+    await writeMany(a, 'location', 1_000, (n) => ({ id: id('loc-a', n), data: locationData(n) }));
+    await writeMany(b, 'location', 300, (n) => ({ id: id('loc-b', n), data: locationData(n) }));
+    network.connect('device-a', 'device-b');
+    await eventually(async () => (await a.node.count('location')) === 1_300 && (await b.node.count('location')) === 1_300, 'A and B holding both', 20_000);
+    const ownMark = a.node.watermarks().find((w) => w.owner === 'device-a')!.hlc;
+    await closePeer(a, false);
+
+    const path = join(a.directory, 'sync.db');
+    damage(path, Math.floor(statSync(path).size / 4096 / 2) * 4096, 16);
+    const rebuilt = await createPeer(network, 'device-a', { directory: a.directory, pageSize: 200 });
+    peers.push(rebuilt);
+    expect(rebuilt.storage.rebuiltSyncDb).toMatch(/sync\.db\.damaged-/);
+    expect(statSync(rebuilt.storage.rebuiltSyncDb!).size).toBeGreaterThan(0); // kept, for whoever wants to look
+    await rebuilt.node.start();
+    // Its own stream, taken up from database.db: watermark and clock where they were.
+    expect(compareHlc(rebuilt.node.watermarks().find((w) => w.owner === 'device-a')!.hlc, ownMark)).toBe(0);
+    network.connect('device-a', 'device-b');
+    await eventually(() => rebuilt.node.watermarks().some((w) => w.owner === 'device-b'), "A taking up B's stream again", 20_000);
+    expect(await dumpModel(rebuilt, 'location')).toEqual(await dumpModel(b, 'location'));
+
+    const [written] = await rebuilt.node.write('location', [{ id: id('loc-a', 1_000), data: locationData(1_000) }]);
+    expect(compareHlc(written!.hlc, ownMark)).toBeGreaterThan(0);
+    await eventually(async () => (await b.node.count('location')) === 1_301, 'B getting A’s new write', 20_000);
+    expect(await dumpModel(b, 'location')).toEqual(await dumpModel(rebuilt, 'location'));
   });
 
   it('refuses a database.db that is not a database at all (reason corrupt)', async () => {

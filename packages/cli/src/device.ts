@@ -35,6 +35,8 @@ export async function openDeviceStorage(config: DeviceConfig, options: { signed?
   const registry = new ModelRegistry(withRoster ? [...models, deviceRosterModel] : models);
   if (config.storage.kind === 'sqlite') {
     const storage = createSqliteStorage({ directory: config.dir, registry });
+    // Said on stderr whatever the log level: the node now backfills every stream again.
+    if (storage.rebuiltSyncDb) process.stderr.write(`sync.db in ${config.dir} was damaged: moved to ${storage.rebuiltSyncDb} and made anew; this device syncs its library again from its peers\n`);
     const fileBytes = (name: string): number => {
       try {
         return statSync(join(config.dir, name)).size;
