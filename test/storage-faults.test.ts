@@ -89,10 +89,11 @@ describe('storage faults', () => {
     peers.push(b);
     await a.node.start();
     await b.node.start();
-    await writeMany(a, 'location', 1_000, (n) => ({ id: id('loc-a', n), data: locationData(n) }));
+    // More than a page of its own: the own records are taken up in chunks of a page.
+    await writeMany(a, 'location', 2_500, (n) => ({ id: id('loc-a', n), data: locationData(n) }));
     await writeMany(b, 'location', 300, (n) => ({ id: id('loc-b', n), data: locationData(n) }));
     network.connect('device-a', 'device-b');
-    await eventually(async () => (await a.node.count('location')) === 1_300 && (await b.node.count('location')) === 1_300, 'A and B holding both', 20_000);
+    await eventually(async () => (await a.node.count('location')) === 2_800 && (await b.node.count('location')) === 2_800, 'A and B holding both', 20_000);
     const ownMark = a.node.watermarks().find((w) => w.owner === 'device-a')!.hlc;
     await closePeer(a, false);
 
@@ -109,9 +110,9 @@ describe('storage faults', () => {
     await eventually(() => rebuilt.node.watermarks().some((w) => w.owner === 'device-b'), "A taking up B's stream again", 20_000);
     expect(await dumpModel(rebuilt, 'location')).toEqual(await dumpModel(b, 'location'));
 
-    const [written] = await rebuilt.node.write('location', [{ id: id('loc-a', 1_000), data: locationData(1_000) }]);
+    const [written] = await rebuilt.node.write('location', [{ id: id('loc-a', 2_500), data: locationData(2_500) }]);
     expect(compareHlc(written!.hlc, ownMark)).toBeGreaterThan(0);
-    await eventually(async () => (await b.node.count('location')) === 1_301, 'B getting A’s new write', 20_000);
+    await eventually(async () => (await b.node.count('location')) === 2_801, 'B getting A’s new write', 20_000);
     expect(await dumpModel(b, 'location')).toEqual(await dumpModel(rebuilt, 'location'));
   });
 

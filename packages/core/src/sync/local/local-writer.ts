@@ -45,10 +45,12 @@ export class LocalWriter implements Startable {
    */
   async load(): Promise<void> {
     const { recordStore, syncStore, watermarks, hlcClock, logger } = this.components;
-    for (const [model, changes] of await interruptedLocalWrites(this.deviceId, this.registry, recordStore, syncStore, watermarks)) {
+    const recovered = new Map<string, number>();
+    for await (const [model, changes] of interruptedLocalWrites(this.deviceId, this.registry, recordStore, syncStore, watermarks)) {
       await this.applier.recover(model, changes);
-      logger.info({ model, changes: changes.length }, 'finished local writes a crash interrupted');
+      recovered.set(model, (recovered.get(model) ?? 0) + changes.length);
     }
+    for (const [model, changes] of recovered) logger.info({ model, changes }, 'finished local writes a crash interrupted');
     seedClock(hlcClock, watermarks);
   }
 
