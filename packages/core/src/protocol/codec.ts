@@ -6,7 +6,8 @@
 import { Buffer, isUtf8 } from 'node:buffer';
 import { ProtocolError } from '../errors.js';
 import { PROTOCOL_LIMITS, type SyncMessage, type WireChange } from './messages.js';
-import { BATCH_ID_LENGTH, parseSyncMessage } from './schemas.js';
+import { BATCH_ID_LENGTH, PlaceScan } from './batch-place.js';
+import { parseSyncMessage } from './schemas.js';
 
 export interface MessageCodec {
   /** Short name, e.g. for protocol negotiation and logs ("json"). */
@@ -154,33 +155,6 @@ function rowsOf(message: SyncMessage, changes: readonly WireChange[]): unknown[]
 
 /** A row's sig that stands for the place after the previous row's in the same batch. */
 const NEXT_IN_BATCH = '+';
-const DOT = 46;
-
-/**
- * Reads a batch place, `<batch id>.<index>.<size>` with or without `.<proof>` after it (the
- * form is ChangeSignatures'; here only its text matters), without allocating.
- */
-class PlaceScan {
-  index = 0;
-  size = 0;
-
-  /** Whether `sig` is a batch place (not a change's own signature, 86 characters); if so, its parts are read into this. */
-  read(sig: string): boolean {
-    if (sig.length === 86 || sig.charCodeAt(BATCH_ID_LENGTH) !== DOT) return false;
-    let at = BATCH_ID_LENGTH + 1;
-    let index = 0;
-    for (let ch = sig.charCodeAt(at); ch >= 48 && ch <= 57; ch = sig.charCodeAt(++at)) index = index * 10 + ch - 48;
-    if (at === BATCH_ID_LENGTH + 1 || sig.charCodeAt(at) !== DOT) return false;
-    const sizeAt = ++at;
-    let size = 0;
-    for (let ch = sig.charCodeAt(at); ch >= 48 && ch <= 57; ch = sig.charCodeAt(++at)) size = size * 10 + ch - 48;
-    if (at === sizeAt || (at < sig.length && sig.charCodeAt(at) !== DOT)) return false;
-    this.index = index;
-    this.size = size;
-    return true;
-  }
-}
-
 /**
  * The place after the previous row's in its batch: what a `"+"` row stands for. Made once per
  * row as one flat string (a concatenation would leave each stored sig a rope that every later

@@ -161,11 +161,9 @@ const signatureSchema = z.string({ error: 'expected a signature (86 base64url ch
 
 /**
  * A change's signature: its own (86 characters), or its place in a batch,
- * `<batch id>.<index>.<size>`, one change of each batch in a message also carrying the batch's
- * proof: `.<proof>` (96 + 16 × size bytes as base64url; see SIGNATURE_BATCH_MAX).
+ * `<batch id>.<index>.<size>` (batch-place.ts), one change of each batch in a message also
+ * carrying the batch's proof: `.<proof>` (96 + 16 × size bytes as base64url; see SIGNATURE_BATCH_MAX).
  */
-/** Characters of a batch id, the start of a batch place: the start of the batch proof's signature, unique per owner. */
-export const BATCH_ID_LENGTH = 16;
 // A batch place first: nearly every change of a bulk write has one (bench "relayed").
 const CHANGE_SIGNATURE_PATTERN = /^(?:[A-Za-z0-9_-]{16}\.(?:0|[1-9]\d{0,2})\.[1-9]\d{0,2}(?:\.[A-Za-z0-9_-]{171,2859})?|[A-Za-z0-9_-]{86})$/;
 const changeSignatureSchema = z

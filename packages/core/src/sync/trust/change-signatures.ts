@@ -2,7 +2,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { formatHlc } from '../../clock/hlc.js';
 import { HighwaterError } from '../../errors.js';
 import { canonicalPublicKey, DeviceKey, parsePublicKey, rawPublicKey, verifySignature } from '../../identity/device-key.js';
-import { BATCH_ID_LENGTH } from '../../protocol/schemas.js';
+import { BATCH_ID_LENGTH, PlaceScan } from '../../protocol/batch-place.js';
 import { DEVICE_ROSTER } from './device-roster.js';
 import type { FieldType } from '../../models/model-definition.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
@@ -233,23 +233,22 @@ function placeSuffixes(size: number): string[] {
   return suffixes;
 }
 
+const scan = new PlaceScan();
+
 /** `sig` as a {@link BatchPlace}; null for a change signed alone, or a sig that is neither. */
 export function batchPlaceOf(sig: string | undefined): BatchPlace | null {
-  if (sig === undefined || sig.length === 86) return null;
-  const parts = sig.split('.');
-  if ((parts.length !== 3 && parts.length !== 4) || parts[0]!.length !== BATCH_ID_LENGTH) return null;
-  const index = Number(parts[1]);
-  const size = Number(parts[2]);
-  if (!Number.isInteger(index) || !Number.isInteger(size) || size < 2 || size > SIGNATURE_BATCH_MAX || index < 0 || index >= size) return null;
-  return { batchId: parts[0]!, index, size, proof: parts.length === 4 ? parts[3]! : null };
+  if (sig === undefined || !scan.read(sig)) return null;
+  const { index, size, end } = scan;
+  if (size < 2 || size > SIGNATURE_BATCH_MAX || index >= size) return null;
+  // A proof is one more part: no further '.' in it.
+  const proof = end < sig.length ? sig.slice(end + 1) : null;
+  if (proof !== null && (proof.length === 0 || proof.includes('.'))) return null;
+  return { batchId: sig.slice(0, BATCH_ID_LENGTH), index, size, proof };
 }
 
 /** A batch member's sig without the proof it carries (what is stored). */
 export function withoutProof(sig: string): string {
-  // The third '.': after the batch id, then after the index (of 1 to 3 digits).
-  const size = sig.indexOf('.', BATCH_ID_LENGTH + 1);
-  const proof = size < 0 ? -1 : sig.indexOf('.', size + 1);
-  return proof < 0 ? sig : sig.slice(0, proof);
+  return scan.read(sig) && scan.end < sig.length ? sig.slice(0, scan.end) : sig;
 }
 
 /**
