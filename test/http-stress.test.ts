@@ -82,7 +82,6 @@ describe('HTTP transport under 500 slow and silent connections', () => {
       b.transport.addPeer({ peerId: a.transport.localPeerId, url: a.transport.url, publicKey: a.transport.publicIdentity.publicKey });
       await firstValueFrom(b.node.state$.pipe(filter((s) => s === 'ready'), timeout(60_000)));
       await eventually(async () => (await b.node.count('location')) === RECORDS, 'B holding all of A', 60_000);
-      expect(closedByServer).toBe(0); // the backfill took less than the headers timeout: every attacker was still there
 
       // A still serves: a live write reaches B.
       await a.node.write('location', [{ id: id('loc', RECORDS), data: locationData(RECORDS) }]);
