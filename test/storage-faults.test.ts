@@ -1,4 +1,4 @@
-import { openSync, readSync, statSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, openSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
@@ -7,7 +7,7 @@ import { compareHlc, createInProcessNetwork, StorageError, type HighwaterError, 
 import { closePeer, createPeer, dumpModel, eventually, id, locationData, registry, writeMany, type TestPeer } from './support/library.js';
 
 // better-sqlite3, as the adapter has it: a second connection holding a lock.
-const Database = createRequire(new URL('../packages/storage-sqlite/package.json', import.meta.url)).resolve('better-sqlite3');
+const Sqlite = createRequire(new URL('../packages/storage-sqlite/package.json', import.meta.url))('better-sqlite3') as new (path: string) => { exec(sql: string): void; close(): void };
 
 /** Overwrites `bytes` at `offset` of `path` with 0xff. */
 function damage(path: string, offset: number, bytes: number): void {
@@ -124,7 +124,6 @@ describe('storage faults', () => {
 
   it('refuses a library another process holds locked, after waiting for it (reason locked)', async () => {
     const directory = await closedLibrary();
-    const { default: Sqlite } = (await import(Database)) as { default: new (path: string) => { exec(sql: string): void; close(): void } };
     const holder = new Sqlite(join(directory, 'database.db'));
     holder.exec('BEGIN EXCLUSIVE');
     try {
