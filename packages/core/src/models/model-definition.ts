@@ -23,6 +23,12 @@ export interface FieldDefinition {
    * reference itself (entry → parent entry).
    */
   readonly references?: string;
+  /**
+   * The model version that added this field (default 1). A field added after version 1 must be
+   * nullable — records written before it have no value — and come after every field of the
+   * versions before it, so older devices' changes and signatures stay valid (see `version`).
+   */
+  readonly since?: number;
 }
 
 export interface ModelDefinition {
@@ -37,6 +43,12 @@ export interface ModelDefinition {
   readonly dependencies?: readonly string[];
   /** Storage table name; defaults to `name`. Same rules as `name`. */
   readonly table?: string;
+  /**
+   * The model's schema version, an integer from 1 (the default). A new version may only add
+   * fields, each marked with `since`: a device on an older version keeps the changes it cannot
+   * read aside, unapplied, until it is upgraded, and serves them on to its peers as they came.
+   */
+  readonly version?: number;
 }
 
 /** A registered, validated model with its dependencies resolved. */
@@ -46,6 +58,7 @@ export interface RegisteredModel extends ModelDefinition {
   readonly dependencies: readonly string[];
   /** Whether some field references this same model. */
   readonly selfReferencing: boolean;
+  readonly version: number;
 }
 
 /** Field values of one record, key excluded. */

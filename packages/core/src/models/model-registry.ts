@@ -122,6 +122,44 @@ export class ModelRegistry {
     if (!result.success) throw new RecordValidationError(model.name, recordId, describeIssues(result.error));
     return result.data;
   }
+
+  /**
+   * A remote change's data, as `validateData` checks it, except for fields this node's version
+   * of the model lacks: one whose value is null is left out (a field added later, unset: the
+   * record is the same in this version); any other makes the data a newer version's, returned
+   * as it came with the names of those fields (a NewerVersionData) once the fields this node
+   * knows are valid. Such a change is kept aside until this node is upgraded, never applied as it is.
+   */
+  validateRemoteData(name: string, id: unknown, data: unknown): RecordData | NewerVersionData {
+    const model = this.get(name);
+    // As validateData: most records are exactly right, and come back without a wrapper (bench stage "relayed").
+    if (typeof id === 'string' && id.length >= 1 && id.length <= MAX_RECORD_KEY_LENGTH && this.quickChecks.get(model.name)?.(data)) {
+      return { ...data };
+    }
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) return this.validateData(name, id, data);
+    const record = data as Record<string, unknown>;
+    let known: Record<string, unknown> | null = null;
+    const newerFields: string[] = [];
+    for (const key of Object.keys(record)) {
+      if (Object.hasOwn(model.fields, key)) continue;
+      // Not a name any version could give a field: refused as the strict schema refuses it.
+      if (!IDENTIFIER_PATTERN.test(key) || RESERVED_PREFIX.test(key) || key === model.key) return this.validateData(name, id, data);
+      known ??= { ...record };
+      delete known[key];
+      if (record[key] !== null) newerFields.push(key);
+    }
+    if (known === null) return this.validateData(name, id, data);
+    const valid = this.validateData(name, id, known);
+    return newerFields.length === 0 ? valid : new NewerVersionData(record, newerFields);
+  }
+}
+
+/** A newer version's data (see `validateRemoteData`): as it came, with the fields this version lacks. */
+export class NewerVersionData {
+  constructor(
+    readonly data: RecordData,
+    readonly newerFields: readonly string[],
+  ) {}
 }
 
 /** Validates one definition and resolves its table and dependencies. */
@@ -175,6 +213,7 @@ function registerModel(definition: ModelDefinition): RegisteredModel {
     throw new ModelDefinitionError(`Model "${name}": dependencies must be an array of model names`);
   }
   for (const dependency of explicit) if (dependency !== name) dependencies.add(dependency);
+  const version = checkVersion(name, definition.version, resolvedFields);
   return Object.freeze({
     name,
     ownership,
@@ -183,7 +222,44 @@ function registerModel(definition: ModelDefinition): RegisteredModel {
     fields: Object.freeze(resolvedFields),
     dependencies: Object.freeze([...dependencies].sort()),
     selfReferencing,
+    version,
   });
+}
+
+/**
+ * A model's version and its fields' `since`: integers from 1, no field newer than its model, a
+ * field added after version 1 nullable (older writers never set it), and fields in order of the
+ * version that added them — a change's signed values then end with the added ones, which an
+ * older device leaves off when they are null (see `changeSigningBytes`).
+ */
+function checkVersion(model: string, version: unknown, fields: Readonly<Record<string, FieldDefinition>>): number {
+  const resolved = version ?? 1;
+  if (!Number.isSafeInteger(resolved) || (resolved as number) < 1) {
+    throw new ModelDefinitionError(`Model "${model}": version must be an integer from 1, got ${JSON.stringify(version)}`);
+  }
+  let previous = 1;
+  let previousName = '';
+  for (const [fieldName, field] of Object.entries(fields)) {
+    const since = field.since ?? 1;
+    if (!Number.isSafeInteger(since) || since < 1 || since > (resolved as number)) {
+      throw new ModelDefinitionError(
+        `Model "${model}": field "${fieldName}" has since ${JSON.stringify(field.since)}; use an integer from 1 to the model's version (${String(resolved)})`,
+      );
+    }
+    if (since > 1 && field.nullable !== true) {
+      throw new ModelDefinitionError(
+        `Model "${model}": field "${fieldName}" was added in version ${since}, so it must be nullable (records written before it have no value)`,
+      );
+    }
+    if (since < previous) {
+      throw new ModelDefinitionError(
+        `Model "${model}": field "${fieldName}" (since ${since}) comes after "${previousName}" (since ${previous}); declare fields in the order their versions added them`,
+      );
+    }
+    previous = since;
+    previousName = fieldName;
+  }
+  return resolved as number;
 }
 
 function checkColumnName(model: string, what: 'key' | 'field', columnName: unknown): asserts columnName is string {
@@ -210,6 +286,9 @@ function checkField(model: string, fieldName: string, field: FieldDefinition): F
   }
   if (field.nullable !== undefined && typeof field.nullable !== 'boolean') {
     throw new ModelDefinitionError(`Model "${model}": field "${fieldName}" has a non-boolean nullable`);
+  }
+  if (field.since !== undefined && typeof field.since !== 'number') {
+    throw new ModelDefinitionError(`Model "${model}": field "${fieldName}" has a non-numeric since`);
   }
   if (field.references !== undefined && (typeof field.references !== 'string' || field.references === '')) {
     throw new ModelDefinitionError(`Model "${model}": field "${fieldName}" references must be a model name`);

@@ -73,7 +73,10 @@ const CHANGE_DOMAIN = 'highwater-change-v1';
  * The bytes a change's signature covers: model, id, owner, HLC, op and the data's field values
  * in the model's declaration order, as JSON. Values are put in the one form every store gives
  * back (JSON objects with sorted keys, -0 as 0, missing as null), so a change read back from
- * SQLite or Postgres verifies as it did when it arrived.
+ * SQLite or Postgres verifies as it did when it arrived. Fields added after a model's first
+ * version (`since` > 1) come last, and those of them at the end that are null are left off: a
+ * change an older version wrote, or one a newer version wrote without them, signs the same on
+ * every version that can read it.
  */
 export function changeSigningBytes(registry: ModelRegistry, c: Change): Buffer {
   return Buffer.from(JSON.stringify([CHANGE_DOMAIN, c.model, c.id, c.owner, formatHlc(c.hlc), c.op, canonicalValues(signingFields(registry, c.model), c)]));
@@ -83,6 +86,8 @@ export function changeSigningBytes(registry: ModelRegistry, c: Change): Buffer {
 interface SigningFields {
   readonly names: readonly string[];
   readonly types: readonly FieldType[];
+  /** How many fields every version of the model has (since 1): the added ones after them are left off while null. */
+  readonly base: number;
   /** No json or real field: every value is signed as it is (null for absent). */
   readonly plain: boolean;
 }
@@ -97,7 +102,8 @@ function signingFields(registry: ModelRegistry, model: string): SigningFields {
     const definition = registry.get(model).fields;
     const names = Object.keys(definition);
     const types = names.map((name) => definition[name]!.type);
-    fields = { names, types, plain: types.every((t) => t !== 'json' && t !== 'real') };
+    const base = names.filter((name) => (definition[name]!.since ?? 1) === 1).length;
+    fields = { names, types, base, plain: types.every((t) => t !== 'json' && t !== 'real') };
     byModel.set(model, fields);
   }
   return fields;
@@ -106,10 +112,12 @@ function signingFields(registry: ModelRegistry, model: string): SigningFields {
 /** An upsert's field values in declaration order and canonical form (null for a delete). */
 function canonicalValues(fields: SigningFields, c: Change): unknown[] | null {
   if (c.op !== 'upsert') return null;
-  const { names, types, plain } = fields;
+  const { names, types, plain, base } = fields;
   const data = c.data ?? {};
-  const values = new Array<unknown>(names.length);
-  for (let i = 0; i < names.length; i++) {
+  let length = names.length;
+  while (length > base && (data[names[length - 1]!] ?? null) === null) length--;
+  const values = new Array<unknown>(length);
+  for (let i = 0; i < length; i++) {
     const value = data[names[i]!];
     values[i] = plain ? (value === undefined ? null : value) : canonicalValue(types[i]!, value);
   }
@@ -149,16 +157,25 @@ function pushEntry(out: unknown[], fields: SigningFields, c: Change): void {
   }
   out.push(1);
   // The values of canonicalValues, pushed as they are made: no array per change.
-  const { names, types, plain } = fields;
+  const { names, types, plain, base } = fields;
   const data = c.data ?? {};
   if (plain) {
-    for (let i = 0; i < names.length; i++) {
+    for (let i = 0; i < base; i++) {
       const value = data[names[i]!];
       out.push(value === undefined ? null : value);
     }
   } else {
-    for (let i = 0; i < names.length; i++) out.push(canonicalValue(types[i]!, data[names[i]!]));
+    for (let i = 0; i < base; i++) out.push(canonicalValue(types[i]!, data[names[i]!]));
   }
+  if (base === names.length) return;
+  // Added fields (since > 1) up to the last one set, as one array after the others: an entry
+  // then reads the same on every version while they are null, and never runs into the next.
+  let end = names.length;
+  while (end > base && (data[names[end - 1]!] ?? null) === null) end--;
+  if (end === base) return;
+  const added = new Array<unknown>(end - base);
+  for (let i = base; i < end; i++) added[i - base] = canonicalValue(types[i]!, data[names[i]!]);
+  out.push(added);
 }
 
 /** The SHA-256 of a whole batch: one JSON.stringify. */
@@ -420,6 +437,12 @@ export class ChangeSignatures {
         continue;
       }
       const key = this.checkedKey(c);
+      // A newer version's change: its signed values include fields this version cannot order, so
+      // only its owner's standing is checked now; its content is checked when this node can read it.
+      if (c.newerFields !== undefined) {
+        i++;
+        continue;
+      }
       if (c.sig!.length === 86) {
         this.checked += 1;
         if (!verifySignature(key, changeSigningBytes(this.registry, c), Buffer.from(c.sig!, 'base64url'))) throw new ForgedChangeError(c, 'bad-signature');
