@@ -77,7 +77,7 @@ export async function createPeer(
 ): Promise<TestPeer> {
   const { directory: given, wrapStorage, transportPublicKey, maxDatabaseBytes, ...nodeOptions } = options;
   const directory = given ?? mkdtempSync(join(tmpdir(), `hw-${deviceId}-`));
-  const storage = createSqliteStorage({ directory, registry, synchronous: 'normal', ...(maxDatabaseBytes !== undefined ? { maxDatabaseBytes } : {}) });
+  const storage = createSqliteStorage({ directory, registry: nodeOptions.registry ?? registry, synchronous: 'normal', ...(maxDatabaseBytes !== undefined ? { maxDatabaseBytes } : {}) });
   const transport = network.transport(deviceId, transportPublicKey === undefined ? {} : { publicKey: transportPublicKey });
   const node = await SyncNode.create({
     libraryId: LIBRARY_ID,

@@ -9,6 +9,7 @@ import {
   type SyncMessage,
   type WireChange,
   type WireHead,
+  type WireVersions,
 } from '@highwater/core';
 import { LIBRARY_ID } from './library.js';
 
@@ -23,6 +24,8 @@ export class RawPeer {
   heads: WireHead[] = [];
   /** Sent with the heads as inline changes, whatever was asked for. */
   inlineChanges: WireChange[] = [];
+  /** Sent in its exchange responses when set; absent, it is a node from before versions. */
+  versions: WireVersions | undefined = undefined;
   /** Answers state requests when set (as objects: this peer knows nothing of rows); a promise that never settles is a peer that stalls. */
   statePage: ((request: Extract<SyncMessage, { type: 'state-request' }>) => MessageBody | Promise<MessageBody>) | null = null;
 
@@ -38,7 +41,7 @@ export class RawPeer {
       this.received.push(message);
       if (message.type === 'watermark-exchange-request') {
         const inline = this.inlineChanges.length > 0 ? { changes: this.inlineChanges } : {};
-        return this.encode({ type: 'watermark-exchange-response', requestId: message.requestId, heads: this.heads, ...inline });
+        return this.encode({ type: 'watermark-exchange-response', requestId: message.requestId, heads: this.heads, ...inline, ...(this.versions ? { versions: this.versions } : {}) });
       }
       if (message.type === 'state-request' && this.statePage) return this.encode(await this.statePage(message));
       return undefined;

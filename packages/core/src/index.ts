@@ -42,6 +42,7 @@ export type { NodeSettings } from './node/node-settings.js';
 export * from './protocol/messages.js';
 export * from './protocol/codec.js';
 export { parseSyncMessage } from './protocol/schemas.js';
+export { agreedProtocol, type ModelVersionStatus } from './sync/peer-versions.js';
 export * from './transport/in-process-transport.js';
 export * from './node/sync-node.js';
 export type { SyncMetricsSnapshot } from './sync/sync-metrics.js';

@@ -42,10 +42,15 @@ export class SyncEvents {
   private readonly progressSubject = new Subject<SyncProgress>();
   private readonly appliedSubject = new Subject<AppliedChanges>();
   private readonly peerSubject = new Subject<PeerStatus>();
+  /** Errors found while the node loads, before anyone could subscribe: emitted when it starts. */
+  private beforeStart: HighwaterError[] | null = [];
 
   /** Current state first, then every transition. */
   readonly state$: Observable<SyncState> = this.stateSubject.asObservable();
-  /** Errors the node handled without stopping (bad input, a failed peer, …). */
+  /**
+   * Errors the node handled without stopping (bad input, a failed peer, …). Those found while
+   * `SyncNode.create` loads its stores come when the node first leaves 'uninitialized' (at start).
+   */
   readonly errors$: Observable<HighwaterError> = this.errorSubject.asObservable();
   readonly progress$: Observable<SyncProgress> = this.progressSubject.asObservable();
   readonly applied$: Observable<AppliedChanges> = this.appliedSubject.asObservable();
@@ -58,10 +63,16 @@ export class SyncEvents {
   /** Emits only real transitions, so subscribers never see a state twice in a row. */
   setState(next: SyncState): void {
     if (this.stateSubject.value !== next) this.stateSubject.next(next);
+    const held = this.beforeStart;
+    if (held !== null && next !== 'uninitialized') {
+      this.beforeStart = null;
+      for (const error of held) this.errorSubject.next(error);
+    }
   }
 
   reportError(error: HighwaterError): void {
-    this.errorSubject.next(error);
+    if (this.beforeStart !== null && this.stateSubject.value === 'uninitialized') this.beforeStart.push(error);
+    else this.errorSubject.next(error);
   }
 
   reportProgress(progress: SyncProgress): void {

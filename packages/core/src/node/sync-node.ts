@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ModelVersionStatus } from '../sync/peer-versions.js';
 import type { Observable } from 'rxjs';
 import type { DependencyContainer } from 'tsyringe';
 import type { Hlc } from '../clock/hlc.js';
@@ -289,9 +290,19 @@ export class SyncNode {
     return this.components.metrics.snapshot();
   }
 
-  /** Records waiting for a record they reference that has not arrived (0 once in sync). */
+  /** Changes waiting here: for a record they reference that has not arrived (0 once in sync), or for an upgrade of their model (see `versionStatus`). */
   parkedCount(): number {
     return this.components.applier.parking.size;
+  }
+
+  /**
+   * Each model's version here and the newest its peers said they have in the handshake, with
+   * how many changes of it wait, kept aside, for this node to be upgraded (`keptAside`): stored,
+   * served on to peers as they came, applied at the first start on a registry that reads them.
+   */
+  versionStatus(): (ModelVersionStatus & { keptAside: number })[] {
+    const waiting = this.components.applier.parking.waitingForNewerVersion();
+    return this.components.versions.status().map((s) => ({ ...s, keptAside: waiting.get(s.model) ?? 0 }));
   }
 
   /** The node's watermarks: highest HLC applied per (owner device, resource). */

@@ -9,7 +9,10 @@
  * StreamAcks, HeadsAnnounce, Error.
  */
 
+/** The newest protocol version this node speaks; it writes every message in it. */
 export const PROTOCOL_VERSION = 1;
+/** The oldest protocol version this node still reads. */
+export const MIN_PROTOCOL_VERSION = 1;
 
 /** Limits enforced by validation; a message beyond them is refused, not truncated. */
 export const PROTOCOL_LIMITS = {
@@ -199,11 +202,26 @@ export interface StreamAcksMessage extends MessageEnvelope {
   readonly heads: readonly WireHead[];
 }
 
+/**
+ * What a node speaks, sent both ways in the watermark exchange (the handshake): two nodes sync
+ * only if their protocol ranges meet, and each learns which version of each model the other has
+ * (a node absent from a peer's list, or a peer that sends no versions, is taken as version 1).
+ */
+export interface WireVersions {
+  /** The oldest and newest protocol versions the sender speaks. */
+  readonly protocol: readonly [number, number];
+  /** Each of the sender's models and its version (`ModelDefinition.version`). */
+  readonly models: Readonly<Record<string, number>>;
+  /** Newer versions of its models the sender has heard of from its peers, so a relayed newer change is kept aside, not refused. */
+  readonly seen?: Readonly<Record<string, number>>;
+}
+
 /** Sent on (re)connect: the requester's heads; the response carries the responder's. */
 export interface WatermarkExchangeRequestMessage extends MessageEnvelope {
   readonly type: 'watermark-exchange-request';
   readonly requestId: string;
   readonly heads: readonly WireHead[];
+  readonly versions?: WireVersions;
   /**
    * The most changes the requester takes inline in the response: the responder may send the
    * new changes of streams it owns whole, within this many in all. Absent or 0: none.
@@ -215,6 +233,7 @@ export interface WatermarkExchangeResponseMessage extends MessageEnvelope {
   readonly type: 'watermark-exchange-response';
   readonly requestId: string;
   readonly heads: readonly WireHead[];
+  readonly versions?: WireVersions;
   /** The changes of the heads marked `inline`, each stream in (HLC, id) order. */
   readonly changes?: readonly WireChange[];
 }

@@ -5,7 +5,8 @@
  *
  * Checks run in this order, so the cheapest and most telling refusal wins:
  * 1. the value is an object (HW_PROTOCOL_MALFORMED otherwise);
- * 2. `v` is exactly PROTOCOL_VERSION (HW_PROTOCOL_VERSION), before anything else is read,
+ * 2. `v` is a version this node reads, MIN_PROTOCOL_VERSION to PROTOCOL_VERSION (today both 1;
+ *    HW_PROTOCOL_VERSION, naming them), before anything else is read,
  *    since another version may shape its envelope differently;
  * 3. the envelope shape: libraryId, deviceId, a string `type` (HW_PROTOCOL_MALFORMED);
  * 4. `libraryId` is the expected library (HW_WRONG_LIBRARY), before the body is looked at;
@@ -22,6 +23,7 @@ import * as z from 'zod';
 import { DEVICE_ID_PATTERN, isDeviceId, isHlcText } from '../clock/hlc.js';
 import { ProtocolError } from '../errors.js';
 import {
+  MIN_PROTOCOL_VERSION,
   PROTOCOL_LIMITS,
   PROTOCOL_VERSION,
   type SyncMessage,
@@ -320,6 +322,19 @@ const headsSchema = z
 
 const versionSchema = z.literal(PROTOCOL_VERSION, { error: `expected protocol version ${PROTOCOL_VERSION}` });
 
+/** A version number: protocol or model. */
+const versionNumberSchema = z.number({ error: expected('a version number') }).int({ error: 'expected an integer version' }).min(1, { error: 'versions start at 1' }).max(2 ** 31, { error: 'version too large' });
+
+const modelVersionsSchema = z
+  .record(z.string().regex(MODEL_NAME_PATTERN, { error: 'invalid model name' }), versionNumberSchema, { error: expected('model versions by name') })
+  .refine((models) => Object.keys(models).length <= PROTOCOL_LIMITS.maxFields, { error: `more than ${PROTOCOL_LIMITS.maxFields} models` });
+
+const wireVersionsSchema = z.object({
+  protocol: z.tuple([versionNumberSchema, versionNumberSchema], { error: expected('[oldest, newest] protocol versions') }).refine(([min, max]) => min <= max, { error: 'the oldest protocol version is after the newest' }),
+  models: modelVersionsSchema,
+  seen: modelVersionsSchema.optional(),
+});
+
 /** The fields every message carries; `type` is any string here (known types come later). */
 export const messageEnvelopeSchema = z.object({
   v: versionSchema,
@@ -411,6 +426,7 @@ export const watermarkExchangeRequestMessageSchema = z.object({
   requestId: requestIdSchema,
   heads: headsSchema,
   inline: countSchema.max(PROTOCOL_LIMITS.maxChangesPerMessage, { error: `must be at most ${PROTOCOL_LIMITS.maxChangesPerMessage}` }).optional(),
+  versions: wireVersionsSchema.optional(),
 });
 
 export const watermarkExchangeResponseMessageSchema = z.object({
@@ -419,6 +435,7 @@ export const watermarkExchangeResponseMessageSchema = z.object({
   requestId: requestIdSchema,
   heads: headsSchema,
   changes: changesSchema.optional(),
+  versions: wireVersionsSchema.optional(),
 });
 
 export const headsAnnounceMessageSchema = z.object({
@@ -525,6 +542,11 @@ function malformed(what: string, issues: readonly z.core.$ZodIssue[], first: z.c
   return new ProtocolError('HW_PROTOCOL_MALFORMED', `Malformed ${what}: ${summary}${more}`, summary);
 }
 
+/** "version 1", or "versions 1 to 2" once a node reads more than one. */
+export function protocolRangeText(min: number = MIN_PROTOCOL_VERSION, max: number = PROTOCOL_VERSION): string {
+  return min === max ? `version ${max}` : `versions ${min} to ${max}`;
+}
+
 /** `jitless`: no schema compile on a first sync's critical path (bench: first page stored; BENCHMARKS.md). */
 const parseOptions = { error: fallbackErrorMap, jitless: true } as const;
 
@@ -534,10 +556,10 @@ function parseChecked(value: unknown, expectedLibraryId: string): SyncMessage {
   }
   const fields = value as Record<string, unknown>;
   const v = fields['v'];
-  if (v !== PROTOCOL_VERSION) {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < MIN_PROTOCOL_VERSION || v > PROTOCOL_VERSION) {
     throw new ProtocolError(
       'HW_PROTOCOL_VERSION',
-      `Unsupported protocol version ${describeValue(v)}: this node speaks version ${PROTOCOL_VERSION}`,
+      `Unsupported protocol version ${describeValue(v)}: this node speaks ${protocolRangeText()}`,
     );
   }
   const envelope = messageEnvelopeSchema.safeParse(value, parseOptions);

@@ -1,6 +1,6 @@
 import { compareHlc, formatHlc, parseHlc, type Hlc } from '../clock/hlc.js';
 import type { RecordData } from '../models/model-definition.js';
-import type { ModelRegistry } from '../models/model-registry.js';
+import { NewerVersionData, type ModelRegistry } from '../models/model-registry.js';
 import type { RecordCursor, SyncRecord } from '../ports/record-store.js';
 import type { SharedChange, Tombstone } from '../ports/sync-store.js';
 import type { WireChange, WireCursor, WireSpan } from '../protocol/messages.js';
@@ -19,6 +19,11 @@ export interface Change {
   readonly data: RecordData | null;
   /** The owner's signature (see trust/change-signature.ts); absent from nodes without a device key. */
   readonly sig?: string;
+  /**
+   * Fields of the data this node's version of the model lacks (see
+   * `ModelRegistry.validateRemoteData`): the change is a newer version's, kept aside unapplied.
+   */
+  readonly newerFields?: readonly string[];
 }
 
 /** (HLC, id) order: the order of every stream the engine reads and applies. */
@@ -29,7 +34,8 @@ export function compareChanges(a: { hlc: Hlc; id: string }, b: { hlc: Hlc; id: s
 /**
  * Decodes wire changes (already checked by the protocol schemas, HLC text included) and validates each
  * upsert's data against its model. Throws UnknownModelError / RecordValidationError: one bad
- * change refuses the whole message, so nothing of it is stored.
+ * change refuses the whole message, so nothing of it is stored. An upsert of a newer version
+ * of its model comes out marked with `newerFields`.
  */
 export function changesFromWire(registry: ModelRegistry, wire: readonly WireChange[]): Change[] {
   return wire.map((w) => {
@@ -38,7 +44,10 @@ export function changesFromWire(registry: ModelRegistry, wire: readonly WireChan
       registry.get(w.model);
       return new DecodedChange(w.model, w.id, w.owner, hlc, null, w.sig);
     }
-    return new DecodedChange(w.model, w.id, w.owner, hlc, registry.validateData(w.model, w.id, w.data), w.sig);
+    const data = registry.validateRemoteData(w.model, w.id, w.data);
+    return data instanceof NewerVersionData
+      ? new DecodedChange(w.model, w.id, w.owner, hlc, data.data, w.sig, data.newerFields)
+      : new DecodedChange(w.model, w.id, w.owner, hlc, data, w.sig);
   });
 }
 
@@ -53,6 +62,7 @@ class DecodedChange implements Change {
     readonly hlc: Hlc,
     readonly data: RecordData | null,
     readonly sig: string | undefined,
+    readonly newerFields: readonly string[] | undefined = undefined,
   ) {
     this.op = data === null ? 'delete' : 'upsert';
   }

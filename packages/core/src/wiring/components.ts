@@ -20,6 +20,7 @@ import type { Messenger } from '../sync/messenger.js';
 import type { PulledPageCommitter } from '../sync/pull/checkpoint.js';
 import type { PageFetcher } from '../sync/pull/page-fetcher.js';
 import type { PeerLatency } from '../sync/peer-latency.js';
+import type { PeerVersions } from '../sync/peer-versions.js';
 import type { ResourcePuller } from '../sync/pull/resource-puller.js';
 import type { SyncRunner } from '../sync/pull/sync-runner.js';
 import type { RequestServer } from '../sync/serve/request-server.js';
@@ -63,6 +64,7 @@ export interface NodeComponents {
   readonly pairing: PairingDesk;
   readonly messenger: Messenger;
   readonly latency: PeerLatency;
+  readonly versions: PeerVersions;
   readonly applier: ChangeApplier;
   readonly localWriter: LocalWriter;
   readonly outbox: LiveOutbox;
@@ -101,6 +103,7 @@ export const componentTokens: { readonly [K in keyof NodeComponents]: InjectionT
   pairing: Tokens.Pairing,
   messenger: Tokens.Messenger,
   latency: Tokens.Latency,
+  versions: Tokens.Versions,
   applier: Tokens.Applier,
   localWriter: Tokens.LocalWriter,
   outbox: Tokens.Outbox,

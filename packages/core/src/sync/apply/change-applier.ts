@@ -3,7 +3,7 @@ import type { SyncEvents } from '../../events/sync-events.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import type { RecordCursor, RecordDeletion, RecordStore } from '../../ports/record-store.js';
 import type { SyncStore, Tombstone } from '../../ports/sync-store.js';
-import { changeToShared, compareChanges, withSig, type Change, type Span } from '../change.js';
+import { changesFromWire, changeToShared, changeToWire, compareChanges, withSig, type Change, type Span } from '../change.js';
 import { HighwaterError } from '../../errors.js';
 import type { NodeComponents } from '../../wiring/components.js';
 import type { Startable } from '../../wiring/lifecycle.js';
@@ -13,14 +13,14 @@ import type { SyncMetrics } from '../sync-metrics.js';
 import type { WatermarkCache } from '../watermark-cache.js';
 import { lastWriterWins, type ConflictResolver, type ConflictResolvers } from '../../ports/conflict-resolver.js';
 import { resolveVersions } from './conflict-resolution.js';
-import { DependencyParking } from './dependency-parking.js';
+import { DependencyParking, NEWER_VERSION } from './dependency-parking.js';
 import { referencedInGroup, referencedOutside, waitingFixpoint, type Waiting } from './dependencies.js';
 import { coversAdvances, NO_RELAY, relayOf, type Relay } from './relay.js';
 import { dropStale, groupByModel, idOf, idsOfDeletes, newestHlc, storeBatchOf, toParked, tombstonesOf } from './store-batch.js';
 import { StreamCoverage, type Settled } from './stream-coverage.js';
 import { streamKey } from '../stream-key.js';
 import type { BatchProofs } from '../trust/batch-proofs.js';
-import type { ChangeSignatures } from '../trust/change-signatures.js';
+import { ForgedChangeError, type ChangeSignatures } from '../trust/change-signatures.js';
 import type { SignedHeads } from '../trust/signed-heads.js';
 
 
@@ -225,9 +225,45 @@ export class ChangeApplier implements Startable {
   async restoreParked(): Promise<number> {
     const stored = await this.syncStore.listParkedChanges();
     if (stored.length === 0) return 0;
-    const changes = stored.map((p): Change => withSig({ model: p.model, id: p.recordId, owner: p.ownerDeviceId, hlc: p.hlc, op: 'upsert' as const, data: p.data }, p.sig));
-    await this.queue.run(() => this.applyNow(changes, 'pull', [], { known: true, waited: changes }));
-    return changes.length;
+    // Read as a remote change again: a change of a newer version than this node had when it
+    // came may be readable now (an upgrade), or still wait for one.
+    const changes = stored.map((p) => readParked(this.registry, withSig({ model: p.model, id: p.recordId, owner: p.ownerDeviceId, hlc: p.hlc, op: 'upsert' as const, data: p.data }, p.sig)));
+    const forged = await this.uncheckedContent(changes);
+    if (forged.length > 0) await this.syncStore.unparkChanges(forged.map((c) => ({ model: c.model, recordId: c.id, hlc: c.hlc })));
+    const restored = forged.length > 0 ? changes.filter((c) => !forged.includes(c)) : changes;
+    await this.queue.run(() => this.applyNow(restored, 'pull', [], { known: true, waited: restored }));
+    return restored.length;
+  }
+
+  /**
+   * The changes among `changes` whose content does not verify against their owner's signature
+   * (reported, to be dropped). A parked change was checked when it came, unless it was of a
+   * newer version of its model, whose signed values this node could not order then: checked
+   * here, once this node reads it, with its batch's stored proof.
+   */
+  private async uncheckedContent(changes: readonly Change[]): Promise<Change[]> {
+    const readable = changes.filter((c) => c.newerFields === undefined && c.sig !== undefined);
+    if (readable.length === 0) return [];
+    const check = async (group: readonly Change[]): Promise<boolean> => {
+      try {
+        this.signatures.verify(changesFromWire(this.registry, await this.batchProofs.attach(group.map(changeToWire))));
+        return true;
+      } catch (error) {
+        // Only content that contradicts its signature condemns a change: one whose batch proof a
+        // power failure took back is applied as it was before (its stream is pulled again, with it).
+        if (error instanceof ForgedChangeError && error.reason === 'bad-signature') return false;
+        if (error instanceof HighwaterError) return true;
+        throw error;
+      }
+    };
+    if (await check(readable)) return [];
+    const forged: Change[] = [];
+    for (const c of readable) {
+      if (await check([c])) continue;
+      forged.push(c);
+      this.events.reportError(new HighwaterError('HW_FORGED_CHANGE', `Dropped ${c.model}/${c.id}, which waited here: its content is not as its owner ${c.owner} signed it`));
+    }
+    return forged;
   }
 
   idle(): Promise<void> {
@@ -353,7 +389,12 @@ export class ChangeApplier implements Startable {
     //    one another's parked records).
     // A local write is stored as written: its writer meant it, whatever it references; so is a
     // change released because what it waits for may have been deleted and collected (`waive`).
-    const { ready, waiting: wanting } = source === 'local' || waive ? { ready: candidates, waiting: [] } : await this.splitByDependencies(model, candidates);
+    // A newer version's change waits the same way, for this node's upgrade: stored, covered by
+    // the watermark and served on as it came, never applied as this version would read it.
+    const { understood, newer } = splitNewerVersion(candidates);
+    const split = source === 'local' || waive ? { ready: understood, waiting: [] } : await this.splitByDependencies(model, understood);
+    const ready = split.ready;
+    const wanting = newer.length === 0 ? split.waiting : [...split.waiting, ...newer.map((change) => ({ change, missing: [{ model: NEWER_VERSION, id: model }] }))];
     // A version no newer than the stored one has nothing to wait for: it lost already.
     const waiting = wanting.length > 0 && !resolver ? await this.newerThanStored(model, wanting) : wanting;
     stale += wanting.length - waiting.length;
@@ -468,6 +509,24 @@ export class ChangeApplier implements Startable {
     if (missing.length > 0) for (const id of (await this.syncStore.getTombstones(target, missing)).keys()) found.add(id);
     return found;
   }
+}
+
+/**
+ * A parked change as this node's registry reads it now (a newer version's change may have become
+ * readable by an upgrade); one it no longer validates is taken up as stored, as before versions.
+ */
+function readParked(registry: ModelRegistry, c: Change): Change {
+  try {
+    return changesFromWire(registry, [changeToWire(c)])[0]!;
+  } catch {
+    return c;
+  }
+}
+
+/** Changes this node's version of their model can read, and those of a newer version (`newerFields`). */
+function splitNewerVersion(candidates: Change[]): { understood: Change[]; newer: Change[] } {
+  if (!candidates.some((c) => c.newerFields !== undefined)) return { understood: candidates, newer: [] };
+  return { understood: candidates.filter((c) => c.newerFields === undefined), newer: candidates.filter((c) => c.newerFields !== undefined) };
 }
 
 /** Records read at a time when looking for what a reconciling pull's page lacks. */

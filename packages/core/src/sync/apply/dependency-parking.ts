@@ -4,7 +4,16 @@ import { compareChanges, type Change } from '../change.js';
 
 const recordKey = (model: string, id: string): string => `${model}\u0000${id}`;
 
+/**
+ * What a change of a newer version of its model waits for, in place of a record: this node's
+ * upgrade to that version (`{ model: NEWER_VERSION, id: <the model> }`). No record is ever
+ * applied under this name, so only a restart on a registry that can read the change frees it.
+ */
+export const NEWER_VERSION = '\u0001newer-version';
+
 const NOTHING: readonly Change[] = Object.freeze([]);
+
+const waitsForRecord = (p: Parked): boolean => [...p.missing].some((dep) => !dep.startsWith(NEWER_VERSION));
 
 interface Parked {
   readonly change: Change;
@@ -151,13 +160,33 @@ export class DependencyParking {
     return out.sort(compareChanges).slice(0, limit);
   }
 
-  /** What is still waiting, for diagnostics: (model, id) → missing dependencies. */
+  /** Changes waiting for this node's upgrade to a newer version of their model, per model. */
+  waitingForNewerVersion(): Map<string, number> {
+    const out = new Map<string, number>();
+    if (this.count === 0) return out;
+    const prefix = recordKey(NEWER_VERSION, '');
+    for (const [dep, list] of this.byDependency) {
+      if (dep.startsWith(prefix)) out.set(dep.slice(prefix.length), list.length);
+    }
+    return out;
+  }
+
+  /** How many changes wait for a record (whatever else they wait for): not those waiting only for an upgrade. */
+  waitingForRecords(): number {
+    if (this.count === 0) return 0;
+    let n = 0;
+    for (const versions of this.byRecord.values()) for (const p of versions) if (waitsForRecord(p)) n++;
+    return n;
+  }
+
+  /** What is still waiting for a record, for diagnostics: (model, id) → missing dependencies. */
   describe(limit = 10): { model: string; id: string; waitingFor: string[] }[] {
     const out: { model: string; id: string; waitingFor: string[] }[] = [];
     for (const versions of this.byRecord.values()) {
       for (const p of versions) {
+        if (!waitsForRecord(p)) continue;
         if (out.length >= limit) return out;
-        out.push({ model: p.change.model, id: p.change.id, waitingFor: [...p.missing].map((k) => k.replace('\u0000', '/')) });
+        out.push({ model: p.change.model, id: p.change.id, waitingFor: [...p.missing].map((k) => (k.startsWith(NEWER_VERSION) ? 'a newer version of its model' : k.replace('\u0000', '/'))) });
       }
     }
     return out;

@@ -1,3 +1,4 @@
+import type { PeerVersions } from '../peer-versions.js';
 import type { Logger } from 'pino';
 import { compareHlc, formatHlc, parseHlc, type Hlc } from '../../clock/hlc.js';
 import { ProtocolError, TransportError } from '../../errors.js';
@@ -45,10 +46,12 @@ export class PageFetcher {
   private readonly metrics: SyncMetrics;
   private readonly logger: Logger;
   private readonly settings: NodeSettings;
+  private readonly versions: PeerVersions;
   private readonly signatures: ChangeSignatures;
 
-  constructor(components: Pick<NodeComponents, 'modelRegistry' | 'messenger' | 'metrics' | 'logger' | 'settings' | 'signatures'>) {
+  constructor(components: Pick<NodeComponents, 'modelRegistry' | 'messenger' | 'metrics' | 'logger' | 'settings' | 'signatures' | 'versions'>) {
     this.signatures = components.signatures;
+    this.versions = components.versions;
     this.registry = components.modelRegistry;
     this.messenger = components.messenger;
     this.metrics = components.metrics;
@@ -196,6 +199,7 @@ export class PageFetcher {
   /** A page must hold only the stream asked for, in order; anything else is refused whole. */
   private decodeStream(task: PullTask, sender: string, wire: readonly WireChange[], head?: Hlc): Change[] {
     const changes = changesFromWire(this.registry, wire);
+    this.versions.admit(changes);
     this.signatures.verify(changes, this.messenger.authenticatedDevice(sender));
     let prev: Change | undefined;
     for (const c of changes) {

@@ -67,6 +67,7 @@ export class SyncRunner implements Startable {
     private readonly components: Pick<
       NodeComponents,
       | 'modelRegistry'
+      | 'versions'
       | 'syncStore'
       | 'watermarks'
       | 'applier'
@@ -258,9 +259,11 @@ export class SyncRunner implements Startable {
     await this.applier.idle();
     // Everything the peers hold is here: what still waits for a record whose delete may have been collected goes in.
     if (this.applier.parking.size > 0) await this.applier.releaseCollected((model) => this.components.collector.hasCollected(model));
-    if (this.applier.parking.size > 0) {
+    // Changes kept aside for an upgrade wait by design (see PeerVersions): only a missing record is news.
+    const waiting = this.applier.parking.size > 0 ? this.applier.parking.waitingForRecords() : 0;
+    if (waiting > 0) {
       this.events.reportError(
-        new HighwaterError('HW_DEPENDENCY_MISSING', `${this.applier.parking.size} records wait for dependencies no peer has sent: ${JSON.stringify(this.applier.parking.describe(3))}`),
+        new HighwaterError('HW_DEPENDENCY_MISSING', `${waiting} records wait for dependencies no peer has sent: ${JSON.stringify(this.applier.parking.describe(3))}`),
       );
     }
     if (!backfill) {
@@ -305,10 +308,12 @@ export class SyncRunner implements Startable {
   private async exchangeWith(peerId: string, heads: WireHead[], inline: number): Promise<PeerHeads> {
     const response = await this.messenger.request(
       peerId,
-      { type: 'watermark-exchange-request', requestId: this.messenger.newRequestId(), heads, ...(inline > 0 ? { inline } : {}) },
+      { type: 'watermark-exchange-request', requestId: this.messenger.newRequestId(), heads, ...(inline > 0 ? { inline } : {}), versions: this.components.versions.local },
       'watermark-exchange-response',
       this.settings.requestTimeoutMs,
     );
+    // A peer whose protocol does not meet this node's is neither pulled from nor told anything.
+    this.components.versions.note(response.deviceId, response.versions);
     await this.components.collector.onHeads(response.deviceId, response.heads);
     return { peerId, deviceId: response.deviceId, heads: response.heads, inline: inlineStreams(heads, response.heads, response.changes ?? [], inline) };
   }

@@ -26,6 +26,7 @@ import {
 } from '../change.js';
 import type { NodeComponents } from '../../wiring/components.js';
 import type { ChangeSignatures } from '../trust/change-signatures.js';
+import { fieldsOfVersion, servedToVersion, type PeerVersions } from '../peer-versions.js';
 import type { BatchProofs } from '../trust/batch-proofs.js';
 import type { SignedHeads } from '../trust/signed-heads.js';
 import type { EngineSignals } from '../engine-signals.js';
@@ -56,16 +57,18 @@ export class RequestServer {
   private readonly signatures: ChangeSignatures;
   private readonly signedHeads: SignedHeads;
   private readonly batchProofs: BatchProofs;
+  private readonly versions: PeerVersions;
   /** The device a peer authenticated as (read when a message comes: the messenger is built after this). */
   private readonly sender: (peerId: string) => string | null;
 
   constructor(
     components: Pick<
       NodeComponents,
-      'identity' | 'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'inbox' | 'collector' | 'syncEvents' | 'metrics' | 'applier' | 'signals' | 'signatures' | 'messenger' | 'signedHeads' | 'batchProofs'
+      'identity' | 'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'inbox' | 'collector' | 'syncEvents' | 'metrics' | 'applier' | 'signals' | 'signatures' | 'messenger' | 'signedHeads' | 'batchProofs' | 'versions'
     >,
   ) {
     this.batchProofs = components.batchProofs;
+    this.versions = components.versions;
     this.signedHeads = components.signedHeads;
     this.sender = (peerId) => components.messenger.authenticatedDevice(peerId);
     /** This node's device: the owner of the streams it may send inline. */
@@ -157,11 +160,14 @@ export class RequestServer {
    * many peers does not receive the same changes from each.
    */
   private async exchange(req: WatermarkExchangeRequestMessage): Promise<MessageBody> {
+    // The handshake: a requester whose protocol does not meet this node's gets HW_PROTOCOL_VERSION, nothing else.
+    this.versions.note(req.deviceId, req.versions);
+    const versions = this.versions.local;
     await this.collector.onHeads(req.deviceId, req.heads);
     const theirs = hlcByStream(req.heads);
     const heads = await this.headsAgainst(theirs);
     let allowance = req.inline ?? 0;
-    if (allowance === 0) return { type: 'watermark-exchange-response', requestId: req.requestId, heads };
+    if (allowance === 0) return { type: 'watermark-exchange-response', requestId: req.requestId, heads, versions };
     const changes: WireChange[] = [];
     const answered: WireHead[] = [];
     for (const head of heads) {
@@ -185,7 +191,7 @@ export class RequestServer {
       }
       answered.push(head);
     }
-    return { type: 'watermark-exchange-response', requestId: req.requestId, heads: answered, ...(changes.length > 0 ? { changes: await this.batchProofs.attach(changes) } : {}) };
+    return { type: 'watermark-exchange-response', requestId: req.requestId, heads: answered, ...(changes.length > 0 ? { changes: await this.batchProofs.attach(this.forRequester(req.deviceId, changes)) } : {}), versions };
   }
 
   /** Whether any announced head of a known model is beyond this node's watermark of its stream. */
@@ -199,6 +205,7 @@ export class RequestServer {
 
   private liveChanges(wire: Parameters<typeof changesFromWire>[1], ownership: 'device' | 'shared', fromPeer: string): Change[] {
     const changes = changesFromWire(this.registry, wire);
+    this.versions.admit(changes);
     this.signatures.verify(changes, this.sender(fromPeer));
     for (const c of changes) {
       if (this.registry.get(c.model).ownership !== ownership) {
@@ -216,9 +223,12 @@ export class RequestServer {
     this.metrics.add('pagesServed');
     const from = req.after ? parseHlc(req.after.hlc) : req.afterHlc ? parseHlc(req.afterHlc) : null;
     const pruned = this.collector.isPrunedPast(req.owner, req.model, from) ? this.collector.prunedPoint(req.owner, req.model) : null;
+    // A requester on an older version of the model is served its version's fields where the rest are unset.
+    const version = this.versions.versionOf(req.deviceId, model);
+    const changes = this.forRequester(req.deviceId, page.changes);
     // Asked for rows: naming the fields lets the codec send each change as a row of values.
-    const fields = req.rows === true ? Object.keys(model.fields) : [];
-    return { type: 'state-response', requestId: req.requestId, model: req.model, owner: req.owner, ...page, changes: await this.batchProofs.attach(page.changes), ...(fields.length > 0 ? { fields } : {}), ...(pruned ? { prunedUpTo: formatHlc(pruned) } : {}) };
+    const fields = req.rows === true ? fieldsOfVersion(model, version) : [];
+    return { type: 'state-response', requestId: req.requestId, model: req.model, owner: req.owner, ...page, changes: await this.batchProofs.attach(changes), ...(fields.length > 0 ? { fields } : {}), ...(pruned ? { prunedUpTo: formatHlc(pruned) } : {}) };
   }
 
   private async sharedPage(req: SharedChangeRequestMessage): Promise<MessageBody> {
@@ -243,10 +253,22 @@ export class RequestServer {
     return {
       type: 'shared-change-response',
       requestId: req.requestId,
-      changes: await this.batchProofs.attach(changes.map((c) => changeToWire(changeFromShared(c)))),
+      changes: await this.batchProofs.attach(this.forRequester(req.deviceId, changes.map((c) => changeToWire(changeFromShared(c))))),
       hasMore,
       complete: true,
     };
+  }
+
+  /** Changes as the requester's versions of their models read them (see `servedToVersion`). */
+  private forRequester(deviceId: string, changes: WireChange[]): WireChange[] {
+    if (changes.length === 0) return changes;
+    let out = changes;
+    for (const model of this.registry.all()) {
+      if (model.version === 1) continue;
+      const version = this.versions.versionOf(deviceId, model);
+      if (version < model.version) out = servedToVersion(model, version, out);
+    }
+    return out;
   }
 }
 

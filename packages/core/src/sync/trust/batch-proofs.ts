@@ -39,7 +39,7 @@ export class BatchProofs {
       if (!place?.proof) continue;
       proofs.push({ owner: c.owner, batchId: place.batchId, proof: place.proof });
       out ??= changes.slice();
-      out[i] = { model: c.model, id: c.id, owner: c.owner, hlc: c.hlc, op: c.op, data: c.data, sig: withoutProof(c.sig) };
+      out[i] = { model: c.model, id: c.id, owner: c.owner, hlc: c.hlc, op: c.op, data: c.data, sig: withoutProof(c.sig), ...(c.newerFields ? { newerFields: c.newerFields } : {}) };
     }
     if (proofs.length === 0) return changes;
     await this.syncStore.putBatchProofs(proofs, { relaxed: source === 'remote' });
