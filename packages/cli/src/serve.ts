@@ -93,6 +93,7 @@ export async function serve(config: DeviceConfig, options: ServeOptions = {}): P
     ...(await storedStatus(config, storage)),
     identity: device.identity(),
     metrics: node.metrics(),
+    versionsBehind: node.versionStatus().filter((v) => v.newestSeen > v.version || v.keptAside > 0),
   });
 
   let control: Server | undefined;

@@ -4,7 +4,7 @@
  * watermark, the records held and any unfinished backfill checkpoint. With no serve running,
  * the same is read from the stores, state `stopped`.
  */
-import { BACKFILL_COMPLETED_AT, formatHlc, type SyncMetricsSnapshot, type SyncProgress, type SyncState } from '@highwater/core';
+import { BACKFILL_COMPLETED_AT, formatHlc, type ModelVersionStatus, type SyncMetricsSnapshot, type SyncProgress, type SyncState } from '@highwater/core';
 import type { DeviceConfig } from './config.js';
 import { controlRequest, controlSocketPath, NotRunningError } from './control.js';
 import type { DeviceIdentity, DeviceStorage } from './device.js';
@@ -39,6 +39,8 @@ export interface DeviceStatus {
   readonly syncMetadataBytes: number;
   readonly identity: DeviceIdentity;
   readonly metrics: SyncMetricsSnapshot | null;
+  /** Models a peer has, or has heard of, at a newer version than this device (running serve only). */
+  readonly versionsBehind: readonly (ModelVersionStatus & { readonly keptAside: number })[];
 }
 
 /** The stored part of a status: streams, backfill state and sync metadata size. */
@@ -93,6 +95,7 @@ export async function deviceStatus(config: DeviceConfig): Promise<DeviceStatus> 
       ...(await storedStatus(config, storage)),
       identity: await deviceIdentity(config),
       metrics: null,
+      versionsBehind: [],
     };
   } finally {
     await storage.close();
@@ -130,6 +133,10 @@ export function renderStatus(s: DeviceStatus): string {
       s.streams.map((st) => [st.owner, st.resource, String(st.records), st.watermark ?? '-', st.resumeAfter ? `resumes after ${st.resumeAfter.id}` : '']),
     ),
   );
+  for (const v of s.versionsBehind) {
+    const where = v.newerOn.length > 0 ? `on ${v.newerOn.join(', ')}` : 'seen by its peers';
+    out.push('', `model ${v.model}: version ${v.version} here, version ${v.newestSeen} ${where}; ${v.keptAside} changes kept aside until this device is upgraded`);
+  }
   out.push('', `sync metadata: ${formatBytes(s.syncMetadataBytes)}`);
   return out.join('\n');
 }
