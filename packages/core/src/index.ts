@@ -43,6 +43,8 @@ export * from './protocol/messages.js';
 export * from './protocol/codec.js';
 export { parseSyncMessage } from './protocol/schemas.js';
 export { agreedProtocol, type ModelVersionStatus } from './sync/peer-versions.js';
+export type { ScrubReport, StreamRepair } from './sync/scrub/scrubber.js';
+export { StreamDigest, digestOfStream } from './sync/scrub/stream-digest.js';
 export * from './transport/in-process-transport.js';
 export * from './node/sync-node.js';
 export type { SyncMetricsSnapshot } from './sync/sync-metrics.js';

@@ -95,6 +95,13 @@ const examples: { readonly [T in SyncMessageType]: Extract<SyncMessage, { type: 
     type: 'heads-announce',
     heads: [{ owner: 'device-a', resource: 'entry', hlc: hlc('device-a', 1_700_000_000_002) }],
   },
+  'stream-digest-request': { ...envelope, type: 'stream-digest-request', requestId: 'req-9', streams: [{ owner: 'device-a', resource: 'entry', upTo: hlc('device-a') }] },
+  'stream-digest-response': {
+    ...envelope,
+    type: 'stream-digest-response',
+    requestId: 'req-9',
+    digests: [{ owner: 'device-a', resource: 'entry', upTo: hlc('device-a'), count: 2, digest: 'A'.repeat(43) }],
+  },
   error: { ...envelope, type: 'error', requestId: null, code: 'HW_UNKNOWN_MODEL', message: 'Unknown model "nope"' },
 };
 
@@ -153,7 +160,7 @@ const utf8 = (text: string) => new TextEncoder().encode(text);
 describe('valid messages', () => {
   it('has one example per message type', () => {
     expect(Object.keys(examples).sort()).toEqual([...SYNC_MESSAGE_TYPES].sort());
-    expect(SYNC_MESSAGE_TYPES).toHaveLength(12);
+    expect(SYNC_MESSAGE_TYPES).toHaveLength(14);
   });
 
   it.each(exampleList.map((m) => [m.type, m] as const))('%s parses to an equal message', (_type, message) => {
@@ -832,5 +839,27 @@ describe('json codec lines', () => {
     expect(refusal(() => decodeMessage(jsonCodec, utf8(whole.replace('"changes":2', '"changes":[]')), LIB)).code).toBe('HW_PROTOCOL_DECODE');
     expect(refusal(() => decodeMessage(jsonCodec, utf8(`[1]\n${JSON.stringify(upsert(1))}`), LIB)).code).toBe('HW_PROTOCOL_DECODE');
     expect(refusal(() => decodeMessage(jsonCodec, utf8(`${whole}\n`), LIB)).code).toBe('HW_PROTOCOL_DECODE');
+  });
+});
+
+describe('stream digests (scrub)', () => {
+  const hlc = formatHlc({ time: 1_790_000_000_000, counter: 0, deviceId: 'device-a' });
+  const point = { owner: 'device-a', resource: 'location', upTo: hlc };
+
+  it('parses a request and a response', () => {
+    expect(parseSyncMessage({ ...envelope, type: 'stream-digest-request', requestId: 'r1', streams: [point] }, LIB)).toMatchObject({ streams: [point] });
+    const digest = { ...point, count: 3, digest: Buffer.alloc(32, 7).toString('base64url') };
+    expect(parseSyncMessage({ ...envelope, type: 'stream-digest-response', requestId: 'r1', digests: [digest] }, LIB)).toMatchObject({ digests: [digest] });
+  });
+
+  it('refuses a digest that is not 32 bytes, a negative count and a bad HLC', () => {
+    const bad = [
+      { ...point, count: 3, digest: 'short' },
+      { ...point, count: -1, digest: Buffer.alloc(32).toString('base64url') },
+      { ...point, upTo: 'yesterday', count: 1, digest: Buffer.alloc(32).toString('base64url') },
+    ];
+    for (const digest of bad) {
+      expect(() => parseSyncMessage({ ...envelope, type: 'stream-digest-response', requestId: 'r1', digests: [digest] }, LIB)).toThrow(ProtocolError);
+    }
   });
 });

@@ -19,6 +19,8 @@ export interface NodeSettings {
   readonly parallelPulls: number;
   /** Changes a catch-up takes inline in each watermark exchange response (a page's worth). */
   readonly inlineLimit: number;
+  /** How often a scrub compares this node's streams with its peers' and repairs them (ms; 0: only `scrub()`). */
+  readonly scrubIntervalMs: number;
 }
 
 /** What `SyncNodeOptions` may set of `NodeSettings`. */
@@ -45,6 +47,7 @@ export function nodeSettings(input: NodeSettingsInput): NodeSettings {
     gcHorizonMs: input.gcHorizonMs ?? 30 * 24 * 3600_000,
     parallelPulls: wholeNumberOption('parallelPulls', input.parallelPulls, 3, 64),
     inlineLimit: pageSize,
+    scrubIntervalMs: input.scrubIntervalMs ?? 6 * 3600_000,
   };
 }
 

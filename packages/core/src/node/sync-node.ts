@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ScrubReport } from '../sync/scrub/scrubber.js';
 import type { ModelVersionStatus } from '../sync/peer-versions.js';
 import type { Observable } from 'rxjs';
 import type { DependencyContainer } from 'tsyringe';
@@ -75,6 +76,13 @@ export interface SyncNodeOptions {
    * disables the timer. Heads also go out ~100 ms after a pull moved watermarks. Default 30 000.
    */
   readonly antiEntropyMs?: number;
+  /**
+   * A scrub runs this often (ms): every device-owned stream is read up to its watermark, checked
+   * against its owners' signatures (with `trust`) and its digest compared with each peer's at the
+   * same watermark; what a store lost or altered is repaired from a peer (see `scrub()`). 0: only
+   * when `scrub()` is called. Default 6 hours.
+   */
+  readonly scrubIntervalMs?: number;
   /**
    * How many streams of one resource (one per owner) a backfill or catch-up pulls at once, each
    * from its own best source (the owner, else the fastest peer holding all of it), one stream
@@ -166,6 +174,7 @@ export class SyncNode {
         ...(options.maxClockDriftMs !== undefined ? { maxClockDriftMs: options.maxClockDriftMs } : {}),
         ...(options.metricsIntervalMs !== undefined ? { metricsIntervalMs: options.metricsIntervalMs } : {}),
         ...(options.antiEntropyMs !== undefined ? { antiEntropyMs: options.antiEntropyMs } : {}),
+        ...(options.scrubIntervalMs !== undefined ? { scrubIntervalMs: options.scrubIntervalMs } : {}),
         ...(options.parallelPulls !== undefined ? { parallelPulls: options.parallelPulls } : {}),
         ...(options.gcHorizonMs !== undefined ? { gcHorizonMs: options.gcHorizonMs } : {}),
       },
@@ -303,6 +312,18 @@ export class SyncNode {
   versionStatus(): (ModelVersionStatus & { keptAside: number })[] {
     const waiting = this.components.applier.parking.waitingForNewerVersion();
     return this.components.versions.status().map((s) => ({ ...s, keptAside: waiting.get(s.model) ?? 0 }));
+  }
+
+  /**
+   * Looks for records this node's stores lost or altered, and repairs them from a peer: each
+   * device-owned stream is read up to its watermark, checked against its owners' signatures
+   * (with `trust`) and its digest compared with each connected peer's at the same watermark. A
+   * stream found damaged or diverged is read again from a peer — any peer whose pages verify
+   * with `trust`, only the stream's owner without — and what differs is put right in place.
+   * Also runs every `scrubIntervalMs`.
+   */
+  scrub(): Promise<ScrubReport> {
+    return this.components.scrubber.scrub();
   }
 
   /** The node's watermarks: highest HLC applied per (owner device, resource). */

@@ -54,9 +54,9 @@ export interface RecordBatch {
 
 export interface ApplyOptions {
   /**
-   * The batch holds versions a ConflictResolver chose (shared models only): each upsert
-   * replaces the stored row and each delete removes it, whatever HLC is stored. Default false:
-   * last writer wins by HLC.
+   * Each upsert replaces the stored row and each delete removes it, whatever HLC is stored: the
+   * versions a ConflictResolver chose (shared models), or a scrub's repair of rows the store
+   * lost or altered. Default false: last writer wins by HLC.
    */
   readonly resolved?: boolean;
 }

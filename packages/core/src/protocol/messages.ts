@@ -247,6 +247,37 @@ export interface HeadsAnnounceMessage extends MessageEnvelope {
   readonly heads: readonly WireHead[];
 }
 
+/** A stream the requester holds up to `upTo` (its watermark of it), to compare. */
+export interface WireStreamPoint {
+  readonly owner: string;
+  readonly resource: string;
+  readonly upTo: string;
+}
+
+/** What the responder holds of a stream up to `upTo`: its live records, counted and hashed (see StreamDigests). */
+export interface WireStreamDigest extends WireStreamPoint {
+  readonly count: number;
+  /** 32 bytes, base64url: the XOR of each record's SHA-256 over its signed form. */
+  readonly digest: string;
+}
+
+/**
+ * Asks for digests of streams, to find records a store lost or damaged (a scrub). The responder
+ * answers only for streams whose watermark it has at exactly `upTo` and that hold nothing
+ * waiting (parked): only then must both hold the very same records.
+ */
+export interface StreamDigestRequestMessage extends MessageEnvelope {
+  readonly type: 'stream-digest-request';
+  readonly requestId: string;
+  readonly streams: readonly WireStreamPoint[];
+}
+
+export interface StreamDigestResponseMessage extends MessageEnvelope {
+  readonly type: 'stream-digest-response';
+  readonly requestId: string;
+  readonly digests: readonly WireStreamDigest[];
+}
+
 /** A refused message or failed request; `code` is a HighwaterError code. */
 export interface ErrorMessage extends MessageEnvelope {
   readonly type: 'error';
@@ -268,6 +299,8 @@ export type SyncMessage =
   | WatermarkExchangeRequestMessage
   | WatermarkExchangeResponseMessage
   | HeadsAnnounceMessage
+  | StreamDigestRequestMessage
+  | StreamDigestResponseMessage
   | ErrorMessage;
 
 export type SyncMessageType = SyncMessage['type'];

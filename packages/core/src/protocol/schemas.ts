@@ -454,6 +454,24 @@ export const errorMessageSchema = z.object({
     .max(PROTOCOL_LIMITS.maxMessageLength, { error: `longer than ${PROTOCOL_LIMITS.maxMessageLength} characters` }),
 });
 
+const streamPointFields = { owner: deviceIdSchema, resource: resourceSchema, upTo: hlcTextSchema };
+
+export const streamDigestRequestMessageSchema = z.object({
+  ...envelopeFields,
+  type: z.literal('stream-digest-request'),
+  requestId: requestIdSchema,
+  streams: z.array(z.object(streamPointFields), { error: expected('an array of streams') }).max(PROTOCOL_LIMITS.maxHeads, { error: `more than ${PROTOCOL_LIMITS.maxHeads} streams` }),
+});
+
+export const streamDigestResponseMessageSchema = z.object({
+  ...envelopeFields,
+  type: z.literal('stream-digest-response'),
+  requestId: requestIdSchema,
+  digests: z
+    .array(z.object({ ...streamPointFields, count: countSchema, digest: z.string({ error: expected('a digest') }).regex(/^[A-Za-z0-9_-]{43}$/, { error: 'expected a 32-byte base64url digest' }) }), { error: expected('an array of digests') })
+    .max(PROTOCOL_LIMITS.maxHeads, { error: `more than ${PROTOCOL_LIMITS.maxHeads} digests` }),
+});
+
 const messageSchemas = [
   stateChangeMessageSchema,
   stateBatchMessageSchema,
@@ -466,6 +484,8 @@ const messageSchemas = [
   watermarkExchangeRequestMessageSchema,
   watermarkExchangeResponseMessageSchema,
   headsAnnounceMessageSchema,
+  streamDigestRequestMessageSchema,
+  streamDigestResponseMessageSchema,
   errorMessageSchema,
 ] as const;
 

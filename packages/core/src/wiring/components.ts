@@ -21,6 +21,7 @@ import type { PulledPageCommitter } from '../sync/pull/checkpoint.js';
 import type { PageFetcher } from '../sync/pull/page-fetcher.js';
 import type { PeerLatency } from '../sync/peer-latency.js';
 import type { PeerVersions } from '../sync/peer-versions.js';
+import type { Scrubber } from '../sync/scrub/scrubber.js';
 import type { ResourcePuller } from '../sync/pull/resource-puller.js';
 import type { SyncRunner } from '../sync/pull/sync-runner.js';
 import type { RequestServer } from '../sync/serve/request-server.js';
@@ -65,6 +66,7 @@ export interface NodeComponents {
   readonly messenger: Messenger;
   readonly latency: PeerLatency;
   readonly versions: PeerVersions;
+  readonly scrubber: Scrubber;
   readonly applier: ChangeApplier;
   readonly localWriter: LocalWriter;
   readonly outbox: LiveOutbox;
@@ -104,6 +106,7 @@ export const componentTokens: { readonly [K in keyof NodeComponents]: InjectionT
   messenger: Tokens.Messenger,
   latency: Tokens.Latency,
   versions: Tokens.Versions,
+  scrubber: Tokens.Scrubber,
   applier: Tokens.Applier,
   localWriter: Tokens.LocalWriter,
   outbox: Tokens.Outbox,

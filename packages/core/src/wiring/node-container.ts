@@ -21,6 +21,7 @@ import { PulledPageCommitter } from '../sync/pull/checkpoint.js';
 import { PageFetcher } from '../sync/pull/page-fetcher.js';
 import { PeerLatency } from '../sync/peer-latency.js';
 import { PeerVersions } from '../sync/peer-versions.js';
+import { Scrubber } from '../sync/scrub/scrubber.js';
 import { ResourcePuller } from '../sync/pull/resource-puller.js';
 import { SyncRunner } from '../sync/pull/sync-runner.js';
 import { RequestServer } from '../sync/serve/request-server.js';
@@ -97,6 +98,8 @@ export function createNodeContainer(init: NodeComponentsInit): DependencyContain
   part(Tokens.Latency, (c) => new PeerLatency(c));
   // The handshake's protocol and model versions, this node's and each peer's.
   part(Tokens.Versions, (c) => new PeerVersions(c));
+  // Scrubs: stored streams checked against signatures and peers' digests, repaired from a peer.
+  part(Tokens.Scrubber, (c) => new Scrubber(c));
   part(Tokens.Server, (c) => new RequestServer(c));
   // Storing: every change, local or remote, goes through the applier; local writes start at the writer.
   part(Tokens.Applier, (c) => new ChangeApplier(c));

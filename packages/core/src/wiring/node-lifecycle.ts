@@ -24,14 +24,14 @@ export class NodeLifecycle {
 
   async start(): Promise<void> {
     const c = this.components;
-    const parts: Startable[] = [c.roster, c.messenger, c.outbox, c.runner, c.transport, c.metrics, c.announcer, c.acker, c.collector];
+    const parts: Startable[] = [c.roster, c.messenger, c.outbox, c.runner, c.transport, c.metrics, c.announcer, c.acker, c.collector, c.scrubber];
     for (const part of parts) await part.start?.();
     for (const part of parts) part.afterStart?.();
   }
 
   async stop(): Promise<void> {
     const c = this.components;
-    for (const part of [c.pairing, c.announcer, c.acker, c.collector, c.outbox, c.runner, c.roster] as Startable[]) await part.stop?.();
+    for (const part of [c.scrubber, c.pairing, c.announcer, c.acker, c.collector, c.outbox, c.runner, c.roster] as Startable[]) await part.stop?.();
     await c.applier.idle();
     await c.signedHeads.flush();
     await c.transport.stop();

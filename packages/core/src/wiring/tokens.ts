@@ -20,6 +20,7 @@ import type { Messenger } from '../sync/messenger.js';
 import type { PageFetcher } from '../sync/pull/page-fetcher.js';
 import type { PeerLatency } from '../sync/peer-latency.js';
 import type { PeerVersions } from '../sync/peer-versions.js';
+import type { Scrubber } from '../sync/scrub/scrubber.js';
 import type { PulledPageCommitter } from '../sync/pull/checkpoint.js';
 import type { ResourcePuller } from '../sync/pull/resource-puller.js';
 import type { SyncRunner } from '../sync/pull/sync-runner.js';
@@ -70,6 +71,7 @@ export const Tokens = {
   Messenger: Symbol.for('highwater.Messenger') as InjectionToken<Messenger>,
   Latency: Symbol.for('highwater.Latency') as InjectionToken<PeerLatency>,
   Versions: Symbol.for('highwater.Versions') as InjectionToken<PeerVersions>,
+  Scrubber: Symbol.for('highwater.Scrubber') as InjectionToken<Scrubber>,
   Applier: Symbol.for('highwater.Applier') as InjectionToken<ChangeApplier>,
   LocalWriter: Symbol.for('highwater.LocalWriter') as InjectionToken<LocalWriter>,
   Outbox: Symbol.for('highwater.Outbox') as InjectionToken<LiveOutbox>,

@@ -20,7 +20,8 @@ import { dropStale, groupByModel, idOf, idsOfDeletes, newestHlc, storeBatchOf, t
 import { StreamCoverage, type Settled } from './stream-coverage.js';
 import { streamKey } from '../stream-key.js';
 import type { BatchProofs } from '../trust/batch-proofs.js';
-import { ForgedChangeError, type ChangeSignatures } from '../trust/change-signatures.js';
+import type { ChangeSignatures } from '../trust/change-signatures.js';
+import { contradictingSignatures } from '../trust/content-check.js';
 import type { SignedHeads } from '../trust/signed-heads.js';
 
 
@@ -179,6 +180,22 @@ export class ChangeApplier implements Startable {
   }
 
   /**
+   * Puts right records a scrub found lost or altered (see Scrubber): `upserts` replace what is
+   * stored of their records whatever its HLC (checked already against their owners'
+   * signatures, or the stream owner's own copy), `removals` go without a tombstone. Watermarks
+   * do not move: the stream is as they say it was.
+   */
+  repair(model: string, upserts: readonly Change[], removals: readonly RecordDeletion[]): Promise<void> {
+    if (upserts.length === 0 && removals.length === 0) return Promise.resolve();
+    return this.queue.run(async () => {
+      const kept = await this.batchProofs.keep(upserts, 'remote');
+      const { batch } = storeBatchOf(kept);
+      await this.records.applyBatch(model, { upserts: batch.upserts ?? [], deletes: removals }, RESOLVED);
+      this.signals.stored(model);
+    });
+  }
+
+  /**
    * Applies the parked changes that wait only for records of models with collected deletes
    * (`mayBeCollected`): called once a pass has pulled everything its peers hold, when a
    * dependency still missing may be a record deleted long ago, whose tombstone is gone.
@@ -236,31 +253,13 @@ export class ChangeApplier implements Startable {
   }
 
   /**
-   * The changes among `changes` whose content does not verify against their owner's signature
-   * (reported, to be dropped). A parked change was checked when it came, unless it was of a
-   * newer version of its model, whose signed values this node could not order then: checked
-   * here, once this node reads it, with its batch's stored proof.
+   * The changes among `changes` whose content contradicts their owner's signature, reported (to
+   * be dropped). A parked change was checked when it came, unless it was of a newer version of
+   * its model, whose signed values this node could not order then: checked here, once it can.
    */
   private async uncheckedContent(changes: readonly Change[]): Promise<Change[]> {
-    const readable = changes.filter((c) => c.newerFields === undefined && c.sig !== undefined);
-    if (readable.length === 0) return [];
-    const check = async (group: readonly Change[]): Promise<boolean> => {
-      try {
-        this.signatures.verify(changesFromWire(this.registry, await this.batchProofs.attach(group.map(changeToWire))));
-        return true;
-      } catch (error) {
-        // Only content that contradicts its signature condemns a change: one whose batch proof a
-        // power failure took back is applied as it was before (its stream is pulled again, with it).
-        if (error instanceof ForgedChangeError && error.reason === 'bad-signature') return false;
-        if (error instanceof HighwaterError) return true;
-        throw error;
-      }
-    };
-    if (await check(readable)) return [];
-    const forged: Change[] = [];
-    for (const c of readable) {
-      if (await check([c])) continue;
-      forged.push(c);
+    const forged = await contradictingSignatures({ registry: this.registry, signatures: this.signatures, batchProofs: this.batchProofs }, changes);
+    for (const c of forged) {
       this.events.reportError(new HighwaterError('HW_FORGED_CHANGE', `Dropped ${c.model}/${c.id}, which waited here: its content is not as its owner ${c.owner} signed it`));
     }
     return forged;

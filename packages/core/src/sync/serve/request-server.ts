@@ -27,6 +27,7 @@ import {
 import type { NodeComponents } from '../../wiring/components.js';
 import type { ChangeSignatures } from '../trust/change-signatures.js';
 import { fieldsOfVersion, servedToVersion, type PeerVersions } from '../peer-versions.js';
+import type { Scrubber } from '../scrub/scrubber.js';
 import type { BatchProofs } from '../trust/batch-proofs.js';
 import type { SignedHeads } from '../trust/signed-heads.js';
 import type { EngineSignals } from '../engine-signals.js';
@@ -58,19 +59,22 @@ export class RequestServer {
   private readonly signedHeads: SignedHeads;
   private readonly batchProofs: BatchProofs;
   private readonly versions: PeerVersions;
+  private readonly scrubber: () => Scrubber;
   /** The device a peer authenticated as (read when a message comes: the messenger is built after this). */
   private readonly sender: (peerId: string) => string | null;
 
   constructor(
     components: Pick<
       NodeComponents,
-      'identity' | 'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'inbox' | 'collector' | 'syncEvents' | 'metrics' | 'applier' | 'signals' | 'signatures' | 'messenger' | 'signedHeads' | 'batchProofs' | 'versions'
+      'identity' | 'modelRegistry' | 'recordStore' | 'syncStore' | 'watermarks' | 'inbox' | 'collector' | 'syncEvents' | 'metrics' | 'applier' | 'signals' | 'signatures' | 'messenger' | 'signedHeads' | 'batchProofs' | 'versions' | 'scrubber'
     >,
   ) {
     this.batchProofs = components.batchProofs;
     this.versions = components.versions;
     this.signedHeads = components.signedHeads;
     this.sender = (peerId) => components.messenger.authenticatedDevice(peerId);
+    // Read when asked (the scrubber is built after this part).
+    this.scrubber = () => components.scrubber;
     /** This node's device: the owner of the streams it may send inline. */
     this.deviceId = components.identity.deviceId;
     this.signatures = components.signatures;
@@ -105,6 +109,8 @@ export class RequestServer {
       case 'shared-change':
         await this.inbox.receive(this.liveChanges(message.changes, 'shared', fromPeer), spansOf(message.spans), fromPeer);
         return undefined;
+      case 'stream-digest-request':
+        return { type: 'stream-digest-response', requestId: message.requestId, digests: await this.scrubber().digestsFor(message.streams) };
       case 'heads-announce':
         await this.collector.onHeads(message.deviceId, message.heads);
         if (this.isBehind(message.heads)) this.signals.behind();
