@@ -2,28 +2,19 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import {
   createInProcessNetwork,
   DeviceKey,
-  ModelRegistry,
+  type ModelRegistry,
   type HighwaterError,
   type InProcessNetwork,
-  type ModelDefinition,
   type SyncNode,
   type TrustOptions,
 } from '@highwater/core';
 import { closePeer, createPeer, eventually, waitForState, type TestPeer } from './support/library.js';
 import { RawPeer } from './support/raw-peer.js';
+import { v1, v2 } from '../packages/core/test/support/note-versions.js';
 
 // Issue #20, item 4: peers on other versions. Two registries of one library: version 1 of
 // `note`, and version 2, which adds `color` and `meta`. Real SQLite files, signed changes, an
 // in-process network (the engine under test, not a transport).
-
-const noteV1: ModelDefinition = { name: 'note', ownership: 'device', key: 'id', fields: { title: { type: 'text' }, body: { type: 'text', nullable: true } } };
-const noteV2: ModelDefinition = {
-  ...noteV1,
-  version: 2,
-  fields: { ...noteV1.fields, color: { type: 'text', nullable: true, since: 2 }, meta: { type: 'json', nullable: true, since: 2 } },
-};
-const v1 = new ModelRegistry([noteV1]);
-const v2 = new ModelRegistry([noteV2]);
 
 const keys = { 'device-a': DeviceKey.generate(), 'device-b': DeviceKey.generate(), 'device-c': DeviceKey.generate(), 'device-d': DeviceKey.generate() };
 type Device = keyof typeof keys;

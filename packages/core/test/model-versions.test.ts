@@ -14,19 +14,11 @@ import {
   RecordValidationError,
   type ModelDefinition,
 } from '@highwater/core';
+import { noteV1, v1, v2 } from './support/note-versions.js';
 
 // Issue #20, item 4: model versions. A newer version only adds nullable fields (`since`); an
 // older registry reads a newer change whose added fields are null as its own, and marks one
 // that sets them as a newer version's; signatures agree across versions wherever both can read.
-
-const noteV1: ModelDefinition = { name: 'note', ownership: 'device', key: 'id', fields: { title: { type: 'text' }, body: { type: 'text', nullable: true } } };
-const noteV2: ModelDefinition = {
-  ...noteV1,
-  version: 2,
-  fields: { ...noteV1.fields, color: { type: 'text', nullable: true, since: 2 }, meta: { type: 'json', nullable: true, since: 2 } },
-};
-const v1 = new ModelRegistry([noteV1]);
-const v2 = new ModelRegistry([noteV2]);
 
 describe('model versions in the registry', () => {
   it('defaults to version 1 and takes a declared one', () => {
