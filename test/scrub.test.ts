@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { readFileSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createInProcessNetwork, DeviceKey, type HighwaterError, type InProcessNetwork, type RecordStore, type TrustOptions } from '@highwater/core';
@@ -96,6 +97,27 @@ describe('scrub: finding and repairing what a store lost or altered', () => {
     const again = await damaged.node.scrub();
     expect(again).toMatchObject({ damaged: [], diverged: [], repaired: [] });
     expect(again.compared).toBeGreaterThanOrEqual(2);
+  });
+
+  it('with trust: a byte flipped inside a value in database.db passes quick_check, and a scrub finds and repairs it', async () => {
+    const [a, b] = await threeInSync(true);
+    const expected = await locationsOf(a);
+    await closePeer(b, false);
+    peers.splice(peers.indexOf(b), 1);
+    const path = `${b.directory}/database.db`;
+    const file = readFileSync(path);
+    const at = file.indexOf('location 1234');
+    expect(at).toBeGreaterThan(0);
+    expect(file.indexOf('location 1234', at + 1)).toBe(-1);
+    file[at + 'location 123'.length] = '5'.charCodeAt(0); // "location 1234" reads "location 1235"
+    writeFileSync(path, file);
+    const flipped = await start('device-b', { trusted: true, directory: b.directory });
+    expect((await flipped.storage.recordStore.getMany('location', [id('loc', 1234)]))[0]?.data['name']).toBe('location 1235');
+    network.connect('device-a', 'device-b');
+    const report = await flipped.node.scrub();
+    expect(report.damaged).toEqual([{ owner: 'device-a', resource: 'location', ids: [id('loc', 1234)] }]);
+    expect(report.repaired).toMatchObject([{ owner: 'device-a', resource: 'location', replaced: 1, restored: 0, removed: 0 }]);
+    expect(await locationsOf(flipped)).toEqual(expected);
   });
 
   it('with trust: a peer whose copy is damaged too is refused as a source; the repair comes from the other', async () => {

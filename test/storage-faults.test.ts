@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -135,6 +136,24 @@ describe('storage faults', () => {
       holder.close();
     }
   }, 20_000);
+
+  it.each([
+    ['its database files', ['database.db', 'sync.db']],
+    ['its folder and files', ['.', 'database.db', 'sync.db']],
+  ])('refuses a library whose files cannot be written (reason read-only), even as root: %s marked immutable', async (_what, names) => {
+    const directory = await closedLibrary();
+    // chattr +i holds against root too (this suite runs as root, where chmod would not).
+    const files = names.map((name) => join(directory, name));
+    execFileSync('chattr', ['+i', ...files]);
+    try {
+      const error = refusal(() => createSqliteStorage({ directory, registry }));
+      expect(error.reason).toBe('read-only');
+      expect(error.message).toContain(directory);
+      expect(error.message).toMatch(/cannot be written/);
+    } finally {
+      execFileSync('chattr', ['-i', ...files]);
+    }
+  });
 
   it('a full disk fails the page being written with StorageError reason full, keeps the checkpoint and watermark on what is stored, and the backfill goes on once space returns', async () => {
     const network = createInProcessNetwork();

@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { StorageError, type SqlValueKinds, type StorageFailure } from '@highwater/core';
 
@@ -54,6 +55,7 @@ export function sqliteStorageError(what: string, cause: unknown): StorageError {
 export function openSqliteDatabase(path: string, options: SqliteOpenOptions = {}): SqliteDatabase {
   let db: SqliteDatabase | undefined;
   try {
+    assertWritable(path);
     db = new Database(path);
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
@@ -69,6 +71,26 @@ export function openSqliteDatabase(path: string, options: SqliteOpenOptions = {}
     db?.close();
     throw sqliteStorageError(`Cannot open SQLite database at ${path}`, cause);
   }
+}
+
+/**
+ * An existing file this process cannot open for writing is refused (reason `read-only`): in WAL
+ * mode SQLite would open it, take the write lock and commit to the WAL beside it, and fail only
+ * when a checkpoint writes the file itself (test/storage-faults: files marked immutable).
+ */
+function assertWritable(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r+');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      throw new StorageError(`Cannot open SQLite database at ${path}: ${code} (${FAILURE_ADVICE['read-only']})`, { cause: error, reason: 'read-only' });
+    }
+    throw error;
+  }
+  closeSync(fd);
 }
 
 /** `quick_check`: the file's b-trees and pages are whole (not what the rows say). */
