@@ -150,6 +150,37 @@ describe('scrub: finding and repairing what a store lost or altered', () => {
     expect(await locationsOf(c2)).toEqual(expected);
   });
 
+  it('with trust: shared records are scrubbed too, once every origin’s stream is at the same watermark on both sides', async () => {
+    const [a, b, c] = await threeInSync(true);
+    const tags = (owner: TestPeer, from: number) => owner.node.write('tag', Array.from({ length: 40 }, (_, n) => ({ id: `tag-${from + n}`, data: { name: `tag ${from + n}`, color: null } })));
+    await tags(a, 0);
+    await tags(c, 40);
+    // Some of C's tags written over by A: their rows are A's now.
+    await a.node.write('tag', [{ id: 'tag-41', data: { name: 'renamed by a', color: 'red' } }]);
+    const tagIds = Array.from({ length: 80 }, (_, n) => `tag-${n}`);
+    const tagsOf = async (p: TestPeer) => (await p.storage.recordStore.getMany('tag', tagIds)).map((r) => `${r.id} ${r.ownerDeviceId} ${JSON.stringify(r.data)}`).sort();
+    await eventually(async () => {
+      const [ofA, ofB, ofC] = [await tagsOf(a), await tagsOf(b), await tagsOf(c)];
+      return ofA.length === 80 && ofA.some((t) => t.includes('renamed by a')) && JSON.stringify(ofB) === JSON.stringify(ofA) && JSON.stringify(ofC) === JSON.stringify(ofA);
+    }, 'A, B and C hold every tag alike');
+    const expected = await tagsOf(a);
+    await eventually(() => ['device-a', 'device-c'].every((origin) => JSON.stringify(b.node.watermarks().find((w) => w.owner === origin && w.resource === 'tag')?.hlc) === JSON.stringify(a.node.watermarks().find((w) => w.owner === origin && w.resource === 'tag')?.hlc)), 'B’s tag watermarks reach A’s');
+    await closePeer(b, false);
+    peers.splice(peers.indexOf(b), 1);
+    const db = new Database(`${b.directory}/database.db`);
+    expect(db.prepare("UPDATE tag SET name = 'garbage' WHERE id IN ('tag-3', 'tag-41')").run().changes).toBe(2);
+    expect(db.prepare("DELETE FROM tag WHERE id = 'tag-50'").run().changes).toBe(1);
+    db.close();
+    const damaged = await start('device-b', { trusted: true, directory: b.directory });
+    network.connect('device-a', 'device-b');
+    network.connect('device-b', 'device-c');
+    await eventually(() => damaged.node.state === 'ready', 'B is ready');
+    const report = await damaged.node.scrub();
+    expect(report.damaged).toEqual([{ owner: 'device-a', resource: 'tag', ids: ['tag-3', 'tag-41'] }]);
+    expect(report.repaired.filter((r) => r.resource === 'tag').map((r) => `${r.owner} ${r.replaced} ${r.restored}`).sort()).toEqual(['device-a 2 0', 'device-c 0 1']);
+    expect(await tagsOf(damaged)).toEqual(expected);
+  });
+
   it('without trust: a divergence is repaired from the stream’s owner only; with the owner away it is reported', async () => {
     const [a, b, c] = await threeInSync(false);
     const expected = await locationsOf(a);

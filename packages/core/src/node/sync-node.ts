@@ -77,7 +77,7 @@ export interface SyncNodeOptions {
    */
   readonly antiEntropyMs?: number;
   /**
-   * A scrub runs this often (ms): every device-owned stream is read up to its watermark, checked
+   * A scrub runs this often (ms): every settled stream is read up to its watermark, checked
    * against its owners' signatures (with `trust`) and its digest compared with each peer's at the
    * same watermark; what a store lost or altered is repaired from a peer (see `scrub()`). 0: only
    * when `scrub()` is called. Default 6 hours.
@@ -316,7 +316,7 @@ export class SyncNode {
 
   /**
    * Looks for records this node's stores lost or altered, and repairs them from a peer: each
-   * device-owned stream is read up to its watermark, checked against its owners' signatures
+   * settled stream is read up to its watermark, checked against its owners' signatures
    * (with `trust`) and its digest compared with each connected peer's at the same watermark. A
    * stream found damaged or diverged is read again from a peer — any peer whose pages verify
    * with `trust`, only the stream's owner without — and what differs is put right in place.

@@ -29,7 +29,7 @@ export interface StreamRepair {
 
 /** What `SyncNode.scrub()` found and did. */
 export interface ScrubReport {
-  /** Device-owned streams read (those with a watermark and nothing waiting). */
+  /** Streams read (settled ones: nothing waiting, nothing past the watermark). */
   readonly streams: number;
   /** Stream digests compared with a peer's. */
   readonly compared: number;
@@ -51,7 +51,8 @@ interface LocalStream {
 
 /**
  * Finds records a store lost or altered, and repairs them from a peer (issue #20: storage that
- * lies). A scrub reads every device-owned stream this node holds up to its watermark: with
+ * lies). A scrub reads every settled stream this node holds up to its watermark (see
+ * `settled`; a shared model's only with all its origins' at the same watermarks): with
  * `trust`, each record is checked against its owner's signature; and every connected peer is
  * asked for its digest of the streams it holds at the same watermark (StreamDigest). A stream
  * with damaged records, or whose digest differs from a peer's, is read again from a peer and
@@ -60,7 +61,8 @@ interface LocalStream {
  *   (a peer's damaged copy is refused, not copied); only records found damaged here are
  *   replaced or removed, and missing ones restored;
  * - without `trust`, only from the stream's owner, whose copy is the stream: nothing else can
- *   tell which of two copies is right, so a divergence from another peer is reported only.
+ *   tell which of two copies is right, so a divergence from another peer (or of a shared
+ *   model, which has no such owner) is reported only.
  * Runs every `scrubIntervalMs` (0: only when called), and reports on `errors$`: damaged records
  * (HW_STORE_DAMAGED) and divergences it could not repair (HW_STREAM_DIVERGED).
  */
@@ -104,9 +106,11 @@ export class Scrubber implements Startable {
     if (this.answered.size > 10_000) this.answered.clear();
     const out: WireStreamDigest[] = [];
     for (const s of streams) {
-      if (!registry.has(s.resource) || registry.get(s.resource).ownership !== 'device') continue;
+      if (!registry.has(s.resource)) continue;
       const mark = watermarks.get(s.owner, s.resource);
-      if (!mark || formatHlc(mark) !== s.upTo || this.waits(s.owner, s.resource)) continue;
+      if (!mark || formatHlc(mark) !== s.upTo || !(await this.settled(s.owner, s.resource, mark))) continue;
+      // A shared record's row is its last writer's: equal rows need every origin's stream equal.
+      if (registry.get(s.resource).ownership === 'shared' && !this.sameOrigins(s.resource, streams)) continue;
       const key = `${streamKey(s.owner, s.resource)}\u0000${s.upTo}`;
       let answer = this.answered.get(key);
       if (!answer || Date.now() - answer.at > DIGEST_ANSWER_TTL_MS) {
@@ -123,7 +127,7 @@ export class Scrubber implements Startable {
     const { watermarks, modelRegistry: registry } = this.components;
     const local = new Map<string, LocalStream>();
     for (const w of watermarks.all()) {
-      if (!registry.has(w.resource) || registry.get(w.resource).ownership !== 'device' || this.waits(w.owner, w.resource)) continue;
+      if (!registry.has(w.resource) || !(await this.settled(w.owner, w.resource, w.hlc))) continue;
       local.set(streamKey(w.owner, w.resource), await this.readLocal(w.owner, w.resource, w.hlc));
     }
     const damaged = [...local.values()].filter((s) => s.damaged.size > 0).map((s) => ({ owner: s.owner, resource: s.resource, ids: [...s.damaged].sort() }));
@@ -173,7 +177,9 @@ export class Scrubber implements Startable {
       const divergedHere = diverged.filter((d) => streamKey(d.owner, d.resource) === key);
       if (stream.damaged.size === 0 && divergedHere.length === 0) continue;
       // Without trust only the owner's copy can settle it, and only if it differs from this one.
-      const candidates = (sources.get(key) ?? []).filter((p) => trusted || (p.device === stream.owner && divergedHere.some((d) => d.device === p.device)));
+      // A shared stream has no owner whose copy is the stream: only signatures can repair it.
+      const shared = this.components.modelRegistry.get(stream.resource).ownership === 'shared';
+      const candidates = (sources.get(key) ?? []).filter((p) => trusted || (!shared && p.device === stream.owner && divergedHere.some((d) => d.device === p.device)));
       let repair: StreamRepair | null = null;
       for (const source of candidates) {
         repair = await this.repairFrom(stream, source).catch((error: unknown) => {
@@ -188,7 +194,7 @@ export class Scrubber implements Startable {
           new HighwaterError(
             'HW_STREAM_DIVERGED',
             `${stream.resource} of ${stream.owner} differs from ${divergedHere.map((d) => d.device).join(', ')} at the same watermark` +
-              (trusted ? '; no peer could repair it' : '; without trust only the stream’s owner can repair it'),
+              (trusted ? '; no peer could repair it' : shared ? '; a shared model is repaired only with trust' : '; without trust only the stream’s owner can repair it'),
           ),
         );
       }
@@ -196,9 +202,21 @@ export class Scrubber implements Startable {
     return { streams: local.size, compared, damaged, diverged, repaired };
   }
 
-  /** Whether changes of the stream wait here (parked): its records are not all in the store yet. */
-  private waits(owner: string, resource: string): boolean {
-    return this.components.applier.parking.after(resource, owner, {}, 1).length > 0;
+  /**
+   * Whether the stream's records are exactly what its watermark covers: nothing of it waits here
+   * (parked), and nothing beyond the watermark is stored (a live change past a gap). Only then
+   * must two nodes at the same watermark hold the same rows.
+   */
+  private async settled(owner: string, resource: string, mark: Hlc): Promise<boolean> {
+    if (this.components.applier.parking.after(resource, owner, {}, 1).length > 0) return false;
+    return (await this.components.recordStore.page(resource, { owner, afterHlc: mark, limit: 1 })).length === 0;
+  }
+
+  /** Whether `asked` names every stream of the shared `model` this node holds, each at this node's watermark, and no other. */
+  private sameOrigins(model: string, asked: readonly WireStreamPoint[]): boolean {
+    const mine = new Map(this.components.watermarks.all().filter((w) => w.resource === model).map((w) => [w.owner, formatHlc(w.hlc)]));
+    const theirs = asked.filter((p) => p.resource === model);
+    return theirs.length === mine.size && theirs.every((p) => mine.get(p.owner) === p.upTo);
   }
 
   /** The stream as stored up to `upTo`: its digest, its ids, and (with trust) the records not as signed. */
