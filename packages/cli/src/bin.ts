@@ -93,6 +93,20 @@ program
   });
 
 program
+  .command('scrub')
+  .description("scrub a running device now: every stream checked against its owners' signatures and its peers' digests, and what its stores lost or altered repaired from a peer; exit 1 if something stays diverged")
+  .argument('<config>', 'the config of a device whose serve is running')
+  .option('--json', 'machine-readable output')
+  .action(async (path: string, opts: { json?: boolean }) => {
+    const { renderScrub, scrubDevice } = await import('./scrub.js');
+    const report = await scrubDevice(await loadDeviceConfig(path));
+    if (opts.json) printJson(report);
+    else console.log(renderScrub(report));
+    const repaired = new Set(report.repaired.map((r) => `${r.owner}\u0000${r.resource}`));
+    process.exitCode = report.diverged.every((d) => repaired.has(`${d.owner}\u0000${d.resource}`)) && report.damaged.every((d) => repaired.has(`${d.owner}\u0000${d.resource}`)) ? 0 : 1;
+  });
+
+program
   .command('id')
   .description("this device's identity: its public key (the device key is created on first use), its libp2p and HTTP peer ids, and where it listens — what the other members list in their config's peers")
   .argument('<config>', 'the device config file')

@@ -118,6 +118,7 @@ export async function serve(config: DeviceConfig, options: ServeOptions = {}): P
     settle: () => node.settle(),
     invite: async (args) => node.createInvite(typeof args['ttlMs'] === 'number' ? { ttlMs: args['ttlMs'] } : {}),
     devices: () => node.devices(),
+    scrub: () => node.scrub(),
     revoke: async (args) => {
       await node.revokeDevice(String(args['deviceId']));
       return node.devices();

@@ -32,7 +32,7 @@ describe('highwater (the command)', () => {
   it('teaches with --help: every command, the config shape and examples', async () => {
     const top = await highwater('--help');
     expect(top.code).toBe(0);
-    for (const command of ['serve', 'status', 'verify', 'id', 'demo']) expect(top.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
+    for (const command of ['serve', 'status', 'verify', 'scrub', 'id', 'demo']) expect(top.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
     expect(top.stdout).toContain('Examples:');
     expect(top.stdout).toContain('"transport": { "kind": "libp2p"');
     const verifyHelp = await highwater('verify', '--help');
@@ -118,6 +118,12 @@ describe('highwater (the command)', () => {
     expect(same.code).toBe(0);
     expect(same.stdout).toMatch(/^dev-a\s+entry\s+500 [0-9a-f]{12}\s+500 [0-9a-f]{12}\s+identical$/m);
     expect(same.stdout).toContain('converged: 2 devices hold the same library (2 streams)');
+
+    // A scrub of the running B: its streams read and compared with A's digests, nothing to repair.
+    const scrubbed = await highwater('scrub', pathB, '--json');
+    expect(scrubbed.code).toBe(0);
+    expect(JSON.parse(scrubbed.stdout)).toEqual({ streams: 2, compared: 2, damaged: [], diverged: [], repaired: [] });
+    expect((await highwater('scrub', pathB)).stdout).toBe('2 streams read, 2 digests compared with peers\nnothing lost or altered\n');
 
     // Stopped, status reads the stores: the same streams, state `stopped`.
     expect(await b.stop()).toBe(0);

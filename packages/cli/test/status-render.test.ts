@@ -33,3 +33,25 @@ describe('highwater status: models behind their peers', () => {
     expect(renderStatus(base)).not.toContain('model ');
   });
 });
+
+describe('highwater scrub: the report', () => {
+  it('lines up what was damaged, diverged and repaired', async () => {
+    const { renderScrub } = await import('../src/scrub.js');
+    expect(
+      renderScrub({
+        streams: 3,
+        compared: 4,
+        damaged: [{ owner: 'dev-a', resource: 'entry', ids: ['e1', 'e2'] }],
+        diverged: [{ owner: 'dev-a', resource: 'entry', device: 'dev-c' }],
+        repaired: [{ owner: 'dev-a', resource: 'entry', from: 'dev-c', replaced: 2, restored: 1, removed: 0 }],
+      }),
+    ).toBe(
+      [
+        '3 streams read, 4 digests compared with peers',
+        'damaged: 2 entry records of dev-a not as signed (e1, e2)',
+        'diverged: entry of dev-a differs from dev-c',
+        'repaired: entry of dev-a from dev-c: 2 replaced, 1 restored, 0 removed',
+      ].join('\n'),
+    );
+  });
+});
