@@ -9,12 +9,13 @@ import { measureStages } from './stages.mjs';
 import { medianRunOf, parallelBackfill, parallelRatio, syncDbSize } from './multi-peer.mjs';
 import { BenchPeer } from './processes.mjs';
 import { httpStress } from './http-stress.mjs';
+import { scrubCost } from './scrub.mjs';
 import { relayedBackfill, relayedBackfillOverTransport } from './relayed.mjs';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, only: { type: 'string' } } });
 // `--only parallel,syncdb` runs those stages alone. Such a run writes no file unless `--out`
 // names one: its report lacks the other stages, and BENCHMARKS.md is a full run's.
-const STAGES = ['backfill', 'in-process', 'postgres', 'stages', 'relayed', 'parallel', 'syncdb', 'http-stress'];
+const STAGES = ['backfill', 'in-process', 'postgres', 'stages', 'relayed', 'parallel', 'syncdb', 'http-stress', 'scrub'];
 const only = args.only ? args.only.split(',').map((x) => x.trim()) : null;
 const unknown = (only ?? []).filter((x) => !STAGES.includes(x));
 if (unknown.length > 0) {
@@ -45,6 +46,7 @@ const plan = args.quick
       relayedLibp2p: { n: 20_000, rounds: 1 },
       syncDb: { entries: 20_000, deletes: 2_000, updates: 2_000 },
       httpStress: { n: 20_000, rounds: 1 },
+      scrub: { n: 20_000, rounds: 1 },
     }
   : {
       sizes: [100_000, 1_000_000],
@@ -58,6 +60,7 @@ const plan = args.quick
       relayedLibp2p: { n: 50_000, rounds: 9 },
       syncDb: { entries: 100_000, deletes: 10_000, updates: 10_000 },
       httpStress: { n: 100_000, rounds: 3 },
+      scrub: { n: 100_000, rounds: 3 },
     };
 
 const results = [];
@@ -298,6 +301,7 @@ const relayed = runs('relayed') ? await relayedBackfill({ ...plan.relayed, log }
 const relayedLibp2p = runs('relayed') ? await relayedBackfillOverTransport({ ...plan.relayedLibp2p, transport: 'libp2p', log }) : null;
 const syncDb = runs('syncdb') ? await syncDbSize({ ...plan.syncDb, peerArgs, log }) : null;
 const stress = runs('http-stress') ? await httpStress({ ...plan.httpStress, peerArgs, log }) : null;
+const scrub = runs('scrub') ? await scrubCost({ ...plan.scrub, log }) : null;
 const fmt = (x) => (x === undefined ? '' : Math.round(x).toLocaleString('en-US'));
 const kB = (bytes) => `${Math.round(bytes / 1000).toLocaleString('en-US')} kB`;
 
@@ -425,6 +429,18 @@ ${rows.join('\n')}
 `;
 }
 
+function scrubSection() {
+  const { n, rounds, damaged, lost, runs: all, median: m } = scrub;
+  const rate = (ms) => fmt((n / ms) * 1000);
+  return `A scrub (issue #20): B holds ${fmt(n)} entries of A's, both on SQLite, signed, in one process over the in-process network; ${rounds} rounds from a fresh pair each, the median by the clean scrub's time. Clean: B reads its stream, checks every record against A's signature (one check per batch proof) and digests it, and A digests the same stream to answer. Repair: the same after ${damaged} rows of B's file were altered and ${lost} deleted behind its back, then the stream read again from A and put right.
+
+| scrub of ${fmt(n)} | time | records/s | runs (ms) |
+| --- | ---: | ---: | --- |
+| clean | ${Math.round(m.cleanMs)} ms | ${rate(m.cleanMs)} | ${all.map((r) => Math.round(r.cleanMs)).join(', ')} |
+| ${damaged} altered and ${lost} lost, repaired | ${Math.round(m.repairMs)} ms | ${rate(m.repairMs)} | ${all.map((r) => Math.round(r.repairMs)).join(', ')} |
+`;
+}
+
 function relayedSection() {
   const pct = (x) => `${(x * 100).toFixed(0)} %`;
   const more = ({ median, min, max }) => `${pct(median)} (${pct(min)} to ${pct(max)})`;
@@ -490,6 +506,7 @@ same pages.
   parallel.length ? parallelSection() : null,
   syncDb ? syncDbSection() : null,
   stress ? httpStressSection() : null,
+  scrub ? scrubSection() : null,
   `Targets (issue #6, this 2-core machine): backfill 100k over libp2p into SQLite ≥ 80 000/s and
 ≥ 0.7× floor; 1M ≥ 50 000/s; catch-up of 10 after 1M: exactly 10 records, < 20 ms; peak RSS at
 1M ≤ 1.25× at 100k and < 300 MB; live p50 ≤ 5 ms, p99 ≤ 25 ms; Postgres backfill ≥ 0.7× its floor.
