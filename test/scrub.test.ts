@@ -120,6 +120,52 @@ describe('scrub: finding and repairing what a store lost or altered', () => {
     expect(await locationsOf(flipped)).toEqual(expected);
   });
 
+  it('with trust: a record its owner writes again while the scrub reads the stream keeps the new version (the repair puts back only what was)', async () => {
+    const [a, b] = await threeInSync(true);
+    await closePeer(b, false);
+    peers.splice(peers.indexOf(b), 1);
+    const target = id('loc', 42);
+    damage(b.directory, [target], []);
+    // B's store, watched: the scrub's first look at the target record waits for A's new write of it to land.
+    let armed = false;
+    let rewritten: Promise<void> | null = null;
+    const peer = await createPeer(network, 'device-b', {
+      trust: trustOf('device-b'),
+      directory: b.directory,
+      scrubIntervalMs: 0,
+      wrapStorage: ({ syncStore, recordStore }) => ({
+        syncStore,
+        recordStore: new Proxy(recordStore, {
+          get: (store, prop) =>
+            prop === 'getMany'
+              ? async (model: string, ids: readonly string[]) => {
+                  if (armed && model === 'location' && ids.includes(target)) {
+                    armed = false;
+                    rewritten = (async () => {
+                      await a.node.write('location', [{ id: target, data: { name: 'written again', path: '/again' } }]);
+                      await eventually(async () => (await store.getMany('location', [target]))[0]?.data['name'] === 'written again', 'B applies the new write');
+                    })();
+                    await rewritten;
+                  }
+                  return store.getMany(model, ids);
+                }
+              : Reflect.get(store, prop).bind(store),
+        }),
+      }),
+    });
+    peers.push(peer);
+    await peer.node.start();
+    network.connect('device-a', 'device-b');
+    await eventually(() => peer.node.state === 'ready', 'B is ready');
+    armed = true;
+    const report = await peer.node.scrub();
+    expect(rewritten).not.toBeNull();
+    expect(report.damaged).toEqual([{ owner: 'device-a', resource: 'location', ids: [target] }]);
+    const [record] = await peer.storage.recordStore.getMany('location', [target]);
+    expect(record?.data).toEqual({ name: 'written again', path: '/again' });
+    expect(record).toEqual((await a.storage.recordStore.getMany('location', [target]))[0]);
+  });
+
   it('with trust: a peer whose copy is damaged too is refused as a source; the repair comes from the other', async () => {
     const [a, b, c] = await threeInSync(true);
     const expected = await locationsOf(a);

@@ -182,15 +182,26 @@ export class ChangeApplier implements Startable {
   /**
    * Puts right records a scrub found lost or altered (see Scrubber): `upserts` replace what is
    * stored of their records whatever its HLC (checked already against their owners'
-   * signatures, or the stream owner's own copy), `removals` go without a tombstone. Watermarks
-   * do not move: the stream is as they say it was.
+   * signatures, or the stream owner's own copy), `removals` go without a tombstone; a record
+   * written or deleted since the scrub read the stream up to `upTo` is left as it is now.
+   * Watermarks do not move: the stream is as they say it was.
    */
-  repair(model: string, upserts: readonly Change[], removals: readonly RecordDeletion[]): Promise<void> {
+  repair(model: string, upTo: Hlc, upserts: readonly Change[], removals: readonly RecordDeletion[]): Promise<void> {
     if (upserts.length === 0 && removals.length === 0) return Promise.resolve();
     return this.queue.run(async () => {
-      const kept = await this.batchProofs.keep(upserts, 'remote');
+      // What was written since the scrub read the stream (past `upTo`, a delete too) stays: a repair only puts back what was.
+      const ids = [...upserts.map(idOf), ...removals.map((r) => r.id)];
+      const stored = new Map((await this.records.getMany(model, ids)).map((r) => [r.id, r.hlc]));
+      const deleted = await this.syncStore.getTombstones(model, ids);
+      const untouched = (id: string, hlc: Hlc): boolean => {
+        const now = stored.get(id);
+        const tombstone = deleted.get(id);
+        return (now === undefined || compareHlc(now, upTo) <= 0) && (tombstone === undefined || compareHlc(tombstone.hlc, hlc) < 0);
+      };
+      const kept = await this.batchProofs.keep(upserts.filter((c) => untouched(c.id, c.hlc)), 'remote');
       const { batch } = storeBatchOf(kept);
-      await this.records.applyBatch(model, { upserts: batch.upserts ?? [], deletes: removals }, RESOLVED);
+      const gone = removals.filter((r) => stored.has(r.id) && compareHlc(stored.get(r.id)!, upTo) <= 0);
+      await this.records.applyBatch(model, { upserts: batch.upserts ?? [], deletes: gone }, RESOLVED);
       this.signals.stored(model);
     });
   }

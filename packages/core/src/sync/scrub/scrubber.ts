@@ -278,7 +278,7 @@ export class Scrubber implements Startable {
     }
     const removals = [...stream.ids].filter((id) => !seen.has(id) && (!trusted || stream.damaged.has(id)));
     const removed = removals.length > 0 ? (await recordStore.getMany(resource, removals)).map((r) => ({ id: r.id, ownerDeviceId: r.ownerDeviceId, hlc: r.hlc })) : [];
-    await this.components.applier.repair(resource, upserts, removed);
+    await this.components.applier.repair(resource, upTo, upserts, removed);
     this.components.logger.info({ owner, resource, from: source.device, replaced, restored, removed: removed.length }, 'stream repaired');
     return { owner, resource, from: source.device, replaced, restored, removed: removed.length };
   }
