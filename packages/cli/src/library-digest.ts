@@ -1,17 +1,19 @@
 /**
  * What a store holds, per stream: for each (owner device, resource) the number of live records
- * and a SHA-256 over them in (HLC, id) order. Two devices hold the same library exactly when
- * these match; the digest covers every field, the owner and the HLC of each record's last
- * write, in a form that does not depend on the storage engine (keys sorted, integers as
- * numbers), so a SQLite device and a PostgreSQL one compare alike.
+ * and their digest, the one a scrub compares between peers (core's StreamDigest: each record's
+ * SHA-256 over its signed form, combined). Two devices hold the same library exactly when these
+ * match; the digest covers every field, the owner and the HLC of each record's last write, in a
+ * form that does not depend on the storage engine, so a SQLite device and a PostgreSQL one
+ * compare alike.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { formatHlc, type ModelRegistry, type RecordCursor, type RecordStore, type SyncRecord } from '@highwater/core';
+import { StreamDigest as RecordsDigest, type ModelRegistry, type RecordCursor, type RecordStore, type SyncRecord } from '@highwater/core';
 
 export interface StreamDigest {
   readonly owner: string;
   readonly resource: string;
   readonly count: number;
+  /** Hex. */
   readonly digest: string;
 }
 
@@ -21,31 +23,23 @@ const PAGE = 5000;
 export async function libraryDigest(registry: ModelRegistry, records: RecordStore): Promise<StreamDigest[]> {
   const streams: StreamDigest[] = [];
   for (const resource of registry.syncOrder()) {
-    const owners = new Map<string, { count: number; hash: Hash }>();
+    const owners = new Map<string, RecordsDigest>();
     let after: RecordCursor | null = null;
     for (;;) {
       const page: SyncRecord[] = await records.page(resource, { after, limit: PAGE });
       for (const record of page) {
         let owner = owners.get(record.ownerDeviceId);
-        if (!owner) owners.set(record.ownerDeviceId, (owner = { count: 0, hash: createHash('sha256') }));
-        owner.count++;
-        owner.hash.update(canonicalRecord(record)).update('\n');
+        if (!owner) owners.set(record.ownerDeviceId, (owner = new RecordsDigest()));
+        owner.add(registry, resource, record);
       }
       if (page.length < PAGE) break;
       after = { hlc: page.at(-1)!.hlc, id: page.at(-1)!.id };
     }
-    for (const [owner, o] of [...owners].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      streams.push({ owner, resource, count: o.count, digest: o.hash.digest('hex') });
+    for (const [owner, d] of [...owners].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      streams.push({ owner, resource, count: d.count, digest: Buffer.from(d.text, 'base64url').toString('hex') });
     }
   }
   return streams;
-}
-
-function canonicalRecord(record: SyncRecord): string {
-  const data = Object.keys(record.data)
-    .sort()
-    .map((k) => [k, record.data[k]]);
-  return JSON.stringify([record.id, record.ownerDeviceId, formatHlc(record.hlc), data]);
 }
 
 /** Count and digest per resource, over all owners (the digest of the per-stream digests). */
